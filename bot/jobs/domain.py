@@ -1,0 +1,162 @@
+"""What a job is: its request, its states, and the reasons it can fail.
+
+Plain data, no I/O. The store persists these; the service and runner move them
+between states; the Discord side renders them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    SUBMITTING = "submitting"
+    RUNNING = "running"
+    FETCHING = "fetching"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    CANCELED = "canceled"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in FINISHED_STATES
+
+    @property
+    def active(self) -> bool:
+        """Holds a backend slot: dispatched and not yet finished."""
+        return self in ACTIVE_STATES
+
+
+FINISHED_STATES = frozenset({JobState.DELIVERED, JobState.CANCELED, JobState.FAILED})
+ACTIVE_STATES = frozenset({JobState.SUBMITTING, JobState.RUNNING, JobState.FETCHING, JobState.DELIVERING})
+
+# The only moves a job may make; anything else is refused by the store.
+TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.QUEUED: frozenset({JobState.SUBMITTING, JobState.CANCELED, JobState.FAILED}),
+    JobState.SUBMITTING: frozenset({JobState.RUNNING, JobState.CANCELED, JobState.FAILED}),
+    JobState.RUNNING: frozenset({JobState.FETCHING, JobState.CANCELED, JobState.FAILED}),
+    JobState.FETCHING: frozenset({JobState.DELIVERING, JobState.CANCELED, JobState.FAILED}),
+    JobState.DELIVERING: frozenset({JobState.DELIVERED, JobState.FAILED}),
+    JobState.DELIVERED: frozenset(),
+    JobState.CANCELED: frozenset(),
+    JobState.FAILED: frozenset(),
+}
+
+
+def can_move(source: JobState, target: JobState) -> bool:
+    return target in TRANSITIONS[source]
+
+
+class FailureReason(StrEnum):
+    """The closed set of reasons a requester can be told, each in plain words."""
+
+    CONTENT_POLICY = "content_policy"
+    INVALID_REQUEST = "invalid_request"
+    BACKEND_UNAVAILABLE = "backend_unavailable"
+    OUT_OF_CREDIT = "out_of_credit"
+    TIMED_OUT = "timed_out"
+    SUBMIT_INTERRUPTED = "submit_interrupted"
+    BAD_OUTPUT = "bad_output"
+    RESULT_EXPIRED = "result_expired"
+    COULD_NOT_DELIVER = "could_not_deliver"
+    UNDELIVERABLE = "undeliverable"
+
+    @property
+    def plain(self) -> str:
+        return FAILURE_TEXT[self]
+
+
+FAILURE_TEXT: dict[FailureReason, str] = {
+    FailureReason.CONTENT_POLICY: "The video service rejected this prompt under its content policy.",
+    FailureReason.INVALID_REQUEST: "The video service refused the request as invalid.",
+    FailureReason.BACKEND_UNAVAILABLE: "The video service is unavailable right now. Try again later.",
+    FailureReason.OUT_OF_CREDIT: "The video service account is out of credit. Tell the bot's admin.",
+    FailureReason.TIMED_OUT: "The video service took too long and the job timed out.",
+    FailureReason.SUBMIT_INTERRUPTED: (
+        "The bot restarted while sending this job, and the service cannot tell whether it arrived, "
+        "so it was stopped rather than risk paying twice."
+    ),
+    FailureReason.BAD_OUTPUT: "The video service returned a file that is not a playable video.",
+    FailureReason.RESULT_EXPIRED: "The finished video expired at the service before it could be downloaded.",
+    FailureReason.COULD_NOT_DELIVER: "The clip was made but could not be posted here.",
+    FailureReason.UNDELIVERABLE: "The channel for this job is gone; use /show to get the clip.",
+}
+
+# Unambiguous: no 0/O, 1/I/L, so ids survive being read aloud or retyped.
+JOB_ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+JOB_ID_LENGTH = 8
+
+
+def new_job_id() -> str:
+    return "".join(secrets.choice(JOB_ID_ALPHABET) for _ in range(JOB_ID_LENGTH))
+
+
+def normalize_job_id(text: str) -> str:
+    return text.strip().upper()
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """What the requester asked for. `image_url` is an http(s) URL or a local file path."""
+
+    prompt: str
+    model: str
+    seconds: int
+    aspect: str
+    seed: int | None = None
+    negative_prompt: str | None = None
+    image_url: str | None = None
+
+    def with_seed(self, seed: int) -> JobRequest:
+        return replace(self, seed=seed)
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a job came from and where its result goes."""
+
+    guild_id: int
+    channel_id: int
+    user_id: int
+    upload_limit: int  # bytes, as Discord gave it for this interaction or guild
+
+
+@dataclass(slots=True)
+class Job:
+    id: str
+    origin: Origin
+    request: JobRequest
+    state: JobState
+    created_at: datetime
+    updated_at: datetime
+    lane: int = 0  # 0 normal, 1 relax (past quota, lowest priority)
+    sched_tag: float = 0.0
+    cost_seconds: int = 0
+    backend: str = ""
+    backend_job_id: str | None = None
+    backend_data: dict[str, str] = field(default_factory=dict)
+    progress: float | None = None
+    provider_queue_position: int | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    result_path: str | None = None
+    result_url: str | None = None
+    failure: FailureReason | None = None
+    failure_detail: str | None = None
+    status_channel_id: int | None = None
+    status_message_id: int | None = None
+    result_message_id: int | None = None
+    retry_of: str | None = None
+
+    @property
+    def guild_id(self) -> int:
+        return self.origin.guild_id
+
+    @property
+    def user_id(self) -> int:
+        return self.origin.user_id

@@ -1,0 +1,171 @@
+"""The catalog of video models an admin offers, from `footage.toml` or from `.env` alone.
+
+Each model names its backend, the provider's model id, what lengths and shapes it
+allows, its defaults and its cost. With no file, `FOOTAGE_BACKEND` and that
+backend's variables give one default model.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.settings import BackendName, Settings
+
+ASPECT_PATTERN = r"^\d{1,2}:\d{1,2}$"
+
+
+class ModelSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,31}$")
+    backend: BackendName
+    provider_model: str = ""
+    description: str = ""
+    durations: tuple[int, ...] = Field(min_length=1)
+    aspects: tuple[str, ...] = Field(min_length=1)
+    default_seconds: int | None = None
+    default_aspect: str | None = None
+    params: Mapping[str, Any] = Field(default_factory=dict)
+    cost_per_second: float = Field(default=0.0, ge=0)
+    max_concurrency: int = Field(default=2, ge=1, le=100)
+    image_to_video: bool = False
+    enabled: bool = True
+
+    @field_validator("durations")
+    @classmethod
+    def _positive_durations(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(seconds < 1 or seconds > 60 for seconds in value):
+            raise ValueError("every duration must be between 1 and 60 seconds")
+        return tuple(sorted(set(value)))
+
+    @field_validator("aspects")
+    @classmethod
+    def _aspect_shapes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import re
+
+        for aspect in value:
+            if not re.fullmatch(ASPECT_PATTERN, aspect):
+                raise ValueError(f"aspect {aspect!r} must look like 16:9")
+        return value
+
+    @model_validator(mode="after")
+    def _defaults_allowed(self) -> ModelSpec:
+        if self.default_seconds is not None and self.default_seconds not in self.durations:
+            raise ValueError(f"default_seconds {self.default_seconds} is not one of durations {self.durations}")
+        if self.default_aspect is not None and self.default_aspect not in self.aspects:
+            raise ValueError(f"default_aspect {self.default_aspect!r} is not one of aspects {self.aspects}")
+        return self
+
+    @property
+    def seconds_default(self) -> int:
+        return self.default_seconds if self.default_seconds is not None else self.durations[0]
+
+    @property
+    def aspect_default(self) -> str:
+        return self.default_aspect if self.default_aspect is not None else self.aspects[0]
+
+
+class CatalogError(Exception):
+    """Bad model configuration; the message names the file, the model and the field."""
+
+
+class ModelCatalog:
+    def __init__(self, models: list[ModelSpec]) -> None:
+        if not models:
+            raise CatalogError("no models are configured")
+        self._models = {model.name: model for model in models}
+        self.default = models[0]
+
+    def __iter__(self) -> Iterator[ModelSpec]:
+        return iter(self._models.values())
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def get(self, name: str) -> ModelSpec | None:
+        return self._models.get(name)
+
+    def names(self) -> list[str]:
+        return list(self._models)
+
+    def backends(self) -> set[str]:
+        return {model.backend for model in self}
+
+
+# What each backend gets when `.env` alone configures it.
+_ENV_DEFAULTS: dict[str, dict[str, Any]] = {
+    "demo": {
+        "description": "Built-in demo renderer (no key, no cost)",
+        "durations": (2, 4, 6, 8, 10),
+        "aspects": ("16:9", "9:16", "1:1", "4:3"),
+        "default_seconds": 4,
+        "max_concurrency": 2,
+        "image_to_video": True,
+    },
+    "fal": {"durations": (5, 10), "aspects": ("16:9", "9:16", "1:1"), "cost_per_second": 0.05},
+    "replicate": {"durations": (5, 10), "aspects": ("16:9", "9:16", "1:1"), "cost_per_second": 0.1},
+    "comfyui": {"durations": (2, 3, 4, 5), "aspects": ("16:9", "9:16", "1:1"), "max_concurrency": 1},
+    "runway": {"durations": (5, 10), "aspects": ("16:9", "9:16"), "cost_per_second": 0.12},
+    "luma": {
+        "durations": (5, 9),
+        "aspects": ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "9:21"),
+        "cost_per_second": 0.1,
+    },
+}
+
+
+def _provider_model_from_env(settings: Settings) -> str:
+    return {
+        "demo": "demo",
+        "fal": settings.fal_model or "",
+        "replicate": settings.replicate_model or "",
+        "comfyui": str(settings.comfyui_workflow or ""),
+        "runway": settings.runway_model,
+        "luma": settings.luma_model,
+    }[settings.footage_backend]
+
+
+def _describe(error: ValidationError, source: str, model_name: str) -> str:
+    problem = error.errors(include_input=False, include_url=False)[0]
+    fields = ".".join(str(part) for part in problem["loc"]) or "model"
+    return f"{source}: model {model_name!r}, field {fields}: {problem['msg']}"
+
+
+def load_catalog(settings: Settings) -> ModelCatalog:
+    """Models from `FOOTAGE_CONFIG` when set, else the one `.env` describes."""
+    if settings.footage_config is None:
+        backend = settings.footage_backend
+        fields = dict(_ENV_DEFAULTS[backend])
+        fields.setdefault("description", f"{backend} ({_provider_model_from_env(settings)})")
+        spec = ModelSpec(name=backend, backend=backend, provider_model=_provider_model_from_env(settings), **fields)
+        return ModelCatalog([spec])
+    return load_catalog_file(settings.footage_config)
+
+
+def load_catalog_file(path: Path) -> ModelCatalog:
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CatalogError(f"{path}: file not found (FOOTAGE_CONFIG)") from None
+    except tomllib.TOMLDecodeError as error:
+        raise CatalogError(f"{path}: not valid TOML: {error}") from None
+    tables = document.get("models")
+    if not isinstance(tables, dict) or not tables:
+        raise CatalogError(f"{path}: needs at least one [models.NAME] table")
+    models: list[ModelSpec] = []
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise CatalogError(f"{path}: model {name!r}: must be a table")
+        try:
+            models.append(ModelSpec(name=name, **table))
+        except ValidationError as error:
+            raise CatalogError(_describe(error, str(path), name)) from None
+    enabled = [model for model in models if model.enabled]
+    if not enabled:
+        raise CatalogError(f"{path}: every model is disabled")
+    return ModelCatalog(enabled)
