@@ -1,0 +1,448 @@
+"""ComfyUI (local server): fill the user's API-format workflow per job, queue it, follow it.
+
+Marking scheme. The admin exports the workflow with "Export (API)" and puts markers
+in the title of the nodes the bot must fill (`_meta.title`, set by renaming the node
+in the editor). A marker is `footage:<role>` or `footage:<role>=<input name>`; one
+title may hold several, separated by spaces or commas, next to any other text:
+
+    "Positive  footage:prompt"                 CLIPTextEncode.text
+    "Negative  footage:negative"               CLIPTextEncode.text (optional)
+    "footage:seed"                             KSampler.seed (or noise_seed)
+    "footage:width footage:height footage:frames"   EmptyHunyuanLatentVideo
+    "footage:fps"                              CreateVideo.fps (optional)
+    "footage:image"                            LoadImage.image (optional: image-to-video)
+    "footage:prefix"                           SaveVideo.filename_prefix
+
+prompt, seed and prefix are required; width and height go together. Without
+`=<input>`, the first of the role's usual input names found on the node is used
+(see ROLES). Per job the bot sets the seed and a per-job filename prefix, so ComfyUI's
+cache never answers with an earlier job's file; frames = seconds x fps + 1 (the 4k+1
+and 8k+1 lengths Wan, HunyuanVideo and LTX-Video expect at their usual frame rates);
+width and height keep the workflow's pixel area at the requested aspect. A model's
+`params` set other inputs directly: {"3.steps": 20} sets input `steps` of node 3.
+
+Idempotent submit: the prompt id is a uuid5 of the job id. Core ComfyUI does not
+refuse a duplicate id, so every submit attempt first looks for that id in `/queue`
+and `/history` and treats a hit (or a server's "already exists" refusal) as accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from bot.backends.base import (
+    BackendCapabilities,
+    BackendError,
+    BackendErrorKind,
+    BackendJob,
+    ExternalWait,
+    GenerationRequest,
+    InputImage,
+    PollResult,
+    await_directly,
+)
+from bot.backends.http import HttpTimeouts, ProviderHttp, Retry, RetryPolicy, UrlResultBackend
+
+log = logging.getLogger(__name__)
+Kind = BackendErrorKind
+DEFAULT_URL = "http://127.0.0.1:8188"
+_PROMPT_IDS = uuid.UUID("6f0c1d2e-5b7a-4c47-9a5e-f007a6e0b075")  # namespace for uuid5(job id)
+_POLL_QUEUED = 5.0
+_POLL_RUNNING = 2.0
+_SOCKET_RETRY = 30.0
+_VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".gif", ".webp")
+
+ROLES: dict[str, tuple[str, ...]] = {
+    "prompt": ("text", "prompt", "positive_prompt"),
+    "negative": ("text", "negative_prompt", "prompt"),
+    "seed": ("seed", "noise_seed"),
+    "width": ("width",),
+    "height": ("height",),
+    "frames": ("length", "num_frames", "frames", "frame_count", "video_frames"),
+    "fps": ("fps", "frame_rate"),
+    "image": ("image",),
+    "prefix": ("filename_prefix",),
+}
+REQUIRED_ROLES = ("prompt", "seed", "prefix")
+_MARKER = re.compile(r"footage:([a-z]+)(?:=([A-Za-z0-9_]+))?")
+
+
+class WorkflowError(Exception):
+    """The workflow file is missing, not API format, or its markings are wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    node: str
+    input: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobInputs:
+    prompt: str
+    negative: str | None
+    seed: int
+    seconds: int
+    aspect: str
+    prefix: str
+    image: str | None = None
+    params: Mapping[str, Any] | None = None
+
+
+class Workflow:
+    """A validated API-format workflow and where its markings point."""
+
+    def __init__(self, path: Path, graph: dict[str, Any], slots: dict[str, list[Slot]]) -> None:
+        self.path = path
+        self.graph = graph
+        self.slots = slots
+
+    @classmethod
+    def load(cls, path: Path) -> Workflow:
+        try:
+            graph = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise WorkflowError(f"{path}: workflow file not found (COMFYUI_WORKFLOW)") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise WorkflowError(f"{path}: not a readable JSON workflow: {error}") from None
+        if isinstance(graph, dict) and "nodes" in graph and "links" in graph:
+            raise WorkflowError(f"{path}: this is a UI-format save; export it with 'Export (API)' instead")
+        if not isinstance(graph, dict) or not graph or not all(_is_node(node) for node in graph.values()):
+            raise WorkflowError(f"{path}: not an API-format workflow (expected {{node id: {{class_type, inputs}}}})")
+        slots = _find_slots(path, graph)
+        return cls(path, graph, slots)
+
+    @property
+    def has(self) -> frozenset[str]:
+        return frozenset(self.slots)
+
+    def value(self, role: str) -> Any:
+        slot = self.slots[role][0]
+        return self.graph[slot.node]["inputs"][slot.input]
+
+    def fill(self, job: JobInputs) -> dict[str, Any]:
+        graph: dict[str, Any] = json.loads(json.dumps(self.graph))  # deep copy of plain JSON
+        fps = self._fps(job.params or {})
+        values: dict[str, Any] = {
+            "prompt": job.prompt,
+            "seed": job.seed,
+            "prefix": job.prefix,
+            "frames": job.seconds * fps + 1,
+            "fps": fps,
+        }
+        if job.negative:
+            values["negative"] = job.negative
+        if job.image is not None:
+            values["image"] = job.image
+        if "width" in self.slots:
+            values["width"], values["height"] = frame_size(
+                job.aspect, int(self.value("width")), int(self.value("height"))
+            )
+        for role, value in values.items():
+            for slot in self.slots.get(role, []):
+                graph[slot.node]["inputs"][slot.input] = value
+        for key, value in (job.params or {}).items():
+            node, _, name = key.partition(".")
+            if node in graph and name:
+                graph[node]["inputs"][name] = value
+        return graph
+
+    def _fps(self, params: Mapping[str, Any]) -> int:
+        if "fps" in self.slots:
+            return max(1, round(float(self.value("fps"))))
+        return int(params.get("footage_fps", 16))
+
+    @property
+    def save_nodes(self) -> list[str]:
+        return [slot.node for slot in self.slots["prefix"]]
+
+
+def _is_node(node: Any) -> bool:
+    return isinstance(node, dict) and isinstance(node.get("class_type"), str) and isinstance(node.get("inputs"), dict)
+
+
+def _find_slots(path: Path, graph: dict[str, Any]) -> dict[str, list[Slot]]:
+    slots: dict[str, list[Slot]] = {}
+    for node_id, node in graph.items():
+        title = str((node.get("_meta") or {}).get("title", ""))
+        for role, explicit in _MARKER.findall(title):
+            where = f"{path}: node {node_id} ({title!r})"
+            if role not in ROLES:
+                raise WorkflowError(f"{where}: unknown marking footage:{role} (known: {', '.join(ROLES)})")
+            candidates = (explicit,) if explicit else ROLES[role]
+            name = next((name for name in candidates if name in node["inputs"]), None)
+            if name is None:
+                raise WorkflowError(f"{where}: footage:{role} needs an input named {' or '.join(candidates)}")
+            if isinstance(node["inputs"][name], list):
+                raise WorkflowError(f"{where}: input {name!r} is wired to another node; mark that node instead")
+            slots.setdefault(role, []).append(Slot(str(node_id), name))
+    missing = [f"footage:{role}" for role in REQUIRED_ROLES if role not in slots]
+    if missing:
+        raise WorkflowError(f"{path}: no node is marked {', '.join(missing)} (put it in the node's title)")
+    if ("width" in slots) != ("height" in slots):
+        raise WorkflowError(f"{path}: mark both footage:width and footage:height, or neither")
+    return slots
+
+
+def frame_size(aspect: str, base_width: int, base_height: int, multiple: int = 16) -> tuple[int, int]:
+    """The workflow's pixel area at `aspect`, both sides a multiple of `multiple`."""
+    across, down = (int(part) for part in aspect.split(":"))
+    width = math.sqrt(base_width * base_height * across / down)
+    height = width * down / across
+    return (max(multiple, round(width / multiple) * multiple), max(multiple, round(height / multiple) * multiple))
+
+
+def prompt_id_for(job_id: str) -> str:
+    return str(uuid.uuid5(_PROMPT_IDS, job_id))
+
+
+class ProgressSocket:
+    """Follows `/ws?clientId=` for `progress {value, max}` of this client's prompts.
+
+    Optional: when the socket is down, polls still work from /queue and /history, and
+    the next poll tries to reconnect (at most every `_SOCKET_RETRY` seconds).
+    """
+
+    def __init__(self, url: str, wait: ExternalWait, open_timeout: float) -> None:
+        self._url = url
+        self._wait = wait
+        self._open_timeout = open_timeout
+        self._task: asyncio.Task[None] | None = None
+        self._retry_at = 0.0
+        self._progress: dict[str, float] = {}
+        self._current: str | None = None
+
+    def ensure_running(self) -> None:
+        if (self._task is None or self._task.done()) and time.monotonic() >= self._retry_at:
+            self._task = asyncio.create_task(self._run(), name="comfyui-progress")
+
+    def progress(self, prompt_id: str) -> float | None:
+        return self._progress.get(prompt_id)
+
+    def forget(self, prompt_id: str) -> None:
+        self._progress.pop(prompt_id, None)
+
+    async def _run(self) -> None:
+        try:
+            socket: ClientConnection = await self._wait(
+                connect(self._url, open_timeout=self._open_timeout, max_size=2**22), "comfyui: progress socket"
+            )
+            async with socket:
+                while True:
+                    message = await self._wait(socket.recv(), "comfyui: progress")
+                    if isinstance(message, str):  # binary frames are preview images
+                        self._handle(message)
+        except (OSError, TimeoutError, websockets.WebSocketException) as error:
+            log.debug("comfyui: progress socket unavailable (%s); polling only", type(error).__name__)
+            self._retry_at = time.monotonic() + _SOCKET_RETRY
+
+    def _handle(self, message: str) -> None:
+        try:
+            event = json.loads(message)
+            kind, data = event["type"], event.get("data") or {}
+        except (ValueError, KeyError, TypeError):
+            return
+        prompt_id = data.get("prompt_id") or self._current
+        if kind == "execution_start":
+            self._current = data.get("prompt_id")
+        elif kind == "progress" and prompt_id and data.get("max"):
+            self._progress[prompt_id] = max(0.0, min(1.0, float(data["value"]) / float(data["max"])))
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+class ComfyUIBackend(UrlResultBackend):
+    name = "comfyui"
+
+    def __init__(
+        self,
+        workflow: Path,
+        *,
+        base_url: str = DEFAULT_URL,
+        wait: ExternalWait = await_directly,
+        timeouts: HttpTimeouts | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.workflow = Workflow.load(workflow)
+        self._workflows = {str(workflow): self.workflow}
+        self.capabilities = BackendCapabilities(
+            text_to_video=True,
+            image_to_video="image" in self.workflow.has,
+            seed=True,
+            negative_prompt="negative" in self.workflow.has,
+            cancel=True,
+            idempotent_submit=True,
+        )
+        self.client_id = uuid.uuid4().hex
+        self.http = ProviderHttp("comfyui", base_url=base_url, wait=wait, timeouts=timeouts, retry=retry)
+        self.socket = ProgressSocket(
+            _ws_url(self.http.base_url, self.client_id), wait, (timeouts or HttpTimeouts()).connect
+        )
+
+    def _workflow_for(self, request: GenerationRequest) -> Workflow:
+        path = request.model.provider_model or str(self.workflow.path)
+        if path not in self._workflows:
+            try:
+                self._workflows[path] = Workflow.load(Path(path))
+            except WorkflowError as error:
+                raise BackendError(Kind.INVALID_REQUEST, str(error)) from None
+        return self._workflows[path]
+
+    async def submit(self, request: GenerationRequest) -> BackendJob:
+        workflow = self._workflow_for(request)
+        prompt_id = prompt_id_for(request.job_id)
+        image = await self._upload(request.image, prompt_id) if request.image is not None else None
+        base_prefix = str(workflow.value("prefix")) or "footage"
+        inputs = JobInputs(
+            prompt=request.prompt,
+            negative=request.negative_prompt,
+            seed=request.seed,
+            seconds=request.seconds,
+            aspect=request.aspect,
+            prefix=f"{base_prefix}-{_safe(request.job_id)}",
+            image=image,
+            params=request.model.params,
+        )
+        payload = {"prompt": workflow.fill(inputs), "client_id": self.client_id, "prompt_id": prompt_id}
+        job = BackendJob(id=prompt_id, data={"save_nodes": ",".join(workflow.save_nodes)})
+        self.socket.ensure_running()
+        # Safe to resend: each attempt first checks whether an earlier one got through.
+        async for attempt in self.http.retrying(Retry.IDEMPOTENT):
+            with attempt:
+                if await self._known(prompt_id):
+                    return job
+                await self.http.send(
+                    "POST", "prompt", json=payload, reason="submit", retry=Retry.NEVER, accept=_says_duplicate
+                )
+        return job
+
+    async def _upload(self, image: InputImage, prompt_id: str) -> str:
+        suffix = Path(image.filename).suffix or ".png"
+        files = {"image": (f"footage-{prompt_id}{suffix}", image.data, image.content_type)}
+        uploaded = await self.http.send_json(
+            "POST",
+            "upload/image",
+            files=files,
+            data={"overwrite": "true", "type": "input", "subfolder": "footage"},
+            reason="upload image",
+            retry=Retry.IDEMPOTENT,  # same name, overwrite=true: a resend replaces the same file
+        )
+        name, subfolder = str(uploaded.get("name", "")), str(uploaded.get("subfolder", ""))
+        if not name:
+            raise BackendError(Kind.UNAVAILABLE, "ComfyUI's upload answer has no file name")
+        return f"{subfolder}/{name}" if subfolder else name
+
+    async def _queue(self) -> tuple[list[str], list[str]]:
+        queue = await self.http.send_json("GET", "queue", reason="queue", retry=Retry.IDEMPOTENT)
+        running = [str(item[1]) for item in queue.get("queue_running", [])]
+        pending = [str(item[1]) for item in sorted(queue.get("queue_pending", []), key=lambda item: item[0])]
+        return running, pending
+
+    async def _history(self, prompt_id: str) -> dict[str, Any] | None:
+        history = await self.http.send_json("GET", f"history/{prompt_id}", reason="history", retry=Retry.IDEMPOTENT)
+        entry = history.get(prompt_id) if isinstance(history, dict) else None
+        return entry if isinstance(entry, dict) else None
+
+    async def _known(self, prompt_id: str) -> bool:
+        # Queue before history: a prompt moves queue -> history, never back.
+        running, pending = await self._queue()
+        return prompt_id in running or prompt_id in pending or await self._history(prompt_id) is not None
+
+    async def poll(self, job: BackendJob) -> PollResult:
+        self.socket.ensure_running()
+        running, pending = await self._queue()
+        if job.id in running:
+            return PollResult("running", progress=self.socket.progress(job.id), poll_after=_POLL_RUNNING)
+        if job.id in pending:
+            ahead = len(running) + pending.index(job.id)
+            return PollResult("queued", queue_position=ahead, poll_after=_POLL_QUEUED)
+        entry = await self._history(job.id)
+        self.socket.forget(job.id)
+        if entry is None:
+            error = BackendError(Kind.UNAVAILABLE, "the prompt is in neither ComfyUI's queue nor its history")
+            return PollResult("failed", error=error)
+        return self._finished(job, entry)
+
+    def _finished(self, job: BackendJob, entry: dict[str, Any]) -> PollResult:
+        status = entry.get("status") or {}
+        messages = status.get("messages") or []
+        events = {str(message[0]): message[1] for message in messages if isinstance(message, list) and message}
+        if "execution_interrupted" in events:
+            return PollResult("canceled")
+        if status.get("status_str") == "error" or "execution_error" in events:
+            return PollResult("failed", error=_execution_error(events.get("execution_error")))
+        output = _find_output(entry.get("outputs") or {}, job.data.get("save_nodes", "").split(","))
+        if output is None:
+            return PollResult("failed", error=BackendError(Kind.BAD_OUTPUT, "the workflow saved no video"))
+        query = urlencode({"filename": output["filename"], "subfolder": output.get("subfolder", ""), "type": "output"})
+        return PollResult("succeeded", progress=1.0, result_url=self.http.url(f"view?{query}"))
+
+    async def cancel(self, job: BackendJob) -> None:
+        running, pending = await self._queue()
+        if job.id in running:
+            await self.http.send(
+                "POST", "interrupt", json={"prompt_id": job.id}, reason="interrupt", retry=Retry.IDEMPOTENT
+            )
+        elif job.id in pending:
+            await self.http.send("POST", "queue", json={"delete": [job.id]}, reason="dequeue", retry=Retry.IDEMPOTENT)
+
+    async def aclose(self) -> None:
+        await self.socket.aclose()
+        await self.http.aclose()
+
+
+def _says_duplicate(response: Any) -> bool:
+    text = response.text.lower() if response.status_code in (400, 409) else ""
+    return "already" in text or "exists" in text or "duplicate" in text
+
+
+def _execution_error(data: Any) -> BackendError:
+    data = data if isinstance(data, dict) else {}
+    kind_name = str(data.get("exception_type", ""))
+    message = f"{kind_name}: {data.get('exception_message', 'the workflow failed')}".strip(": ")
+    # Out of GPU memory is the machine being busy, not the request being wrong.
+    kind = Kind.UNAVAILABLE if "OutOfMemory" in kind_name else Kind.GENERATION_FAILED
+    return BackendError(kind, message)
+
+
+def _find_output(outputs: dict[str, Any], save_nodes: list[str]) -> dict[str, Any] | None:
+    """Core SaveVideo lists under `images` (with `animated`), VideoHelperSuite under `gifs`."""
+    ordered = [node for node in save_nodes if node in outputs] + [node for node in outputs if node not in save_nodes]
+    for node in ordered:
+        result = outputs[node] if isinstance(outputs[node], dict) else {}
+        animated = result.get("animated") or []
+        for key in ("gifs", "videos", "images"):
+            for index, item in enumerate(result.get(key) or []):
+                if not isinstance(item, dict) or item.get("type", "output") != "output" or "filename" not in item:
+                    continue
+                is_animated = index < len(animated) and bool(animated[index])
+                if key != "images" or is_animated or str(item["filename"]).lower().endswith(_VIDEO_SUFFIXES):
+                    return item
+    return None
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", text)[:64]
+
+
+def _ws_url(base_url: str, client_id: str) -> str:
+    parts = urlsplit(base_url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    return urlunsplit((scheme, parts.netloc, f"{parts.path.rstrip('/')}/ws", f"clientId={client_id}", ""))

@@ -1,0 +1,180 @@
+"""fal.ai queue API: submit to `<queue>/<model>`, poll the returned status URL, fetch `video.url`.
+
+The status, response and cancel URLs are stored exactly as fal returns them: they
+carry only the owner/app part of the model path, so they cannot be rebuilt later.
+Input mapping (the common schema of fal's video models; `params` add model-specific
+fields): prompt, duration as a string of seconds ("5"), aspect_ratio ("16:9"), seed,
+negative_prompt, and the image as a data URI under `image_url` (override the key with
+`footage_image_input`, e.g. "start_image_url").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import SecretStr
+
+from bot.backends.base import (
+    BackendCapabilities,
+    BackendError,
+    BackendErrorKind,
+    BackendJob,
+    ExternalWait,
+    GenerationRequest,
+    PollResult,
+    await_directly,
+)
+from bot.backends.http import (
+    HttpTimeouts,
+    ProviderHttp,
+    Retry,
+    RetryPolicy,
+    UrlResultBackend,
+    adapter_option,
+    data_uri,
+    error_message,
+    mentions_content_policy,
+    provider_input,
+)
+
+Kind = BackendErrorKind
+DEFAULT_QUEUE_URL = "https://queue.fal.run"
+_POLL_QUEUED = 3.0
+_POLL_RUNNING = 2.0
+
+
+def _error_types(body: Any) -> list[str]:
+    """fal puts `type`/`error_type` on the body or on each item of `detail`."""
+    found: list[str] = []
+    items = body.get("detail") if isinstance(body, dict) else body
+    for item in [body, *(items if isinstance(items, list) else [])]:
+        if isinstance(item, dict):
+            found += [str(item[key]) for key in ("type", "error_type") if item.get(key)]
+    return found
+
+
+def is_content_policy(body: Any, message: str) -> bool:
+    types = _error_types(body)
+    if types:
+        return any("content_policy" in kind or "moderat" in kind or "nsfw" in kind for kind in types)
+    return mentions_content_policy(message)
+
+
+class FalBackend(UrlResultBackend):
+    name = "fal"
+    capabilities = BackendCapabilities(
+        text_to_video=True, image_to_video=True, seed=True, negative_prompt=True, cancel=True
+    )
+
+    def __init__(
+        self,
+        key: SecretStr,
+        model: str,
+        *,
+        queue_url: str = DEFAULT_QUEUE_URL,
+        wait: ExternalWait = await_directly,
+        timeouts: HttpTimeouts | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        secret = key.get_secret_value()
+        self.model = model
+        self.http = ProviderHttp(
+            "fal",
+            base_url=queue_url,
+            wait=wait,
+            auth_headers={"Authorization": f"Key {secret}"},
+            secrets=[secret],
+            timeouts=timeouts,
+            retry=retry,
+            content_policy=is_content_policy,
+        )
+
+    def build_input(self, request: GenerationRequest) -> dict[str, Any]:
+        params = request.model.params
+        fields: dict[str, Any] = {
+            "prompt": request.prompt,
+            "duration": str(request.seconds),
+            "aspect_ratio": request.aspect,
+            "seed": request.seed,
+            "negative_prompt": request.negative_prompt,
+        }
+        if request.image is not None:
+            fields[adapter_option(params, "image_input", "image_url")] = data_uri(request.image)
+        return provider_input(params, fields)
+
+    async def submit(self, request: GenerationRequest) -> BackendJob:
+        model = request.model.provider_model or self.model
+        body = await self.http.send_json(
+            "POST", model, json=self.build_input(request), reason="submit", retry=Retry.UNDELIVERED
+        )
+        try:
+            data = {key: str(body[key]) for key in ("status_url", "response_url", "cancel_url")}
+            return BackendJob(id=str(body["request_id"]), data=data)
+        except (KeyError, TypeError):
+            raise BackendError(Kind.UNAVAILABLE, "fal accepted the job but its answer lacks the job URLs") from None
+
+    async def poll(self, job: BackendJob) -> PollResult:
+        status = await self.http.send_json(
+            "GET",
+            job.data["status_url"],
+            params={"logs": "1"},
+            reason="poll",
+            retry=Retry.IDEMPOTENT,
+            not_found=Kind.GENERATION_FAILED,
+        )
+        state = status.get("status")
+        if state == "IN_QUEUE":
+            return PollResult("queued", queue_position=status.get("queue_position"), poll_after=_POLL_QUEUED)
+        if state == "IN_PROGRESS":
+            return PollResult("running", poll_after=_POLL_RUNNING)
+        if state != "COMPLETED":
+            raise BackendError(Kind.UNAVAILABLE, f"fal reported an unknown status {state!r}")
+        if status.get("error") or status.get("error_type"):
+            return PollResult("failed", error=self._completed_error(status))
+        return await self._result(job)
+
+    def _completed_error(self, status: dict[str, Any]) -> BackendError:
+        message = error_message(status.get("error"), "fal reported an error")
+        content = is_content_policy({"error_type": status.get("error_type") or ""}, message)
+        return BackendError(Kind.CONTENT_POLICY if content else Kind.GENERATION_FAILED, message)
+
+    async def _result(self, job: BackendJob) -> PollResult:
+        try:
+            output = await self.http.send_json(
+                "GET",
+                job.data["response_url"],
+                reason="result",
+                retry=Retry.IDEMPOTENT,
+                not_found=Kind.RESULT_EXPIRED,
+            )
+        except BackendError as error:
+            if error.retryable:
+                raise
+            # A model that failed while running answers its result URL with the error
+            # (422 for validation or content policy): that is the job's outcome.
+            return PollResult("failed", error=error)
+        url = _video_url(output)
+        if url is None:
+            return PollResult("failed", error=BackendError(Kind.BAD_OUTPUT, "fal's result has no video URL"))
+        return PollResult("succeeded", progress=1.0, result_url=url)
+
+    async def cancel(self, job: BackendJob) -> None:
+        # 400 ALREADY_COMPLETED and 404 NOT_FOUND both mean there is nothing left to stop.
+        await self.http.send(
+            "PUT",
+            job.data["cancel_url"],
+            reason="cancel",
+            retry=Retry.IDEMPOTENT,
+            accept=lambda response: response.status_code in (400, 404),
+        )
+
+
+def _video_url(output: Any) -> str | None:
+    if not isinstance(output, dict):
+        return None
+    video = output.get("video")
+    if video is None and isinstance(output.get("videos"), list) and output["videos"]:
+        video = output["videos"][0]
+    if isinstance(video, dict) and isinstance(video.get("url"), str):
+        return str(video["url"])
+    return None

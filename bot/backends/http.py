@@ -1,0 +1,457 @@
+"""HTTP plumbing every provider adapter shares.
+
+One `ProviderHttp` per backend owns one `httpx.AsyncClient` (explicit timeouts and
+connection limits), puts the API key only on requests to the provider's own origin,
+turns failures into `BackendError`, retries what is safe to retry (with `stamina`),
+and streams result files to disk under a byte cap before probing them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import logging
+import re
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+import httpx
+import stamina
+
+from bot.backends.base import (
+    BackendError,
+    BackendErrorKind,
+    BackendJob,
+    ExternalWait,
+    FetchedClip,
+    InputImage,
+    PollResult,
+)
+from bot.media.probe import NotAVideo, probe_video_async
+
+log = logging.getLogger(__name__)
+
+Kind = BackendErrorKind
+
+# Words providers use for "your balance is empty" on a 403 (fal: "User is locked").
+_CREDIT_WORDS = ("out of credit", "credit", "locked", "insufficient", "balance", "billing", "quota exceeded")
+# Words providers use when moderation refused a prompt or an output.
+CONTENT_WORDS = ("nsfw", "safety", "sensitive", "moderation", "content policy", "content_policy", "flagged")
+# Replicate: "Request was throttled. Your rate limit resets in ~30s."
+_RESETS_IN = re.compile(r"resets in ~?(\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
+_AUTH_IN_TEXT = re.compile(r"(?i)\b(bearer|key|token)\s+[A-Za-z0-9._:\-]{8,}")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpTimeouts:
+    """Seconds. `read` bounds the wait for each chunk, not the whole response."""
+
+    connect: float = 10.0
+    read: float = 30.0
+    write: float = 30.0
+    pool: float = 10.0
+    max_connections: int = 10
+    max_keepalive: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 4
+    wait_initial: float = 0.5
+    wait_max: float = 10.0
+    wait_jitter: float = 1.0
+    timeout: float = 90.0
+    # A longer Retry-After is not slept on here: the error goes up with `retry_after`
+    # so the scheduler can requeue the job instead of holding a worker.
+    max_retry_after: float = 30.0
+
+
+class Retry(Enum):
+    NEVER = "never"
+    # GET/DELETE/cancel: sending twice is harmless.
+    IDEMPOTENT = "idempotent"
+    # A billed submit: resend only if the provider provably never accepted it.
+    UNDELIVERED = "undelivered"
+
+
+ContentPolicyRule = Callable[[Any, str], bool]
+
+
+def _no_content_rule(body: Any, message: str) -> bool:
+    return False
+
+
+def mentions_content_policy(text: str) -> bool:
+    lowered = text.lower()
+    return any(word in lowered for word in CONTENT_WORDS)
+
+
+def content_words_rule(body: Any, message: str) -> bool:
+    """A `ContentPolicyRule` for providers that only say it in words."""
+    return mentions_content_policy(message)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _AUTH_IN_TEXT.sub(r"\1 ***", text)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds (leniently a float) or an HTTP-date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def error_message(body: Any, fallback: str = "") -> str:
+    """The human part of a provider's error body, whatever its shape."""
+    if isinstance(body, str):
+        return body
+    if isinstance(body, list):
+        return "; ".join(error_message(item) for item in body if item)
+    if isinstance(body, dict):
+        for key in ("detail", "error", "message", "msg", "failure", "failure_reason", "title"):
+            value = body.get(key)
+            if value:
+                return error_message(value)
+    return fallback
+
+
+def _json_or_text(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:1000]
+
+
+def classify_status(
+    status: int,
+    body: Any,
+    headers: Mapping[str, str],
+    *,
+    content_policy: ContentPolicyRule = _no_content_rule,
+    not_found: Kind = Kind.MODEL_UNAVAILABLE,
+    secrets: Iterable[str] = (),
+) -> BackendError:
+    """Classify a non-2xx answer. `not_found` says what a 404 means for this call."""
+    message = redact(error_message(body, f"HTTP {status}"), secrets)
+    retry_after = parse_retry_after(headers.get("retry-after"))
+    kind: Kind
+    if 400 <= status < 500 and status != 429 and content_policy(body, message):
+        kind = Kind.CONTENT_POLICY
+    elif status == 429:
+        kind = Kind.RATE_LIMITED
+        if retry_after is None and (match := _RESETS_IN.search(message)):
+            retry_after = float(match.group(1))
+    elif status in (400, 422):
+        kind = Kind.INVALID_REQUEST
+    elif status == 401:
+        kind = Kind.AUTH
+    elif status == 402:
+        kind = Kind.OUT_OF_CREDIT
+    elif status == 403:
+        lowered = message.lower()
+        kind = Kind.OUT_OF_CREDIT if any(word in lowered for word in _CREDIT_WORDS) else Kind.AUTH
+    elif status in (404, 410):
+        kind = not_found
+    elif status == 408:
+        kind = Kind.TIMEOUT
+    elif status >= 500:
+        kind = Kind.UNAVAILABLE
+    else:
+        kind = Kind.INVALID_REQUEST
+    return BackendError(kind, message, retry_after=retry_after, status_code=status)
+
+
+def classify_exception(error: httpx.HTTPError, secrets: Iterable[str] = ()) -> BackendError:
+    """Transport failures. httpx messages carry no headers, but redact anyway."""
+    kind = Kind.TIMEOUT if isinstance(error, httpx.TimeoutException) else Kind.UNAVAILABLE
+    detail = str(error) or type(error).__name__
+    return BackendError(kind, redact(f"{type(error).__name__}: {detail}", secrets))
+
+
+# Raised before a single byte of the request went out, so the provider cannot have it.
+_UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _backoff_hook(mode: Retry, policy: RetryPolicy) -> Callable[[Exception], bool | float]:
+    def decide(error: Exception) -> bool | float:
+        if not isinstance(error, BackendError) or not error.retryable or mode is Retry.NEVER:
+            return False
+        if mode is Retry.UNDELIVERED:
+            refused = error.status_code == 429
+            if not refused and not isinstance(error.__cause__, _UNSENT):
+                return False
+        if error.retry_after is not None:
+            return error.retry_after if error.retry_after <= policy.max_retry_after else False
+        return True
+
+    return decide
+
+
+def data_uri(image: InputImage) -> str:
+    return f"data:{image.content_type};base64,{base64.b64encode(image.data).decode('ascii')}"
+
+
+def provider_input(params: Mapping[str, Any], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The model's `params` as defaults under the request's own fields.
+
+    Keys starting with `footage_` are adapter options (e.g. `footage_image_input`), not
+    provider input, and are dropped here; read them with `adapter_option`.
+    """
+    merged = {key: value for key, value in params.items() if not key.startswith("footage_")}
+    merged.update({key: value for key, value in fields.items() if value is not None})
+    return merged
+
+
+def adapter_option(params: Mapping[str, Any], name: str, default: str) -> str:
+    value = params.get(f"footage_{name}", default)
+    return str(value)
+
+
+class ProviderHttp:
+    """One backend's HTTP client: auth on its own origin only, classified errors, retries."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        base_url: str,
+        wait: ExternalWait,
+        auth_headers: Mapping[str, str] | None = None,
+        secrets: Iterable[str] = (),
+        timeouts: HttpTimeouts | None = None,
+        retry: RetryPolicy | None = None,
+        content_policy: ContentPolicyRule = _no_content_rule,
+    ) -> None:
+        timeouts = timeouts or HttpTimeouts()
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self._wait = wait
+        self._auth = dict(auth_headers or {})
+        self._secrets = tuple(secret for secret in secrets if secret)
+        self._content_policy = content_policy
+        self._origin = _origin(self.base_url)
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                connect=timeouts.connect, read=timeouts.read, write=timeouts.write, pool=timeouts.pool
+            ),
+            limits=httpx.Limits(
+                max_connections=timeouts.max_connections, max_keepalive_connections=timeouts.max_keepalive
+            ),
+            follow_redirects=True,
+            headers={"User-Agent": "footage-bot"},
+        )
+
+    def url(self, path: str) -> str:
+        return path if "://" in path else f"{self.base_url}/{path.lstrip('/')}"
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def classify(self, response: httpx.Response, *, not_found: Kind = Kind.MODEL_UNAVAILABLE) -> BackendError:
+        return classify_status(
+            response.status_code,
+            _json_or_text(response),
+            response.headers,
+            content_policy=self._content_policy,
+            not_found=not_found,
+            secrets=self._secrets,
+        )
+
+    def retrying(self, mode: Retry) -> AsyncIterable[stamina.Attempt]:
+        policy = self.retry
+        return stamina.retry_context(
+            on=_backoff_hook(mode, policy),
+            attempts=policy.attempts,
+            timeout=policy.timeout,
+            wait_initial=policy.wait_initial,
+            wait_max=policy.wait_max,
+            wait_jitter=policy.wait_jitter,
+        )
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        reason: str,
+        retry: Retry,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        not_found: Kind = Kind.MODEL_UNAVAILABLE,
+        accept: Callable[[httpx.Response], bool] | None = None,
+    ) -> httpx.Response:
+        """A request whose non-2xx answer raises a classified `BackendError`.
+
+        `accept` lets a caller take a specific non-2xx answer as a result (fal's cancel
+        answers 400 ALREADY_COMPLETED, a job already gone answers 404).
+        """
+        url = self.url(path)
+        all_headers = {**(headers or {}), **(self._auth if _origin(url) == self._origin else {})}
+        async for attempt in self.retrying(retry):
+            with attempt:
+                request = self.client.build_request(
+                    method, url, json=json, params=params, files=files, data=data, headers=all_headers
+                )
+                response = await self._call(request, f"{self.name}: {reason}")
+                if response.is_success or (accept is not None and accept(response)):
+                    return response
+                raise self.classify(response, not_found=not_found)
+        raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
+
+    async def send_json(self, method: str, path: str, *, reason: str, retry: Retry, **kwargs: Any) -> Any:
+        response = await self.send(method, path, reason=reason, retry=retry, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            message = f"{self.name} answered {reason} with non-JSON"
+            raise BackendError(Kind.UNAVAILABLE, message, status_code=response.status_code) from None
+
+    async def _call(self, request: httpx.Request, reason: str, *, stream: bool = False) -> httpx.Response:
+        try:
+            response: httpx.Response = await self._wait(self.client.send(request, stream=stream), reason)
+        except httpx.HTTPError as error:
+            raise classify_exception(error, self._secrets) from error
+        return response
+
+    async def download(self, url: str, dest: Path, max_bytes: int) -> FetchedClip:
+        """Stream `url` to `dest` (resuming with Range after a cut), then probe it.
+
+        No auth header goes with it: result URLs are usually a CDN, not the API.
+        On any failure the partial file is deleted.
+        """
+        await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
+        try:
+            await self._stream_to_file(url, dest, max_bytes)
+            try:
+                info = await probe_video_async(dest)
+            except NotAVideo as error:
+                raise BackendError(Kind.BAD_OUTPUT, str(error)) from None
+        except BaseException:
+            # Synchronous on purpose: it must also run when the task is being cancelled.
+            _discard(dest)
+            raise
+        return FetchedClip(path=dest, info=info, source_url=url)
+
+    async def _stream_to_file(self, url: str, dest: Path, max_bytes: int) -> None:
+        file: IO[bytes] = await asyncio.to_thread(dest.open, "wb")
+        written = 0
+        try:
+            async for attempt in self.retrying(Retry.IDEMPOTENT):
+                with attempt:
+                    try:
+                        written = await self._download_once(url, file, written, max_bytes)
+                    except _Interrupted as cut:
+                        written = cut.written
+                        raise
+        finally:
+            await asyncio.to_thread(file.close)
+
+    async def _download_once(self, url: str, file: IO[bytes], written: int, max_bytes: int) -> int:
+        headers = {"Accept-Encoding": "identity"}
+        if written:
+            headers["Range"] = f"bytes={written}-"
+        reason = f"{self.name}: download"
+        request = self.client.build_request("GET", url, headers=headers)
+        response = await self._call(request, reason, stream=True)
+        try:
+            if response.status_code in (403, 404, 410):
+                raise BackendError(
+                    Kind.RESULT_EXPIRED,
+                    f"result URL answered HTTP {response.status_code}",
+                    status_code=response.status_code,
+                )
+            if not response.is_success:
+                await response.aread()
+                raise self.classify(response, not_found=Kind.RESULT_EXPIRED)
+            if written and not _resumes_at(response, written):
+                # The server ignored Range: start the file over.
+                written = 0
+                await asyncio.to_thread(_rewind, file)
+            length = response.headers.get("content-length")
+            if length is not None and length.isdigit() and written + int(length) > max_bytes:
+                raise BackendError(Kind.BAD_OUTPUT, f"result is larger than the {max_bytes}-byte limit")
+            chunks = response.aiter_raw(64 * 1024)
+            while (chunk := await self._next_chunk(chunks, reason)) is not None:
+                written += len(chunk)
+                if written > max_bytes:
+                    raise BackendError(Kind.BAD_OUTPUT, f"result is larger than the {max_bytes}-byte limit")
+                await asyncio.to_thread(file.write, chunk)
+            return written
+        except httpx.HTTPError as error:
+            # Cut mid-body: keep what arrived so the next attempt can resume from there.
+            await asyncio.to_thread(file.flush)
+            raise _Interrupted(classify_exception(error, self._secrets), written) from error
+        finally:
+            await response.aclose()
+
+    async def _next_chunk(self, chunks: AsyncIterator[bytes], reason: str) -> bytes | None:
+        try:
+            chunk: bytes = await self._wait(anext(chunks), reason)
+        except StopAsyncIteration:
+            return None
+        return chunk
+
+
+class UrlResultBackend:
+    """What every adapter whose poll yields a plain result URL shares: fetch and close."""
+
+    http: ProviderHttp
+
+    async def fetch(self, job: BackendJob, result: PollResult, dest: Path, max_bytes: int) -> FetchedClip:
+        if not result.result_url:
+            raise BackendError(Kind.BAD_OUTPUT, f"{self.http.name}: job {job.id} has no result URL to fetch")
+        return await self.http.download(result.result_url, dest, max_bytes)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+class _Interrupted(BackendError):
+    """A download cut mid-body; remembers how much reached the file."""
+
+    def __init__(self, error: BackendError, written: int) -> None:
+        super().__init__(error.kind, error.provider_message, status_code=error.status_code)
+        self.written = written
+
+
+def _resumes_at(response: httpx.Response, offset: int) -> bool:
+    content_range = response.headers.get("content-range", "")
+    return response.status_code == 206 and content_range.startswith(f"bytes {offset}-")
+
+
+def _discard(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def _rewind(file: IO[bytes]) -> None:
+    file.seek(0)
+    file.truncate()
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc.lower()
