@@ -68,6 +68,7 @@ class Settings(BaseSettings):
 
     # Scheduling
     guild_max_running: int = Field(default=4, ge=1)
+    job_timeout_seconds: float = Field(default=1800, ge=10)
     prompt_max_chars: int = Field(default=1000, ge=10, le=4000)
     image_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
 

@@ -62,9 +62,11 @@ class FailureReason(StrEnum):
     TIMED_OUT = "timed_out"
     SUBMIT_INTERRUPTED = "submit_interrupted"
     BAD_OUTPUT = "bad_output"
+    GENERATION_FAILED = "generation_failed"
     RESULT_EXPIRED = "result_expired"
     COULD_NOT_DELIVER = "could_not_deliver"
     UNDELIVERABLE = "undeliverable"
+    INTERNAL_ERROR = "internal_error"
 
     @property
     def plain(self) -> str:
@@ -82,9 +84,11 @@ FAILURE_TEXT: dict[FailureReason, str] = {
         "so it was stopped rather than risk paying twice."
     ),
     FailureReason.BAD_OUTPUT: "The video service returned a file that is not a playable video.",
+    FailureReason.GENERATION_FAILED: "The video service could not generate this clip. Try again or change the prompt.",
     FailureReason.RESULT_EXPIRED: "The finished video expired at the service before it could be downloaded.",
     FailureReason.COULD_NOT_DELIVER: "The clip was made but could not be posted here.",
     FailureReason.UNDELIVERABLE: "The channel for this job is gone; use /show to get the clip.",
+    FailureReason.INTERNAL_ERROR: "Something went wrong inside the bot. The admin can find details in its log.",
 }
 
 # Unambiguous: no 0/O, 1/I/L, so ids survive being read aloud or retyped.
@@ -134,8 +138,12 @@ class Job:
     state: JobState
     created_at: datetime
     updated_at: datetime
+    kind: str = "generate"  # generate | retry | remix
+    parent_id: str | None = None
     lane: int = 0  # 0 normal, 1 relax (past quota, lowest priority)
     sched_tag: float = 0.0
+    weight: float = 1.0  # the requester's scheduling weight when it was queued
+    max_running: int = 1  # the requester's running limit when it was queued
     cost_seconds: int = 0
     backend: str = ""
     backend_job_id: str | None = None
@@ -151,7 +159,6 @@ class Job:
     status_channel_id: int | None = None
     status_message_id: int | None = None
     result_message_id: int | None = None
-    retry_of: str | None = None
 
     @property
     def guild_id(self) -> int:

@@ -1,0 +1,115 @@
+"""The core, wired: store, catalog, backends, quotas, queue, runner. No Discord here.
+
+The Discord side, the `render` command, benchmarks and tests all build this same
+object with `Core.open(settings, ...)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from bot.backends.base import Backend, ExternalWait, await_directly
+from bot.clock import Clock, utc_now
+from bot.guilds import GuildConfigService
+from bot.jobs.delivery import Deliverer
+from bot.jobs.events import EventBus
+from bot.jobs.runner import Runner
+from bot.jobs.scheduler import FairQueue, RunTimes
+from bot.jobs.service import JobService
+from bot.models import ModelCatalog, load_catalog
+from bot.quotas.service import QuotaService
+from bot.quotas.tiers import default_tier
+from bot.reports import ReportService
+from bot.settings import Settings
+from bot.store.store import Store
+
+
+class Core:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        catalog: ModelCatalog,
+        backends: Mapping[str, Backend],
+        run_times: RunTimes,
+        clock: Clock,
+        wait: ExternalWait,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.catalog = catalog
+        self.backends = backends
+        self.events = EventBus()
+        tier = default_tier(settings)
+        self.queue = FairQueue()
+        self.quotas = QuotaService(store, tier, clock)
+        self.guilds = GuildConfigService(store, catalog, tier)
+        self.reports = ReportService(store, clock)
+        self.jobs = JobService(
+            store, catalog, self.quotas, self.queue, self.events, clock, prompt_max_chars=settings.prompt_max_chars
+        )
+        self.runner = Runner(
+            store,
+            self.queue,
+            catalog,
+            backends,
+            self.events,
+            run_times,
+            clock,
+            media_dir=settings.media_dir,
+            guild_max_running=settings.guild_max_running,
+            job_timeout=settings.job_timeout_seconds,
+            image_max_bytes=settings.image_max_bytes,
+            wait=wait,
+        )
+        self.jobs.attach_dispatcher(self.runner)
+        self.guilds.notify_pauses(self.runner)
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        database_path: Path | None = None,
+        clock: Clock = utc_now,
+        wait: ExternalWait = await_directly,
+        backends: Mapping[str, Backend] | None = None,
+        catalog: ModelCatalog | None = None,
+    ) -> Core:
+        catalog = catalog or load_catalog(settings)
+        if backends is None:
+            from bot.backends.registry import build_backends
+
+            backends = build_backends(settings, catalog, wait)
+        store = await Store.open(database_path or settings.database_path)
+        async with store.reading() as tx:
+            averages = await tx.model_run_times()
+        run_times = RunTimes(averages, _first_estimates(settings, catalog))
+        return cls(settings, store, catalog, backends, run_times, clock, wait)
+
+    def attach_deliverer(self, deliverer: Deliverer) -> None:
+        self.runner.attach_deliverer(deliverer)
+
+    async def start(self) -> None:
+        """Recover unfinished jobs and start dispatching."""
+        await self.runner.start()
+
+    async def close(self) -> None:
+        await self.runner.stop()
+        for backend in self.backends.values():
+            await backend.aclose()
+        await self.store.close()
+
+    async def meta_get(self, key: str) -> str | None:
+        async with self.store.reading() as tx:
+            return await tx.get_meta(key)
+
+    async def meta_set(self, key: str, value: str) -> None:
+        async with self.store.transaction() as tx:
+            await tx.set_meta(key, value)
+
+
+def _first_estimates(settings: Settings, catalog: ModelCatalog) -> dict[str, float]:
+    """Run-time guesses until real runs are measured: the demo is quick, hosted models are not."""
+    return {model.name: (3.0 + settings.demo_latency_seconds if model.backend == "demo" else 90.0) for model in catalog}

@@ -1,0 +1,149 @@
+"""Per-guild configuration that admins change: tiers, roles, channels, budget, blocklist, pause, models."""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+from bot.jobs.refusal import Refusal
+from bot.models import ModelCatalog
+from bot.quotas.tiers import DEFAULT_TIER, Tier
+from bot.quotas.windows import is_valid_zone
+from bot.store.records import BlockRule, GuildConfig
+from bot.store.store import Store
+
+_TIER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,23}$")
+
+
+class PauseTarget(Protocol):
+    """Told when a guild is paused or resumed: the runner."""
+
+    paused_guilds: set[int]
+
+    def wake(self) -> None: ...
+
+
+class GuildConfigService:
+    def __init__(self, store: Store, catalog: ModelCatalog, default_tier: Tier) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._default_tier = default_tier
+        self._on_pause: list[PauseTarget] = []
+
+    def notify_pauses(self, target: PauseTarget) -> None:
+        self._on_pause.append(target)
+
+    async def config(self, guild_id: int) -> GuildConfig:
+        async with self._store.reading() as tx:
+            return await tx.guild_config(guild_id)
+
+    # Tiers
+
+    async def list_tiers(self, guild_id: int) -> list[Tier]:
+        async with self._store.reading() as tx:
+            tiers = await tx.tiers(guild_id)
+        tiers.setdefault(DEFAULT_TIER, self._default_tier)
+        return sorted(tiers.values(), key=Tier.rank)
+
+    async def set_tier(self, guild_id: int, tier: Tier) -> Tier:
+        if not _TIER_NAME.match(tier.name):
+            raise Refusal("bad_tier_name", "Tier names are 1-24 lowercase letters, digits, - or _.")
+        if min(tier.daily_seconds, tier.monthly_seconds) < 0 or min(tier.max_running, tier.max_queued) < 1:
+            raise Refusal("bad_tier", "Seconds can't be negative, and running and waiting limits must be at least 1.")
+        if tier.max_clip_seconds < 1 or not 0.1 <= tier.weight <= 100:
+            raise Refusal("bad_tier", "The longest clip must be at least 1 s and the weight between 0.1 and 100.")
+        async with self._store.transaction() as tx:
+            await tx.upsert_tier(guild_id, tier)
+        return tier
+
+    async def remove_tier(self, guild_id: int, name: str) -> None:
+        async with self._store.transaction() as tx:
+            if await tx.delete_tier(guild_id, name) == 0:
+                raise Refusal("unknown_tier", f"There is no tier {name!r} in this server.")
+
+    async def _require_tier(self, guild_id: int, name: str) -> None:
+        if name == DEFAULT_TIER:
+            return
+        async with self._store.reading() as tx:
+            if name not in await tx.tiers(guild_id):
+                raise Refusal("unknown_tier", f"There is no tier {name!r}; create it first with /footage tier-set.")
+
+    async def set_role_tier(self, guild_id: int, role_id: int, tier_name: str | None) -> None:
+        if tier_name is not None:
+            await self._require_tier(guild_id, tier_name)
+        async with self._store.transaction() as tx:
+            await tx.set_role_tier(guild_id, role_id, tier_name)
+
+    async def role_tiers(self, guild_id: int) -> dict[int, str]:
+        async with self._store.reading() as tx:
+            return await tx.role_tiers(guild_id)
+
+    async def set_user_tier(self, guild_id: int, user_id: int, tier_name: str | None) -> None:
+        if tier_name is not None:
+            await self._require_tier(guild_id, tier_name)
+        async with self._store.transaction() as tx:
+            await tx.set_user_tier(guild_id, user_id, tier_name)
+
+    # Guild-wide settings
+
+    async def set_allowed_channels(self, guild_id: int, channel_ids: list[int] | None) -> None:
+        async with self._store.transaction() as tx:
+            await tx.update_guild_config(guild_id, allowed_channels=channel_ids)
+
+    async def set_daily_budget(self, guild_id: int, seconds: int | None) -> None:
+        if seconds is not None and seconds < 0:
+            raise Refusal("bad_budget", "The daily budget can't be negative.")
+        async with self._store.transaction() as tx:
+            await tx.update_guild_config(guild_id, daily_budget_seconds=seconds)
+
+    async def set_timezone(self, guild_id: int, timezone: str) -> None:
+        if not is_valid_zone(timezone):
+            raise Refusal("bad_timezone", f"{timezone!r} is not a time zone name (try Europe/Berlin or UTC).")
+        async with self._store.transaction() as tx:
+            await tx.update_guild_config(guild_id, timezone=timezone)
+
+    async def set_admins_exempt(self, guild_id: int, exempt: bool) -> None:
+        async with self._store.transaction() as tx:
+            await tx.update_guild_config(guild_id, admins_exempt=exempt)
+
+    async def set_enabled_models(self, guild_id: int, names: list[str] | None) -> None:
+        if names is not None:
+            unknown = [name for name in names if self._catalog.get(name) is None]
+            if unknown:
+                raise Refusal(
+                    "unknown_model",
+                    f"Unknown model(s): {', '.join(unknown)}. Configured: {', '.join(self._catalog.names())}.",
+                )
+        async with self._store.transaction() as tx:
+            await tx.update_guild_config(guild_id, enabled_models=names)
+
+    async def set_paused(self, guild_id: int, paused: bool) -> None:
+        async with self._store.transaction() as tx:
+            await tx.update_guild_config(guild_id, paused=paused)
+        for target in self._on_pause:
+            if paused:
+                target.paused_guilds.add(guild_id)
+            else:
+                target.paused_guilds.discard(guild_id)
+            target.wake()
+
+    # Blocklist
+
+    async def add_block(self, guild_id: int, pattern: str, is_regex: bool) -> BlockRule:
+        pattern = pattern.strip()
+        if not pattern or len(pattern) > 200:
+            raise Refusal("bad_pattern", "A blocked word or pattern must be 1-200 characters.")
+        if is_regex:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise Refusal("bad_pattern", f"That pattern is not a valid regular expression: {error}.") from None
+        rule = BlockRule(pattern, is_regex)
+        async with self._store.transaction() as tx:
+            await tx.add_block(guild_id, rule)
+        return rule
+
+    async def remove_block(self, guild_id: int, pattern: str) -> None:
+        async with self._store.transaction() as tx:
+            if await tx.remove_block(guild_id, pattern.strip()) == 0:
+                raise Refusal("unknown_pattern", f"{pattern!r} is not on the blocklist.")

@@ -1,0 +1,382 @@
+"""The runner: starts queued jobs when limits allow and drives each to the end.
+
+A job's life: submitting → running → fetching → delivering → delivered, with
+each step checkpointed in the store. After a restart `recover()` picks every job
+up from its stored state: a job with a backend id is polled again, never
+resubmitted; a job caught inside submit without one is resubmitted only when the
+backend takes an idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+
+from bot.backends.base import (
+    Backend,
+    BackendError,
+    BackendErrorKind,
+    BackendJob,
+    ExternalWait,
+    GenerationRequest,
+    PollResult,
+)
+from bot.clock import Clock, to_epoch
+from bot.jobs.delivery import Clip, Delivered, Deliverer
+from bot.jobs.domain import ACTIVE_STATES, FailureReason, Job, JobState
+from bot.jobs.events import EventBus
+from bot.jobs.polling import poll_until_done
+from bot.jobs.scheduler import FairQueue, QueuePlace, RunTimes, place_of
+from bot.media.fit import fit_to_limit
+from bot.media.input_image import ImageError, load_image
+from bot.media.probe import NotAVideo, probe_video_async
+from bot.models import ModelCatalog
+from bot.quotas import ledger
+from bot.store.store import Store
+from bot.store.transaction import StaleState
+
+log = logging.getLogger(__name__)
+
+MAX_DOWNLOAD_BYTES = 1024 * 1024 * 1024
+
+_REASONS: dict[BackendErrorKind, FailureReason] = {
+    BackendErrorKind.RATE_LIMITED: FailureReason.BACKEND_UNAVAILABLE,
+    BackendErrorKind.UNAVAILABLE: FailureReason.BACKEND_UNAVAILABLE,
+    BackendErrorKind.TIMEOUT: FailureReason.TIMED_OUT,
+    BackendErrorKind.INVALID_REQUEST: FailureReason.INVALID_REQUEST,
+    BackendErrorKind.AUTH: FailureReason.BACKEND_UNAVAILABLE,
+    BackendErrorKind.OUT_OF_CREDIT: FailureReason.OUT_OF_CREDIT,
+    BackendErrorKind.CONTENT_POLICY: FailureReason.CONTENT_POLICY,
+    BackendErrorKind.MODEL_UNAVAILABLE: FailureReason.BACKEND_UNAVAILABLE,
+    BackendErrorKind.RESULT_EXPIRED: FailureReason.RESULT_EXPIRED,
+    BackendErrorKind.BAD_OUTPUT: FailureReason.BAD_OUTPUT,
+    BackendErrorKind.GENERATION_FAILED: FailureReason.GENERATION_FAILED,
+}
+
+
+def failure_for(error: BackendError) -> FailureReason:
+    return _REASONS[error.kind]
+
+
+class Runner:
+    def __init__(
+        self,
+        store: Store,
+        queue: FairQueue,
+        catalog: ModelCatalog,
+        backends: Mapping[str, Backend],
+        events: EventBus,
+        run_times: RunTimes,
+        clock: Clock,
+        *,
+        media_dir: Path,
+        guild_max_running: int,
+        job_timeout: float,
+        image_max_bytes: int,
+        wait: ExternalWait,
+    ) -> None:
+        self._store = store
+        self._queue = queue
+        self._catalog = catalog
+        self._backends = backends
+        self._events = events
+        self._run_times = run_times
+        self._clock = clock
+        self._media_dir = media_dir
+        self._guild_max_running = guild_max_running
+        self._job_timeout = job_timeout
+        self._image_max_bytes = image_max_bytes
+        self._wait = wait
+        self._deliverer: Deliverer | None = None
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._running: dict[str, Job] = {}
+        self.paused_guilds: set[int] = set()
+        self.paused = False
+
+    def attach_deliverer(self, deliverer: Deliverer) -> None:
+        self._deliverer = deliverer
+
+    @property
+    def parallel_slots(self) -> int:
+        return sum(model.max_concurrency for model in self._catalog)
+
+    def place(self, job: Job) -> QueuePlace | None:
+        return place_of(self._queue, self._run_times, job.id, self.parallel_slots)
+
+    def running_jobs(self) -> list[Job]:
+        return list(self._running.values())
+
+    # Lifecycle
+
+    async def start(self) -> None:
+        await self.recover()
+        self._loop_task = asyncio.create_task(self._dispatch_loop(), name="footage-runner")
+
+    async def stop(self) -> None:
+        tasks = [task for task in (self._loop_task, *self._tasks.values()) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._running.clear()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def abort(self, job: Job) -> None:
+        """Stop driving a canceled job; its task asks the backend to cancel (best effort)."""
+        task = self._tasks.get(job.id)
+        if task is not None:
+            task.cancel()
+
+    async def recover(self) -> None:
+        async with self._store.reading() as tx:
+            queued = await tx.jobs_in_states([JobState.QUEUED])
+            active = await tx.jobs_in_states(ACTIVE_STATES)
+            self.paused_guilds = await tx.paused_guilds()
+            self.paused = (await tx.get_meta("paused")) == "1"
+        for job in queued:
+            self._queue.add(job)
+        for job in active:
+            backend = self._backends.get(job.backend)
+            if (
+                job.state is JobState.SUBMITTING
+                and job.backend_job_id is None
+                and (backend is None or not backend.capabilities.idempotent_submit)
+            ):
+                await self._fail(job, FailureReason.SUBMIT_INTERRUPTED, "restarted during submit")
+                continue
+            log.info("resuming job %s from %s", job.id, job.state.value)
+            self._launch(job)
+
+    # Dispatch
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self._dispatch_ready()
+            except Exception:
+                log.exception("dispatch failed; will retry on the next wake-up")
+            await self._wait(self._wake.wait(), "runner idle: waiting for a job or a free slot")
+
+    async def _dispatch_ready(self) -> None:
+        if self.paused:
+            return
+        per_user = Counter((job.guild_id, job.user_id) for job in self._running.values())
+        per_guild = Counter(job.guild_id for job in self._running.values())
+        per_model = Counter(job.request.model for job in self._running.values())
+        free_models = {model.name for model in self._catalog if per_model[model.name] < model.max_concurrency}
+        for job in self._queue.in_order():
+            if not free_models:
+                return
+            model = job.request.model
+            if (
+                model not in free_models
+                or job.guild_id in self.paused_guilds
+                or per_user[(job.guild_id, job.user_id)] >= job.max_running
+                or per_guild[job.guild_id] >= self._guild_max_running
+            ):
+                continue
+            started = await self._move(job, JobState.SUBMITTING)
+            self._queue.dispatched(job)
+            if started is None:
+                continue
+            per_user[(job.guild_id, job.user_id)] += 1
+            per_guild[job.guild_id] += 1
+            per_model[model] += 1
+            spec = self._catalog.get(model)
+            if spec is None or per_model[model] >= spec.max_concurrency:
+                free_models.discard(model)
+            self._launch(started)
+
+    def _launch(self, job: Job) -> None:
+        self._running[job.id] = job
+        self._tasks[job.id] = asyncio.create_task(self._drive(job), name=f"footage-job-{job.id}")
+
+    # Driving one job
+
+    async def _drive(self, job: Job) -> None:
+        backend = self._backends.get(job.backend)
+        started = self._clock()
+        try:
+            if backend is None:
+                await self._fail(job, FailureReason.BACKEND_UNAVAILABLE, f"backend {job.backend} is not configured")
+                return
+            finished = await self._advance(job, backend)
+            if finished is not None and finished.state is JobState.DELIVERED:
+                elapsed = (self._clock() - (finished.started_at or started)).total_seconds()
+                await self._record_run_time(finished.request.model, elapsed)
+        except asyncio.CancelledError:
+            await self._cancel_at_backend(job.id, backend)
+            raise
+        except BackendError as error:
+            log.warning("job %s failed: %s", job.id, error)
+            current = await self._current(job.id)
+            if current is not None and not current.state.finished:
+                if current.backend_job_id and backend is not None:
+                    await self._cancel_at_backend(job.id, backend)
+                await self._fail(current, failure_for(error), error.provider_message or error.plain)
+        except Exception:
+            log.exception("job %s failed inside the bot", job.id)
+            current = await self._current(job.id)
+            if current is not None and not current.state.finished:
+                await self._fail(current, FailureReason.INTERNAL_ERROR, "internal error")
+        finally:
+            self._tasks.pop(job.id, None)
+            self._running.pop(job.id, None)
+            self.wake()
+
+    async def _advance(self, job: Job, backend: Backend) -> Job | None:
+        """Run the job from its current state to the end. None when it stopped early."""
+        current: Job | None = job
+        result: PollResult | None = None
+        if current is not None and current.state is JobState.SUBMITTING:
+            current = await self._submit(current, backend)
+        if current is not None and current.state in (JobState.RUNNING, JobState.FETCHING):
+            result = await self._poll(current, backend)
+            if result.state != "succeeded":
+                error = result.error or BackendError(
+                    BackendErrorKind.GENERATION_FAILED, f"provider says {result.state}"
+                )
+                raise error
+            if current.state is JobState.RUNNING:
+                current = await self._move(current, JobState.FETCHING, result_url=result.result_url)
+        if current is not None and current.state is JobState.FETCHING:
+            assert result is not None
+            current = await self._fetch(current, backend, result)
+        if current is not None and current.state is JobState.DELIVERING:
+            current = await self._deliver(current)
+        return current
+
+    async def _submit(self, job: Job, backend: Backend) -> Job | None:
+        spec = self._catalog.get(job.request.model)
+        if spec is None:
+            await self._fail(job, FailureReason.INVALID_REQUEST, f"model {job.request.model} is no longer configured")
+            return None
+        image = None
+        if job.request.image_url is not None:
+            try:
+                image = await load_image(job.request.image_url, self._image_max_bytes, wait=self._wait)
+            except ImageError as error:
+                await self._fail(job, FailureReason.INVALID_REQUEST, str(error))
+                return None
+        request = GenerationRequest(
+            job_id=job.id,
+            model=spec,
+            prompt=job.request.prompt,
+            seconds=job.request.seconds,
+            aspect=job.request.aspect,
+            seed=job.request.seed or 0,
+            negative_prompt=job.request.negative_prompt,
+            image=image,
+        )
+        submitted = await backend.submit(request)
+        # Stored the moment the provider accepts: from here on the job is polled, never resubmitted.
+        return await self._move(
+            job,
+            JobState.RUNNING,
+            backend_job_id=submitted.id,
+            backend_data=dict(submitted.data),
+            started_at=self._clock(),
+        )
+
+    async def _poll(self, job: Job, backend: Backend) -> PollResult:
+        handle = BackendJob(job.backend_job_id or job.id, job.backend_data)
+
+        def on_update(result: PollResult) -> None:
+            if result.progress != job.progress or result.queue_position != job.provider_queue_position:
+                job.progress = result.progress
+                job.provider_queue_position = result.queue_position
+                self._events.publish("progress", job)
+
+        elapsed = (self._clock() - (job.started_at or job.created_at)).total_seconds()
+        return await poll_until_done(
+            backend, handle, on_update=on_update, timeout=max(self._job_timeout - elapsed, 1.0)
+        )
+
+    async def _fetch(self, job: Job, backend: Backend, result: PollResult) -> Job | None:
+        handle = BackendJob(job.backend_job_id or job.id, job.backend_data)
+        self._media_dir.mkdir(parents=True, exist_ok=True)
+        raw = self._media_dir / f"{job.id}.source.mp4"
+        fetched = await backend.fetch(handle, result, raw, MAX_DOWNLOAD_BYTES)
+        fitted = await fit_to_limit(fetched.path, job.origin.upload_limit, self._media_dir, wait=self._wait)
+        final = self._media_dir / f"{job.id}.mp4"
+        fitted.path.replace(final)
+        if fetched.path != final:
+            fetched.path.unlink(missing_ok=True)
+        return await self._move(job, JobState.DELIVERING, result_path=str(final), result_url=fetched.source_url)
+
+    async def _deliver(self, job: Job) -> Job | None:
+        if self._deliverer is None:
+            raise RuntimeError("no deliverer attached")
+        if job.result_path is None:
+            await self._fail(job, FailureReason.COULD_NOT_DELIVER, "the clip file is missing")
+            return None
+        path = Path(job.result_path)
+        try:
+            info = await probe_video_async(path)
+        except NotAVideo as error:
+            await self._fail(job, FailureReason.BAD_OUTPUT, str(error))
+            return None
+        clip = Clip(path=path, info=info, fits=info.size_bytes <= job.origin.upload_limit, source_url=job.result_url)
+        outcome = await self._deliverer.deliver(job, clip)
+        if not isinstance(outcome, Delivered):
+            await self._fail(job, outcome.reason, outcome.detail)
+            return None
+        spec = self._catalog.get(job.request.model)
+        charged = ledger.charged_seconds(job, info.duration)
+        now = to_epoch(self._clock())
+        async with self._store.transaction() as tx:
+            delivered = await tx.move_job(job, JobState.DELIVERED, now, result_message_id=outcome.message_id)
+            await ledger.settle(tx, job, charged, spec.cost_per_second if spec else 0.0, now)
+        self._events.publish("state", delivered)
+        return delivered
+
+    # Steps shared by every stage
+
+    async def _move(self, job: Job, target: JobState, **changes: object) -> Job | None:
+        """Checkpoint a step. None when someone else (a cancel) moved the job first."""
+        try:
+            async with self._store.transaction() as tx:
+                moved = await tx.move_job(job, target, to_epoch(self._clock()), **changes)
+        except StaleState:
+            return None
+        if moved.id in self._running:
+            self._running[moved.id] = moved
+        self._events.publish("state", moved)
+        return moved
+
+    async def _fail(self, job: Job, reason: FailureReason, detail: str) -> None:
+        now = to_epoch(self._clock())
+        try:
+            async with self._store.transaction() as tx:
+                failed = await tx.move_job(job, JobState.FAILED, now, failure=reason.value, failure_detail=detail)
+                await ledger.release(tx, job, now)
+        except StaleState:
+            return
+        self._queue.remove(job.id)
+        self._events.publish("state", failed)
+
+    async def _current(self, job_id: str) -> Job | None:
+        async with self._store.reading() as tx:
+            return await tx.get_job(job_id)
+
+    async def _cancel_at_backend(self, job_id: str, backend: Backend | None) -> None:
+        current = await asyncio.shield(self._current(job_id))
+        if backend is None or current is None or current.backend_job_id is None:
+            return
+        try:
+            await backend.cancel(BackendJob(current.backend_job_id, current.backend_data))
+        except BackendError as error:
+            log.info("backend cancel for job %s failed: %s", job_id, error)
+
+    async def _record_run_time(self, model: str, seconds: float) -> None:
+        average, samples = self._run_times.record(model, seconds)
+        async with self._store.transaction() as tx:
+            await tx.save_model_run_time(model, average, samples)

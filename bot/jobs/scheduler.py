@@ -1,0 +1,130 @@
+"""Which queued job runs next: weighted fair share across users, FIFO within a user.
+
+Start-time fair queueing, the tag-based form of weighted round robin: each user
+has a running finish tag; a new job starts at max(virtual time, the user's finish
+tag) and advances that tag by cost / weight. Jobs run in order of (lane, tag,
+arrival), so a user with weight 2 gets twice the footage-seconds of a user with
+weight 1 while both wait, and a newcomer never waits behind someone's backlog.
+Tags are stored with the jobs, so the order survives a restart.
+
+Queue position and ETA come from this same order.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from bot.jobs.domain import Job
+
+UserKey = tuple[int, int]  # (guild_id, user_id)
+_SortKey = tuple[int, float, int, str]  # (lane, tag, arrival, job id)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePlace:
+    position: int  # 1 = next to run
+    eta_seconds: float  # until the clip should be ready
+
+
+class FairQueue:
+    def __init__(self) -> None:
+        self._order: list[_SortKey] = []
+        self._keys: dict[str, _SortKey] = {}
+        self._jobs: dict[str, Job] = {}
+        self._finish: dict[UserKey, float] = {}
+        self._virtual = 0.0
+        self._arrivals = 0
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._keys
+
+    def claim_tag(self, user: UserKey, cost: float, weight: float) -> float:
+        """The tag for a new job of `user`; advances the user's finish tag at once."""
+        start = max(self._virtual, self._finish.get(user, 0.0))
+        self._finish[user] = start + cost / max(weight, 0.01)
+        return start
+
+    def add(self, job: Job) -> None:
+        """Queue a job whose tag was claimed (or stored, after a restart)."""
+        user = (job.guild_id, job.user_id)
+        finish = job.sched_tag + job.cost_seconds / max(job.weight, 0.01)
+        self._finish[user] = max(self._finish.get(user, 0.0), finish)
+        self._arrivals += 1
+        key = (job.lane, job.sched_tag, self._arrivals, job.id)
+        bisect.insort(self._order, key)
+        self._keys[job.id] = key
+        self._jobs[job.id] = job
+
+    def remove(self, job_id: str) -> Job | None:
+        key = self._keys.pop(job_id, None)
+        if key is None:
+            return None
+        index = bisect.bisect_left(self._order, key)
+        del self._order[index]
+        return self._jobs.pop(job_id)
+
+    def dispatched(self, job: Job) -> None:
+        """Remove a job that starts running and move virtual time up to its tag."""
+        if self.remove(job.id) is not None and job.lane == 0:
+            self._virtual = max(self._virtual, job.sched_tag)
+
+    def in_order(self) -> Iterator[Job]:
+        for key in list(self._order):
+            job = self._jobs.get(key[3])
+            if job is not None:
+                yield job
+
+    def get(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def position(self, job_id: str) -> int | None:
+        key = self._keys.get(job_id)
+        if key is None:
+            return None
+        return bisect.bisect_left(self._order, key) + 1
+
+    def ahead(self, job_id: str) -> list[Job]:
+        position = self.position(job_id)
+        if position is None:
+            return []
+        return [self._jobs[key[3]] for key in self._order[: position - 1]]
+
+    def queued_for(self, user: UserKey) -> list[Job]:
+        return [job for job in self._jobs.values() if (job.guild_id, job.user_id) == user]
+
+
+class RunTimes:
+    """Moving average of how long each model takes, from queue exit to delivery."""
+
+    SMOOTHING = 0.3
+
+    def __init__(self, initial: dict[str, float], fallback: dict[str, float]) -> None:
+        self._averages = dict(initial)
+        self._fallback = fallback
+        self._samples: dict[str, int] = {}
+
+    def estimate(self, model: str) -> float:
+        return self._averages.get(model, self._fallback.get(model, 60.0))
+
+    def record(self, model: str, seconds: float) -> tuple[float, int]:
+        previous = self._averages.get(model)
+        average = seconds if previous is None else previous + self.SMOOTHING * (seconds - previous)
+        self._averages[model] = average
+        self._samples[model] = self._samples.get(model, 0) + 1
+        return average, self._samples[model]
+
+
+def place_of(queue: FairQueue, run_times: RunTimes, job_id: str, parallel_slots: int) -> QueuePlace | None:
+    """Position and ETA of a queued job: the work ahead spread over the slots, plus its own run."""
+    position = queue.position(job_id)
+    job = queue.get(job_id)
+    if position is None or job is None:
+        return None
+    ahead = sum(run_times.estimate(other.request.model) for other in queue.ahead(job_id))
+    eta = ahead / max(parallel_slots, 1) + run_times.estimate(job.request.model)
+    return QueuePlace(position=position, eta_seconds=eta)

@@ -1,0 +1,288 @@
+"""JobService: what users and admins do with jobs — queue, retry, remix, cancel, look up.
+
+Enqueue validates the request, checks the limits and quota, reserves the cost and
+inserts the job in one transaction, then hands it to the fair queue.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from bot.clock import Clock, to_epoch
+from bot.jobs.domain import (
+    FINISHED_STATES,
+    Job,
+    JobRequest,
+    JobState,
+    Origin,
+    new_job_id,
+    normalize_job_id,
+)
+from bot.jobs.events import EventBus
+from bot.jobs.refusal import Refusal
+from bot.jobs.scheduler import FairQueue, QueuePlace
+from bot.models import ModelCatalog, ModelSpec
+from bot.quotas import ledger
+from bot.quotas.service import Member, QuotaService
+from bot.store.records import BlockRule, GuildConfig
+from bot.store.store import Store
+from bot.store.transaction import StaleState
+
+MAX_SEED = 2**32 - 1
+MAX_NEGATIVE_CHARS = 500
+_OPEN_LIMIT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    job: Job
+    position: int
+    eta_seconds: float
+    duplicate: bool = False  # an open retry of the same job already existed
+
+
+class Dispatcher(Protocol):
+    """The runner, as the service sees it."""
+
+    def wake(self) -> None: ...
+
+    def abort(self, job: Job) -> None: ...
+
+    def place(self, job: Job) -> QueuePlace | None: ...
+
+
+class JobService:
+    def __init__(
+        self,
+        store: Store,
+        catalog: ModelCatalog,
+        quotas: QuotaService,
+        queue: FairQueue,
+        events: EventBus,
+        clock: Clock,
+        *,
+        prompt_max_chars: int,
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._quotas = quotas
+        self._queue = queue
+        self._events = events
+        self._clock = clock
+        self._prompt_max = prompt_max_chars
+        self._dispatcher: Dispatcher | None = None
+
+    def attach_dispatcher(self, dispatcher: Dispatcher) -> None:
+        self._dispatcher = dispatcher
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        assert self._dispatcher is not None, "the runner is not attached"
+        return self._dispatcher
+
+    # Queueing
+
+    async def enqueue(
+        self,
+        origin: Origin,
+        request: JobRequest,
+        member: Member,
+        *,
+        kind: str = "generate",
+        parent_id: str | None = None,
+    ) -> Enqueued:
+        spec = self._validate(request)
+        if request.seed is None:
+            request = request.with_seed(secrets.randbelow(MAX_SEED + 1))
+        now = self._clock()
+        async with self._store.transaction() as tx:
+            config = await tx.guild_config(origin.guild_id)
+            _check_guild_rules(config, origin, request, spec)
+            if kind == "retry" and parent_id is not None:
+                existing = await tx.open_retry(parent_id)
+                if existing is not None:
+                    return self._enqueued(existing, duplicate=True)
+            tier = await self._quotas.tier_for(tx, origin.guild_id, member)
+            if request.seconds > tier.max_clip_seconds:
+                raise Refusal(
+                    "clip_too_long",
+                    f"Your tier ({tier.name}) allows clips up to {tier.max_clip_seconds} s; "
+                    f"you asked for {request.seconds} s.",
+                )
+            lane = await self._quotas.admit(tx, config, member, tier, request.seconds, now)
+            tag = self._queue.claim_tag((origin.guild_id, origin.user_id), request.seconds, tier.weight)
+            job = Job(
+                id=new_job_id(),
+                kind=kind,
+                parent_id=parent_id,
+                origin=origin,
+                request=request,
+                state=JobState.QUEUED,
+                created_at=now,
+                updated_at=now,
+                lane=lane,
+                sched_tag=tag,
+                weight=tier.weight,
+                max_running=tier.max_running,
+                cost_seconds=request.seconds,
+                backend=spec.backend,
+            )
+            await tx.insert_job(job)
+            await ledger.reserve(tx, job, to_epoch(now))
+        self._queue.add(job)
+        self._events.publish("state", job)
+        self.dispatcher.wake()
+        return self._enqueued(job)
+
+    async def retry(self, job_id: str, member: Member, *, channel_id: int, upload_limit: int) -> Enqueued:
+        parent = await self._owned_or_moderated(job_id, member)
+        origin = Origin(parent.guild_id, channel_id, member.user_id, upload_limit)
+        request = replace(parent.request, seed=secrets.randbelow(MAX_SEED + 1))
+        return await self.enqueue(origin, request, member, kind="retry", parent_id=parent.id)
+
+    async def remix(self, job_id: str, member: Member, prompt: str, *, channel_id: int, upload_limit: int) -> Enqueued:
+        parent = await self._owned_or_moderated(job_id, member)
+        origin = Origin(parent.guild_id, channel_id, member.user_id, upload_limit)
+        request = replace(parent.request, prompt=prompt, seed=None)
+        return await self.enqueue(origin, request, member, kind="remix", parent_id=parent.id)
+
+    async def cancel(self, job_id: str, member: Member, guild_id: int) -> Job:
+        """Cancel a waiting or running job; the reservation is released in the same transaction."""
+        for _ in range(3):
+            job = await self._job_in_guild(job_id, guild_id)
+            if job.user_id != member.user_id and not member.may_moderate:
+                raise Refusal(
+                    "not_yours", f"Job {job.id} is not yours; only its requester or a moderator can cancel it."
+                )
+            if job.state in FINISHED_STATES:
+                raise Refusal("already_finished", f"Job {job.id} is already {job.state.value}.")
+            if job.state is JobState.DELIVERING:
+                raise Refusal("too_late", f"Job {job.id} is finished and being posted right now.")
+            now = to_epoch(self._clock())
+            try:
+                async with self._store.transaction() as tx:
+                    canceled = await tx.move_job(job, JobState.CANCELED, now)
+                    await ledger.release(tx, job, now)
+            except StaleState:
+                continue  # the runner moved it meanwhile; look again
+            self._queue.remove(job.id)
+            self.dispatcher.abort(canceled)
+            self._events.publish("state", canceled)
+            self.dispatcher.wake()
+            return canceled
+        raise Refusal("busy", f"Job {job_id} is changing state right now; try again in a moment.")
+
+    # Looking up
+
+    async def get(self, job_id: str) -> Job | None:
+        async with self._store.reading() as tx:
+            return await tx.get_job(normalize_job_id(job_id))
+
+    def place(self, job: Job) -> QueuePlace | None:
+        return self.dispatcher.place(job)
+
+    async def open_jobs(self, guild_id: int, user_id: int) -> list[Job]:
+        async with self._store.reading() as tx:
+            return await tx.user_jobs(guild_id, user_id, unfinished=True, limit=_OPEN_LIMIT)
+
+    async def guild_open_jobs(self, guild_id: int) -> list[Job]:
+        async with self._store.reading() as tx:
+            return await tx.guild_open_jobs(guild_id, _OPEN_LIMIT)
+
+    async def history(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
+        async with self._store.reading() as tx:
+            return await tx.user_jobs(guild_id, user_id, unfinished=False, limit=limit)
+
+    async def attach_status(self, job_id: str, channel_id: int, message_id: int) -> None:
+        async with self._store.transaction() as tx:
+            await tx.update_job(
+                job_id, to_epoch(self._clock()), status_channel_id=channel_id, status_message_id=message_id
+            )
+
+    async def forget_result(self, job_id: str) -> None:
+        """The clip's message was deleted: `/show` posts it afresh rather than linking a dead message."""
+        async with self._store.transaction() as tx:
+            await tx.update_job(job_id, to_epoch(self._clock()), result_message_id=None)
+
+    # Helpers
+
+    def _enqueued(self, job: Job, *, duplicate: bool = False) -> Enqueued:
+        place = self.place(job)
+        if place is None:
+            return Enqueued(job, 0, 0.0, duplicate)
+        return Enqueued(job, place.position, place.eta_seconds, duplicate)
+
+    async def _job_in_guild(self, job_id: str, guild_id: int) -> Job:
+        job = await self.get(job_id)
+        if job is None or job.guild_id != guild_id:
+            raise Refusal("not_found", f"No job {normalize_job_id(job_id)} in this server. Check the id with /history.")
+        return job
+
+    async def _owned_or_moderated(self, job_id: str, member: Member) -> Job:
+        job = await self.get(job_id)
+        if job is None:
+            raise Refusal("not_found", f"No job {normalize_job_id(job_id)}.")
+        if job.user_id != member.user_id and not member.may_moderate:
+            raise Refusal("not_yours", "Only the person who asked for this clip, or a moderator, can do that.")
+        return job
+
+    def _validate(self, request: JobRequest) -> ModelSpec:
+        spec = self._catalog.get(request.model)
+        if spec is None:
+            raise Refusal(
+                "model_unknown",
+                f"There is no model {request.model!r}. Choose one of: {', '.join(self._catalog.names())}.",
+            )
+        prompt = request.prompt.strip()
+        if not prompt:
+            raise Refusal("prompt_empty", "The prompt is empty: describe the footage you want.")
+        if len(prompt) > self._prompt_max:
+            raise Refusal(
+                "prompt_too_long", f"The prompt is {len(prompt)} characters; the limit is {self._prompt_max}."
+            )
+        if request.negative_prompt is not None and len(request.negative_prompt) > MAX_NEGATIVE_CHARS:
+            raise Refusal("negative_too_long", f"The negative prompt is longer than {MAX_NEGATIVE_CHARS} characters.")
+        if request.seconds not in spec.durations:
+            allowed = ", ".join(f"{seconds} s" for seconds in spec.durations)
+            raise Refusal(
+                "seconds_not_allowed", f"{spec.name} makes clips of {allowed}; you asked for {request.seconds} s."
+            )
+        if request.aspect not in spec.aspects:
+            raise Refusal(
+                "aspect_not_allowed",
+                f"{spec.name} supports aspect ratios {', '.join(spec.aspects)}; not {request.aspect}.",
+            )
+        if request.seed is not None and not 0 <= request.seed <= MAX_SEED:
+            raise Refusal("seed_out_of_range", f"The seed must be between 0 and {MAX_SEED}.")
+        if request.image_url is not None and not spec.image_to_video:
+            raise Refusal("image_not_supported", f"{spec.name} does not take an input image; choose another model.")
+        return spec
+
+
+def _check_guild_rules(config: GuildConfig, origin: Origin, request: JobRequest, spec: ModelSpec) -> None:
+    if config.allowed_channels is not None and origin.channel_id not in config.allowed_channels:
+        raise Refusal(
+            "channel_not_allowed",
+            "Footage can't be ordered in this channel. Ask an admin which channels are set up for it.",
+        )
+    if config.enabled_models is not None and spec.name not in config.enabled_models:
+        raise Refusal(
+            "model_disabled",
+            f"{spec.name} is turned off in this server. Enabled: {', '.join(config.enabled_models) or 'none'}.",
+        )
+    blocked = first_blocked(config.blocklist, request.prompt + "\n" + (request.negative_prompt or ""))
+    if blocked is not None:
+        raise Refusal("prompt_blocked", f"The prompt contains {blocked!r}, which this server does not allow.")
+
+
+def first_blocked(rules: list[BlockRule], text: str) -> str | None:
+    """The first blocked word or pattern found in `text` (words match whole, case-insensitively)."""
+    for rule in rules:
+        pattern = rule.pattern if rule.is_regex else rf"\b{re.escape(rule.pattern)}\b"
+        match = re.search(pattern, text, flags=re.IGNORECASE)
+        if match is not None:
+            return match.group(0)
+    return None

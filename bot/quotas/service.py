@@ -1,0 +1,159 @@
+"""Quota decisions: which tier applies, what is used and left, and whether a job may be queued.
+
+Usage comes from the ledger: reservations of waiting and running jobs plus the
+charges of delivered ones, counted in the day and month the job was asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.clock import Clock, to_epoch
+from bot.jobs.domain import ACTIVE_STATES, JobState
+from bot.jobs.refusal import Refusal
+from bot.quotas.tiers import Tier, pick_tier
+from bot.quotas.windows import Window, day_window, month_window
+from bot.store.records import GuildConfig
+from bot.store.store import Store
+from bot.store.transaction import Tx
+
+NORMAL_LANE = 0
+RELAX_LANE = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    user_id: int
+    role_ids: frozenset[int] = frozenset()
+    is_admin: bool = False  # may manage the bot in this guild (Manage Server)
+    is_moderator: bool = False  # may act on other people's jobs and clips (Manage Messages)
+
+    @property
+    def may_moderate(self) -> bool:
+        return self.is_admin or self.is_moderator
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaStatus:
+    tier: Tier
+    day_used: int
+    month_used: int
+    day_resets_at: datetime
+    month_resets_at: datetime
+    running: int
+    queued: int
+    exempt: bool
+    guild_budget: int | None
+    guild_day_used: int
+
+    @property
+    def day_left(self) -> int:
+        return max(self.tier.daily_seconds - self.day_used, 0)
+
+    @property
+    def month_left(self) -> int:
+        return max(self.tier.monthly_seconds - self.month_used, 0)
+
+
+def describe_wait(until: datetime, now: datetime) -> str:
+    minutes = max(int((until - now).total_seconds() // 60), 1)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]
+    return "in " + " ".join(part for part in parts if part)
+
+
+class QuotaService:
+    def __init__(self, store: Store, default: Tier, clock: Clock) -> None:
+        self._store = store
+        self._default = default
+        self._clock = clock
+
+    async def tier_for(self, tx: Tx, guild_id: int, member: Member) -> Tier:
+        tiers = await tx.tiers(guild_id)
+        role_map = await tx.role_tiers(guild_id)
+        return pick_tier(
+            tiers,
+            self._default,
+            override=await tx.user_tier(guild_id, member.user_id),
+            role_tiers=[role_map[role] for role in member.role_ids if role in role_map],
+        )
+
+    async def admit(self, tx: Tx, config: GuildConfig, member: Member, tier: Tier, cost: int, now: datetime) -> int:
+        """The lane a job of `cost` seconds may wait in, or a Refusal saying which limit and when it resets."""
+        queued = await tx.count_user_jobs(config.guild_id, member.user_id, [JobState.QUEUED])
+        if queued >= tier.max_queued:
+            raise Refusal(
+                "queue_full",
+                f"You already have {queued} job(s) waiting, the most your tier ({tier.name}) allows. "
+                "Wait for one to start, or cancel one with /cancel.",
+            )
+        if member.is_admin and config.admins_exempt:
+            return NORMAL_LANE
+        day, month = day_window(now, config.timezone), month_window(now, config.timezone)
+        day_used = (await tx.user_usage(config.guild_id, member.user_id, *_span(day))).seconds
+        month_used = (await tx.user_usage(config.guild_id, member.user_id, *_span(month))).seconds
+        refusal: Refusal | None = None
+        if day_used + cost > tier.daily_seconds:
+            refusal = _over(
+                "daily_quota", "today", tier.daily_seconds - day_used, tier.daily_seconds, cost, day, now, tier
+            )
+        elif month_used + cost > tier.monthly_seconds:
+            refusal = _over(
+                "monthly_quota", "this month", tier.monthly_seconds - month_used, tier.monthly_seconds, cost,
+                month, now, tier,
+            )  # fmt: skip
+        elif config.daily_budget_seconds is not None:
+            guild_used = (await tx.guild_usage(config.guild_id, *_span(day))).seconds
+            if guild_used + cost > config.daily_budget_seconds:
+                left = max(config.daily_budget_seconds - guild_used, 0)
+                refusal = Refusal(
+                    "guild_budget",
+                    f"This server's shared daily budget is used up ({left} s of {config.daily_budget_seconds} s "
+                    f"left; this clip needs {cost} s). It resets {describe_wait(day.end, now)}.",
+                )
+        if refusal is None:
+            return NORMAL_LANE
+        if tier.relax_allowed:
+            return RELAX_LANE
+        raise refusal
+
+    async def status(self, guild_id: int, member: Member) -> QuotaStatus:
+        now = self._clock()
+        async with self._store.reading() as tx:
+            config = await tx.guild_config(guild_id)
+            tier = await self.tier_for(tx, guild_id, member)
+            day, month = day_window(now, config.timezone), month_window(now, config.timezone)
+            day_used = await tx.user_usage(guild_id, member.user_id, *_span(day))
+            month_used = await tx.user_usage(guild_id, member.user_id, *_span(month))
+            guild_day = await tx.guild_usage(guild_id, *_span(day))
+            running = await tx.count_user_jobs(guild_id, member.user_id, ACTIVE_STATES)
+            queued = await tx.count_user_jobs(guild_id, member.user_id, [JobState.QUEUED])
+        return QuotaStatus(
+            tier=tier,
+            day_used=day_used.seconds,
+            month_used=month_used.seconds,
+            day_resets_at=day.end,
+            month_resets_at=month.end,
+            running=running,
+            queued=queued,
+            exempt=member.is_admin and config.admins_exempt,
+            guild_budget=config.daily_budget_seconds,
+            guild_day_used=guild_day.seconds,
+        )
+
+
+def _span(window: Window) -> tuple[float, float]:
+    return to_epoch(window.start), to_epoch(window.end)
+
+
+def _over(
+    code: str, period: str, left: int, limit: int, cost: int, window: Window, now: datetime, tier: Tier
+) -> Refusal:
+    left = max(left, 0)
+    return Refusal(
+        code,
+        f"Not enough footage left {period}: {left} s of your {limit} s (tier {tier.name}); this clip needs "
+        f"{cost} s. It resets {describe_wait(window.end, now)}. Try a shorter clip, or ask an admin.",
+    )

@@ -1,0 +1,41 @@
+"""Usage reports for the admin who pays the bill: seconds and estimated cost per user and model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.clock import Clock, to_epoch
+from bot.store.records import LedgerMismatch, UsageRow
+from bot.store.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    since: datetime
+    rows: list[UsageRow]
+
+    @property
+    def total_seconds(self) -> int:
+        return sum(row.seconds for row in self.rows)
+
+    @property
+    def total_cost(self) -> float:
+        return sum(row.cost for row in self.rows)
+
+
+class ReportService:
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def usage(self, guild_id: int, days: int = 30) -> UsageReport:
+        since = self._clock() - timedelta(days=days)
+        async with self._store.reading() as tx:
+            rows = await tx.usage_rows(guild_id, to_epoch(since))
+        return UsageReport(since=since, rows=rows)
+
+    async def ledger_check(self) -> list[LedgerMismatch]:
+        """Jobs whose ledger rows disagree with their state; empty when reserved + used = ledger."""
+        async with self._store.reading() as tx:
+            return await tx.ledger_mismatches()

@@ -1,0 +1,46 @@
+"""Plain records the store returns besides jobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRule:
+    pattern: str
+    is_regex: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GuildConfig:
+    guild_id: int
+    paused: bool = False
+    daily_budget_seconds: int | None = None
+    timezone: str = "UTC"
+    admins_exempt: bool = False
+    enabled_models: list[str] | None = None
+    allowed_channels: list[int] | None = None
+    blocklist: list[BlockRule] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    seconds: int
+    jobs: int
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    user_id: int
+    model: str
+    seconds: int
+    jobs: int
+    cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerMismatch:
+    job_id: str
+    state: str
+    expected_seconds: int
+    ledger_seconds: int
