@@ -1,0 +1,191 @@
+"""Make a clip fit Discord's upload limit: keep it if it fits, else re-encode it smaller.
+
+The re-encode runs the ffmpeg binary from the `imageio-ffmpeg` wheel as a child
+process (never on the event loop). A clip that cannot be made to fit is reported,
+not raised, so the caller can post a link instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import imageio_ffmpeg
+
+from bot.backends.base import ExternalWait, await_directly
+from bot.media.probe import NotAVideo, VideoInfo, probe_video_async
+
+# Room for the multipart envelope and the message around the file.
+SAFETY_SHARE = 0.03
+ENVELOPE_BYTES = 64 * 1024
+# MP4 boxes and the AAC/H.264 framing around the encoded streams.
+MUX_OVERHEAD = 0.02
+AUDIO_BPS = 96_000
+LOW_AUDIO_BPS = 48_000
+# Below this, H.264 at any size is mush: better to post a link.
+MIN_VIDEO_BPS = 48_000
+# Below this many bits per pixel per frame, fewer pixels look better than more blocks.
+MIN_BITS_PER_PIXEL = 0.04
+MIN_SHORT_SIDE = 144
+MAX_ATTEMPTS = 2
+REQUIRED_ENCODERS = ("libx264", "aac")
+
+
+class FFmpegUnavailable(RuntimeError):
+    """The ffmpeg binary from imageio-ffmpeg is missing, does not run, or lacks an encoder."""
+
+
+@dataclass(frozen=True, slots=True)
+class FitResult:
+    path: Path
+    fitted: bool  # `path` is under the limit
+    reencoded: bool  # `path` is a new file in the workdir, not the source
+    size: int
+    info: VideoInfo
+    detail: str = ""  # why it could not fit, for the log
+
+
+def upload_budget(limit_bytes: int) -> int:
+    """The largest file that still fits under `limit_bytes` once sent."""
+    return int(limit_bytes * (1 - SAFETY_SHARE)) - ENVELOPE_BYTES
+
+
+async def fit_to_limit(
+    source: Path, limit_bytes: int, workdir: Path, *, wait: ExternalWait = await_directly
+) -> FitResult:
+    """Raises NotAVideo when `source` is not a video; otherwise always returns."""
+    info: VideoInfo = await wait(probe_video_async(source), "fit: probe clip")
+    budget = upload_budget(limit_bytes)
+    if info.size_bytes <= budget:
+        return FitResult(source, fitted=True, reencoded=False, size=info.size_bytes, info=info)
+
+    def unfitted(detail: str) -> FitResult:
+        return FitResult(source, fitted=False, reencoded=False, size=info.size_bytes, info=info, detail=detail)
+
+    try:
+        ffmpeg = ffmpeg_exe()
+    except FFmpegUnavailable as error:
+        return unfitted(str(error))
+    total_bps = budget * 8 * (1 - MUX_OVERHEAD) / info.duration if budget > 0 else 0.0
+    audio_bps = 0
+    if info.has_audio:
+        audio_bps = AUDIO_BPS if total_bps >= 4 * AUDIO_BPS else LOW_AUDIO_BPS
+    video_bps = int(total_bps - audio_bps)
+    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        if video_bps < MIN_VIDEO_BPS:
+            return unfitted(f"{limit_bytes} bytes leaves {video_bps // 1000} kbit/s of video for {info.duration:.1f} s")
+        size = scaled_size(info, video_bps)
+        output = workdir / f"{source.stem}.fit{attempt}.mp4"
+        command = _command(ffmpeg, source, output, video_bps, audio_bps, size, info)
+        failure = await _run(command, seconds=max(60.0, info.duration * 20), wait=wait)
+        if failure:
+            output.unlink(missing_ok=True)
+            return unfitted(f"ffmpeg failed: {failure}")
+        try:
+            fitted: VideoInfo = await wait(probe_video_async(output), "fit: probe re-encode")
+        except NotAVideo as error:
+            output.unlink(missing_ok=True)
+            return unfitted(f"the re-encode is not a video: {error}")
+        if fitted.size_bytes <= budget:
+            return FitResult(output, fitted=True, reencoded=True, size=fitted.size_bytes, info=fitted)
+        output.unlink(missing_ok=True)
+        # Single-pass rate control missed; aim lower by the measured overshoot, plus headroom.
+        video_bps = int(video_bps * budget / fitted.size_bytes * 0.95)
+    return unfitted(f"still over {budget} bytes after {MAX_ATTEMPTS} re-encodes")
+
+
+def scaled_size(info: VideoInfo, video_bps: int) -> tuple[int, int]:
+    """The source size, or smaller (same aspect, even sides) when the bitrate is too thin for it."""
+    fps = info.fps if info.fps > 0 else 30.0
+    bits_per_pixel = video_bps / (info.width * info.height * fps)
+    scale = 1.0 if bits_per_pixel >= MIN_BITS_PER_PIXEL else math.sqrt(bits_per_pixel / MIN_BITS_PER_PIXEL)
+    scale = max(scale, min(1.0, MIN_SHORT_SIDE / min(info.width, info.height)))
+    if scale >= 1.0:
+        return info.width, info.height
+    return _even(info.width * scale), _even(info.height * scale)
+
+
+def _even(value: float) -> int:
+    return max(2, 2 * round(value / 2))
+
+
+def _command(
+    ffmpeg: str,
+    source: Path,
+    output: Path,
+    video_bps: int,
+    audio_bps: int,
+    size: tuple[int, int],
+    info: VideoInfo,
+) -> list[str]:
+    command = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(source)]
+    command += ["-map", "0:v:0", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"]
+    # maxrate/bufsize cap the peaks so short clips cannot overshoot by much.
+    command += ["-b:v", str(video_bps), "-maxrate", str(video_bps), "-bufsize", str(video_bps)]
+    if size != (info.width, info.height):
+        command += ["-vf", f"scale={size[0]}:{size[1]}"]
+    if audio_bps:
+        command += ["-map", "0:a:0", "-c:a", "aac", "-b:a", str(audio_bps)]
+    command += ["-map_metadata", "-1", "-movflags", "+faststart", str(output)]
+    return command
+
+
+async def _run(command: list[str], *, seconds: float, wait: ExternalWait) -> str:
+    """Run ffmpeg; '' on success, else the reason (its last error line)."""
+    process = await asyncio.create_subprocess_exec(
+        *command, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        async with asyncio.timeout(seconds):
+            _, stderr = await wait(process.communicate(), "fit: ffmpeg re-encode")
+    except TimeoutError:
+        return f"no result after {seconds:.0f} s"
+    finally:
+        # Cancelled or timed out: do not leave an ffmpeg running behind us.
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    if process.returncode != 0:
+        lines = stderr.decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else f"exit status {process.returncode}"
+    return ""
+
+
+def ffmpeg_exe() -> str:
+    try:
+        path: str = imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError as error:
+        raise FFmpegUnavailable(f"imageio-ffmpeg has no ffmpeg binary: {error}") from None
+    return path
+
+
+def ffmpeg_version() -> str:
+    """The ffmpeg version string, after checking it runs and has the encoders `fit_to_limit` uses.
+
+    Blocking (two short child processes); for the doctor check.
+    """
+    ffmpeg = ffmpeg_exe()
+    try:
+        version = _run_blocking([ffmpeg, "-version"])
+        encoders = _run_blocking([ffmpeg, "-hide_banner", "-encoders"])
+    except (OSError, subprocess.SubprocessError) as error:
+        raise FFmpegUnavailable(f"ffmpeg at {ffmpeg} does not run: {error}") from None
+    match = re.match(r"ffmpeg version (\S+)", version)
+    if match is None:
+        raise FFmpegUnavailable(f"ffmpeg at {ffmpeg} printed no version")
+    names = {line.split()[1] for line in encoders.splitlines() if len(line.split()) > 1}
+    missing = [name for name in REQUIRED_ENCODERS if name not in names]
+    if missing:
+        raise FFmpegUnavailable(f"ffmpeg {match[1]} lacks the {', '.join(missing)} encoder(s)")
+    return match[1]
+
+
+def _run_blocking(command: list[str]) -> str:
+    # The command is our own argument list for a binary from a wheel; no shell.
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=30, check=True)  # noqa: S603
+    return completed.stdout

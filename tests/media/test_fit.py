@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+
+from bot.media import fit
+from bot.media.fit import FFmpegUnavailable, ffmpeg_version, fit_to_limit, scaled_size, upload_budget
+from bot.media.probe import VideoInfo, probe_video
+
+
+# Tests may block: these keep the async tests' file checks readable.
+def files_in(folder: Path) -> list[Path]:
+    return sorted(folder.iterdir())
+
+
+def size_of(path: Path) -> int:
+    return path.stat().st_size
+
+
+async def test_a_clip_under_the_limit_is_returned_unchanged(noise_clip: Path, tmp_path: Path) -> None:
+    size = size_of(noise_clip)
+    result = await fit_to_limit(noise_clip, size * 2, tmp_path)
+    assert (result.path, result.fitted, result.reencoded, result.size) == (noise_clip, True, False, size)
+    assert files_in(tmp_path) == []
+
+
+async def test_an_over_limit_clip_is_reencoded_under_it(noise_clip: Path, tmp_path: Path) -> None:
+    source = probe_video(noise_clip)
+    limit = source.size_bytes // 5
+    reasons: list[str] = []
+
+    async def recording_wait(awaitable: Awaitable[Any], reason: str) -> Any:
+        reasons.append(reason)
+        return await awaitable
+
+    result = await fit_to_limit(noise_clip, limit, tmp_path, wait=recording_wait)
+
+    assert result.fitted
+    assert result.reencoded
+    assert result.path.parent == tmp_path
+    assert result.size == size_of(result.path) <= upload_budget(limit) < limit
+    with av.open(str(result.path)) as container:
+        assert container.streams.audio, "the audio track is kept"
+        frames = list(container.decode(video=0))
+    assert len(frames) == pytest.approx(72, abs=1)
+    assert result.info.duration == pytest.approx(source.duration, abs=1 / 24)
+    assert (result.info.width, result.info.height) == (source.width, source.height)
+    assert "fit: ffmpeg re-encode" in reasons
+    # Failed attempts do not linger next to the result.
+    assert files_in(tmp_path) == [result.path]
+
+
+async def test_an_impossible_limit_is_reported_not_raised(noise_clip: Path, tmp_path: Path) -> None:
+    result = await fit_to_limit(noise_clip, 20_000, tmp_path)
+    assert not result.fitted
+    assert not result.reencoded
+    assert result.path == noise_clip
+    assert "kbit/s" in result.detail
+
+
+async def test_a_failing_ffmpeg_is_reported_not_raised(
+    noise_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fit, "ffmpeg_exe", lambda: "/bin/false")
+    result = await fit_to_limit(noise_clip, size_of(noise_clip) // 4, tmp_path)
+    assert not result.fitted
+    assert result.path == noise_clip
+    assert result.detail.startswith("ffmpeg failed")
+    assert files_in(tmp_path) == []
+
+
+def info(width: int, height: int, fps: float = 24.0) -> VideoInfo:
+    return VideoInfo(duration=4, codec="h264", width=width, height=height, fps=fps, has_audio=False, size_bytes=1)
+
+
+def test_enough_bitrate_keeps_the_resolution() -> None:
+    assert scaled_size(info(854, 480), 2_000_000) == (854, 480)
+
+
+def test_a_thin_bitrate_scales_down_keeping_the_aspect() -> None:
+    width, height = scaled_size(info(1920, 1080), 400_000)
+    assert width < 1920
+    assert width % 2 == 0
+    assert height % 2 == 0
+    assert width / height == pytest.approx(16 / 9, rel=0.02)
+    assert 400_000 / (width * height * 24) >= 0.039
+
+
+def test_scaling_stops_at_a_watchable_size() -> None:
+    width, height = scaled_size(info(854, 480), 20_000)
+    assert height == 144
+    assert width == 256
+
+
+def test_ffmpeg_version_names_the_bundled_binary() -> None:
+    assert ffmpeg_version()[0].isalnum()
+
+
+def test_an_unusable_ffmpeg_raises_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fit, "ffmpeg_exe", lambda: "/nonexistent/ffmpeg")
+    with pytest.raises(FFmpegUnavailable, match="does not run"):
+        ffmpeg_version()
