@@ -95,6 +95,9 @@ class Runner:
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._running: dict[str, Job] = {}
+        # Jobs canceled by a user: their tasks also cancel at the backend. Shutdown
+        # cancels tasks too, but leaves provider jobs running for the next start.
+        self._aborting: set[str] = set()
         self.paused_guilds: set[int] = set()
         self.paused = False
 
@@ -132,6 +135,7 @@ class Runner:
         """Stop driving a canceled job; its task asks the backend to cancel (best effort)."""
         task = self._tasks.get(job.id)
         if task is not None:
+            self._aborting.add(job.id)
             task.cancel()
 
     async def recover(self) -> None:
@@ -213,7 +217,8 @@ class Runner:
                 elapsed = (self._clock() - (finished.started_at or started)).total_seconds()
                 await self._record_run_time(finished.request.model, elapsed)
         except asyncio.CancelledError:
-            await self._cancel_at_backend(job.id, backend)
+            if job.id in self._aborting:
+                await self._cancel_at_backend(job.id, backend)
             raise
         except BackendError as error:
             log.warning("job %s failed: %s", job.id, error)
@@ -228,6 +233,7 @@ class Runner:
             if current is not None and not current.state.finished:
                 await self._fail(current, FailureReason.INTERNAL_ERROR, "internal error")
         finally:
+            self._aborting.discard(job.id)
             self._tasks.pop(job.id, None)
             self._running.pop(job.id, None)
             self.wake()
