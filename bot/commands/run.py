@@ -1,0 +1,52 @@
+"""`footage-bot run`: connect to Discord with the bot token from `.env`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import discord
+
+from bot.discord_glue.app import create_bot
+from bot.settings import Settings
+
+NO_TOKEN = """\
+footage-bot: no DISCORD_TOKEN is set, so there is nothing to connect with.
+
+To run the bot on Discord:
+  1. Open https://discord.com/developers/applications and click "New Application".
+  2. In "Bot", click "Reset Token" and copy the token (keep it secret).
+  3. In "OAuth2 > URL Generator", tick the scopes "bot" and "applications.commands",
+     and the permissions "Send Messages", "Attach Files", "Embed Links" and
+     "Read Message History"; open the generated URL to invite the bot to your server.
+  4. Put the token in a file named .env next to this project:
+        DISCORD_TOKEN=your-token-here
+  5. Run `footage-bot run` again (optionally with DEV_GUILD_ID=<your server id> in .env
+     so the slash commands appear at once in that server)."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--sync",
+        action="store_true",
+        help="push the slash command definitions to Discord even if they look unchanged (owner's tool)",
+    )
+
+
+def main(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.discord_token is None:
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    bot = create_bot(settings, force_sync=bool(getattr(args, "sync", False)))
+    try:
+        # Logging is already set up by the CLI; discord.py must not add its own handler.
+        bot.run(settings.discord_token.get_secret_value(), log_handler=None)
+    except discord.LoginFailure:
+        print(
+            "footage-bot: Discord refused the token (DISCORD_TOKEN); reset it in the developer portal.", file=sys.stderr
+        )
+        return 2
+    except discord.PrivilegedIntentsRequired:
+        print("footage-bot: Discord refused the gateway intents; check the bot's settings.", file=sys.stderr)
+        return 2
+    return 0

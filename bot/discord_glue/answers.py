@@ -1,0 +1,52 @@
+"""The first answer to a command that queued a job: the public status message.
+
+Sent at once (the enqueue before it is one fast transaction); the message ids are
+stored after the answer, so nothing slow stands between the click and the reply.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+
+from bot.discord_glue import text
+from bot.discord_glue.replies import NO_PINGS, say_ephemeral
+from bot.discord_glue.services import services_of
+from bot.discord_glue.status import status_embed, status_view
+from bot.jobs.domain import JobState
+from bot.jobs.scheduler import QueuePlace
+from bot.jobs.service import Enqueued
+
+
+async def announce(interaction: discord.Interaction[Any], enqueued: Enqueued) -> None:
+    services = services_of(interaction.client)
+    job = enqueued.job
+    if enqueued.duplicate:
+        where = ""
+        if job.status_message_id is not None and job.status_channel_id is not None:
+            where = f": {text.message_link(job.guild_id, job.status_channel_id, job.status_message_id)}"
+        await say_ephemeral(interaction, f"That is already on its way as job `{job.id}`{where}")
+        return
+    place = QueuePlace(enqueued.position, enqueued.eta_seconds) if job.state is JobState.QUEUED else None
+    embed = status_embed(job, place, services.clock())
+    view = status_view(job)
+    if services.ack_probe is not None:
+        services.ack_probe.answered(interaction.id)
+    if view is None:
+        callback = await interaction.response.send_message(embed=embed, allowed_mentions=NO_PINGS)
+    else:
+        callback = await interaction.response.send_message(embed=embed, view=view, allowed_mentions=NO_PINGS)
+    # Everything below happens after the user already sees the answer.
+    message_id = callback.message_id
+    if message_id is None:
+        message_id = (await interaction.original_response()).id
+    channel_id = interaction.channel_id
+    if channel_id is None:
+        return
+    await services.core.jobs.attach_status(job.id, channel_id, message_id)
+    services.updater.attach(job.id, channel_id, message_id)
+    latest = await services.core.jobs.get(job.id)
+    # The runner may have moved the job on before the ids were stored: catch up.
+    if latest is not None and latest.state is not job.state:
+        services.updater.push(latest)

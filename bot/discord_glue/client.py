@@ -1,0 +1,108 @@
+"""The one `commands.Bot` subclass: opens the core, wires the Discord side, closes cleanly."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import discord
+from discord.ext import commands
+
+from bot.backends.base import Backend, ExternalWait, await_directly
+from bot.clock import Clock, utc_now
+from bot.core import Core
+from bot.discord_glue.buttons import DYNAMIC_ITEMS
+from bot.discord_glue.delivery import DiscordDeliverer
+from bot.discord_glue.errors import FootageTree
+from bot.discord_glue.services import AckProbe, Services
+from bot.discord_glue.status import CancelButton, status_embed, status_view
+from bot.discord_glue.sync import sync_commands
+from bot.discord_glue.updater import EDIT_INTERVAL, StatusUpdater
+from bot.jobs.domain import Job
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.generate", "cogs.jobs", "cogs.quota", "cogs.admin")
+
+
+@dataclass(slots=True)
+class BotOptions:
+    """How to open the core and run the Discord side; tests and tools override these."""
+
+    database_path: Path | None = None
+    clock: Clock = utc_now
+    wait: ExternalWait = await_directly
+    backends: Mapping[str, Backend] | None = None
+    force_sync: bool = False
+    edit_interval: float = EDIT_INTERVAL
+    ack_probe: AckProbe | None = None
+
+
+class FootageBot(commands.Bot):
+    def __init__(self, settings: Settings, options: BotOptions) -> None:
+        # Slash commands only: no message content intent, no prefix commands for users.
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents.default(),
+            tree_cls=FootageTree,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.settings = settings
+        self.options = options
+        self.footage: Services | None = None
+
+    async def setup_hook(self) -> None:
+        options = self.options
+        core_kwargs: dict[str, object] = {}
+        if options.backends is not None:
+            core_kwargs["backends"] = options.backends
+        core = await Core.open(
+            self.settings,
+            database_path=options.database_path,
+            clock=options.clock,
+            wait=options.wait,
+            **core_kwargs,  # type: ignore[arg-type]
+        )
+        try:
+            updater = StatusUpdater(self._edit_status, interval=options.edit_interval)
+            self.footage = Services(self.settings, core, options.clock, updater, options.ack_probe)
+            core.attach_deliverer(DiscordDeliverer(self))
+            for extension in EXTENSIONS:
+                await self.load_extension(extension)
+            self.add_dynamic_items(CancelButton, *DYNAMIC_ITEMS)
+            core.events.subscribe(updater.on_event)
+            await sync_commands(self.tree, core, dev_guild_id=self.settings.dev_guild_id, force=options.force_sync)
+            await core.start()
+        except BaseException:
+            await core.close()
+            self.footage = None
+            raise
+
+    async def _edit_status(self, job: Job, channel_id: int, message_id: int) -> bool:
+        """Edit through the channel (not the 15-minute interaction token)."""
+        services = self.footage
+        if services is None:
+            return False
+        place = services.core.jobs.place(job)
+        message = self.get_partial_messageable(channel_id, guild_id=job.guild_id).get_partial_message(message_id)
+        try:
+            await message.edit(embed=status_embed(job, place, services.clock()), view=status_view(job))
+        except (discord.NotFound, discord.Forbidden) as error:
+            log.info("status message for job %s can no longer be edited: %s", job.id, error)
+            return False
+        return True
+
+    async def close(self) -> None:
+        services = self.footage
+        self.footage = None
+        try:
+            if services is not None:
+                await services.updater.close()
+        finally:
+            await super().close()
+            if services is not None:
+                await services.core.close()

@@ -1,0 +1,44 @@
+"""What the cogs and buttons reach through the bot: the core and a few Discord-side helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import discord
+
+from bot.clock import Clock
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.core import Core
+    from bot.discord_glue.updater import StatusUpdater
+
+
+class AckProbe(Protocol):
+    """Benchmark hook: told when an interaction arrives and when its first answer leaves."""
+
+    def arrived(self, interaction_id: int) -> None: ...
+
+    def answered(self, interaction_id: int) -> None: ...
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    core: Core
+    clock: Clock
+    updater: StatusUpdater
+    ack_probe: AckProbe | None = None
+
+
+class HasServices(Protocol):
+    footage: Services | None
+
+
+def services_of(client: discord.Client) -> Services:
+    """The bot's services; only valid once `setup_hook` has opened the core."""
+    services: Services | None = getattr(client, "footage", None)
+    if services is None:
+        raise RuntimeError("the bot is not set up yet (setup_hook has not opened the core)")
+    return services

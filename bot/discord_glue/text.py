@@ -1,0 +1,48 @@
+"""Small text renderers shared by status messages, results and commands (no discord imports)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+BAR_FULL = "█"
+BAR_EMPTY = "░"
+
+
+def bar(fraction: float, width: int = 20) -> str:
+    """A text progress bar; `fraction` is clamped to 0..1."""
+    clamped = min(max(fraction, 0.0), 1.0)
+    filled = round(clamped * width)
+    return BAR_FULL * filled + BAR_EMPTY * (width - filled)
+
+
+def usage_bar(used: int, limit: int, width: int = 20) -> str:
+    """`█████░░░ 30 / 60 s` — how much of a limit is used."""
+    fraction = used / limit if limit > 0 else 1.0
+    return f"{bar(fraction, width)} {used} / {limit} s"
+
+
+def duration(seconds: float) -> str:
+    """`45 s`, `3 min 05 s`, `2 h 10 min`: short and unambiguous."""
+    total = max(round(seconds), 0)
+    if total < 60:
+        return f"{total} s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def shorten(text: str, limit: int) -> str:
+    """One line, at most `limit` characters, with an ellipsis when cut."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def relative(moment: datetime) -> str:
+    """Discord's relative timestamp markup (`in 3 hours`), rendered by each client."""
+    return f"<t:{int(moment.timestamp())}:R>"
+
+
+def message_link(guild_id: int | None, channel_id: int, message_id: int) -> str:
+    return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"

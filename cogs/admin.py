@@ -1,0 +1,269 @@
+"""`/footage ...`: server admins set tiers, limits, channels, the blocklist, models; see usage.
+
+`default_permissions` only hides the group from non-admins (admins can change
+that); `interaction_check` enforces Manage Server on every subcommand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord_glue.replies import NO_PINGS, refuse, say_ephemeral
+from bot.discord_glue.services import services_of
+from bot.discord_glue.sync import sync_commands
+from bot.jobs.refusal import Refusal
+from bot.quotas.tiers import Tier
+from bot.reports import UsageReport
+from bot.usage_chart import render_usage_chart
+
+REPORT_ROWS = 25
+
+
+def usage_text(report: UsageReport) -> str:
+    if not report.rows:
+        return f"No usage since {report.since:%Y-%m-%d}."
+    lines = [f"Since {report.since:%Y-%m-%d}: {report.total_seconds} s, estimated ${report.total_cost:.2f}", ""]
+    for row in sorted(report.rows, key=lambda r: -r.seconds)[:REPORT_ROWS]:
+        lines.append(f"<@{row.user_id}> · {row.model}: {row.seconds} s in {row.jobs} jobs, ${row.cost:.2f}")
+    if len(report.rows) > REPORT_ROWS:
+        lines.append(f"… and {len(report.rows) - REPORT_ROWS} more rows")
+    return "\n".join(lines)
+
+
+def tier_line(tier: Tier) -> str:
+    relax = ", relax lane" if tier.relax_allowed else ""
+    return (
+        f"**{tier.name}**: {tier.daily_seconds} s/day, {tier.monthly_seconds} s/month, "
+        f"{tier.max_running} running, {tier.max_queued} waiting, clips up to {tier.max_clip_seconds} s, "
+        f"weight {tier.weight:g}{relax}"
+    )
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class FootageAdmin(
+    commands.GroupCog,
+    group_name="footage",
+    group_description="Set up the video bot for this server (Manage Server)",
+):
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        if interaction.guild_id is None:
+            raise app_commands.NoPrivateMessage()
+        if not interaction.permissions.manage_guild:
+            raise app_commands.MissingPermissions(["manage_guild"])
+        return True
+
+    async def _apply(self, interaction: discord.Interaction[Any], change: Any, done: str) -> None:
+        """Run one config change; answer with `done`, or with the refusal in plain words."""
+        try:
+            await change
+        except Refusal as refusal:
+            await refuse(interaction, refusal)
+            return
+        await say_ephemeral(interaction, done)
+
+    @app_commands.command(name="tiers", description="List this server's quota tiers and role mappings")
+    async def tiers(self, interaction: discord.Interaction[Any]) -> None:
+        guilds = services_of(interaction.client).core.guilds
+        assert interaction.guild_id is not None
+        tiers = await guilds.list_tiers(interaction.guild_id)
+        roles = await guilds.role_tiers(interaction.guild_id)
+        lines = [tier_line(tier) for tier in tiers]
+        if roles:
+            lines.append("")
+            lines.extend(f"<@&{role_id}> → {name}" for role_id, name in sorted(roles.items()))
+        await say_ephemeral(interaction, "\n".join(lines) or "No tiers yet.")
+
+    @app_commands.command(name="tier-set", description="Create or change a quota tier")
+    @app_commands.describe(
+        name="Tier name",
+        daily_seconds="Seconds of video per day",
+        monthly_seconds="Seconds of video per month",
+        max_running="Jobs running at once",
+        max_queued="Jobs waiting at once",
+        max_clip_seconds="Longest clip",
+        weight="Share of the queue (2 = twice the default)",
+        relax="Past quota, wait at low priority instead of being refused",
+    )
+    async def tier_set(
+        self,
+        interaction: discord.Interaction[Any],
+        name: app_commands.Range[str, 1, 32],
+        daily_seconds: app_commands.Range[int, 0, 1_000_000],
+        monthly_seconds: app_commands.Range[int, 0, 100_000_000],
+        max_running: app_commands.Range[int, 1, 100] = 1,
+        max_queued: app_commands.Range[int, 1, 1000] = 3,
+        max_clip_seconds: app_commands.Range[int, 1, 60] = 10,
+        weight: app_commands.Range[float, 0.1, 100.0] = 1.0,
+        relax: bool = False,
+    ) -> None:
+        assert interaction.guild_id is not None
+        tier = Tier(name, daily_seconds, monthly_seconds, max_running, max_queued, max_clip_seconds, weight, relax)
+        guilds = services_of(interaction.client).core.guilds
+        await self._apply(interaction, guilds.set_tier(interaction.guild_id, tier), f"Saved: {tier_line(tier)}")
+
+    @app_commands.command(name="tier-remove", description="Delete a quota tier")
+    async def tier_remove(self, interaction: discord.Interaction[Any], name: str) -> None:
+        assert interaction.guild_id is not None
+        guilds = services_of(interaction.client).core.guilds
+        await self._apply(interaction, guilds.remove_tier(interaction.guild_id, name), f"Removed tier {name}.")
+
+    @app_commands.command(name="role-tier", description="Give a role a tier (leave tier empty to clear)")
+    async def role_tier(
+        self, interaction: discord.Interaction[Any], role: discord.Role, tier: str | None = None
+    ) -> None:
+        assert interaction.guild_id is not None
+        guilds = services_of(interaction.client).core.guilds
+        done = f"{role.mention} now gets tier {tier}." if tier else f"{role.mention} no longer maps to a tier."
+        await self._apply(interaction, guilds.set_role_tier(interaction.guild_id, role.id, tier), done)
+
+    @app_commands.command(name="user-tier", description="Override one member's tier (leave tier empty to clear)")
+    async def user_tier(
+        self, interaction: discord.Interaction[Any], member: discord.Member, tier: str | None = None
+    ) -> None:
+        assert interaction.guild_id is not None
+        guilds = services_of(interaction.client).core.guilds
+        done = f"{member.mention} now has tier {tier}." if tier else f"{member.mention} has no override now."
+        await self._apply(interaction, guilds.set_user_tier(interaction.guild_id, member.id, tier), done)
+
+    @tier_remove.autocomplete("name")
+    @role_tier.autocomplete("tier")
+    @user_tier.autocomplete("tier")
+    async def tier_choices(self, interaction: discord.Interaction[Any], current: str) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        tiers = await services_of(interaction.client).core.guilds.list_tiers(interaction.guild_id)
+        return [app_commands.Choice(name=t.name, value=t.name) for t in tiers if current.lower() in t.name.lower()][:25]
+
+    @app_commands.command(name="channels", description="Limit /generate to these channels (none: everywhere)")
+    async def channels(
+        self,
+        interaction: discord.Interaction[Any],
+        first: discord.TextChannel | None = None,
+        second: discord.TextChannel | None = None,
+        third: discord.TextChannel | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        chosen = [channel for channel in (first, second, third) if channel is not None]
+        ids = [channel.id for channel in chosen] or None
+        guilds = services_of(interaction.client).core.guilds
+        done = (
+            "Videos can now be made in " + ", ".join(channel.mention for channel in chosen) + "."
+            if chosen
+            else "Videos can now be made in every channel."
+        )
+        await self._apply(interaction, guilds.set_allowed_channels(interaction.guild_id, ids), done)
+
+    @app_commands.command(name="budget", description="Cap the whole server's seconds per day (0: no cap)")
+    async def budget(
+        self, interaction: discord.Interaction[Any], seconds: app_commands.Range[int, 0, 10_000_000]
+    ) -> None:
+        assert interaction.guild_id is not None
+        guilds = services_of(interaction.client).core.guilds
+        done = f"The server may now use {seconds} s a day." if seconds else "The server has no daily cap now."
+        await self._apply(interaction, guilds.set_daily_budget(interaction.guild_id, seconds or None), done)
+
+    @app_commands.command(name="block-add", description="Refuse prompts containing a word or matching a pattern")
+    @app_commands.describe(pattern="A word, or a regular expression when regex is on", regex="Treat as a regex")
+    async def block_add(self, interaction: discord.Interaction[Any], pattern: str, regex: bool = False) -> None:
+        assert interaction.guild_id is not None
+        guilds = services_of(interaction.client).core.guilds
+        await self._apply(interaction, guilds.add_block(interaction.guild_id, pattern, regex), f"Blocked `{pattern}`.")
+
+    @app_commands.command(name="block-remove", description="Take a word or pattern off the blocklist")
+    async def block_remove(self, interaction: discord.Interaction[Any], pattern: str) -> None:
+        assert interaction.guild_id is not None
+        guilds = services_of(interaction.client).core.guilds
+        await self._apply(interaction, guilds.remove_block(interaction.guild_id, pattern), f"Unblocked `{pattern}`.")
+
+    @app_commands.command(name="blocklist", description="Show the blocked words and patterns")
+    async def blocklist(self, interaction: discord.Interaction[Any]) -> None:
+        assert interaction.guild_id is not None
+        config = await services_of(interaction.client).core.guilds.config(interaction.guild_id)
+        lines = [f"`{rule.pattern}`" + (" (regex)" if rule.is_regex else "") for rule in config.blocklist]
+        await say_ephemeral(interaction, "\n".join(lines)[:1900] or "Nothing is blocked.")
+
+    @app_commands.command(name="pause", description="Stop starting new jobs in this server (waiting jobs stay)")
+    async def pause(self, interaction: discord.Interaction[Any]) -> None:
+        assert interaction.guild_id is not None
+        guilds = services_of(interaction.client).core.guilds
+        done = "Paused: waiting jobs stay queued until /footage resume."
+        await self._apply(interaction, guilds.set_paused(interaction.guild_id, True), done)
+
+    @app_commands.command(name="resume", description="Start running this server's queue again")
+    async def resume(self, interaction: discord.Interaction[Any]) -> None:
+        assert interaction.guild_id is not None
+        guilds = services_of(interaction.client).core.guilds
+        await self._apply(interaction, guilds.set_paused(interaction.guild_id, False), "Resumed.")
+
+    @app_commands.command(name="models", description="Choose the models offered here (comma-separated, or all)")
+    async def models(self, interaction: discord.Interaction[Any], names: str) -> None:
+        assert interaction.guild_id is not None
+        wanted = None if names.strip().lower() == "all" else [n.strip() for n in names.split(",") if n.strip()]
+        guilds = services_of(interaction.client).core.guilds
+        done = "Every configured model is offered." if wanted is None else f"Offered models: {', '.join(wanted)}."
+        await self._apply(interaction, guilds.set_enabled_models(interaction.guild_id, wanted), done)
+
+    @models.autocomplete("names")
+    async def model_choices(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        catalog = services_of(interaction.client).core.catalog
+        head, _, last = current.rpartition(",")
+        prefix = f"{head}," if head else ""
+        choices = [prefix + name for name in catalog.names() if name.startswith(last.strip())] + ["all"]
+        return [app_commands.Choice(name=choice[:100], value=choice[:100]) for choice in choices][:25]
+
+    @app_commands.command(name="timezone", description="The time zone where daily quotas reset")
+    async def timezone(self, interaction: discord.Interaction[Any], zone: str) -> None:
+        assert interaction.guild_id is not None
+        guilds = services_of(interaction.client).core.guilds
+        await self._apply(interaction, guilds.set_timezone(interaction.guild_id, zone), f"Days now reset in {zone}.")
+
+    @app_commands.command(name="exempt-admins", description="Whether server admins skip quotas")
+    async def exempt_admins(self, interaction: discord.Interaction[Any], exempt: bool) -> None:
+        assert interaction.guild_id is not None
+        guilds = services_of(interaction.client).core.guilds
+        done = "Admins now skip quotas." if exempt else "Admins now have quotas like everyone."
+        await self._apply(interaction, guilds.set_admins_exempt(interaction.guild_id, exempt), done)
+
+    @app_commands.command(name="usage", description="Seconds and estimated cost per user and model, as text and chart")
+    async def usage(self, interaction: discord.Interaction[Any], days: app_commands.Range[int, 1, 365] = 30) -> None:
+        assert interaction.guild_id is not None
+        guild = interaction.guild
+        # Drawing the chart takes a moment: acknowledge first.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        report = await services_of(interaction.client).core.reports.usage(interaction.guild_id, days)
+        names: dict[int, str] = {}
+        for row in report.rows:
+            member = guild.get_member(row.user_id) if guild is not None else None
+            if member is not None:
+                names[row.user_id] = member.display_name
+        chart = await asyncio.to_thread(render_usage_chart, report, names, title=f"Usage, last {days} days")
+        await interaction.followup.send(
+            usage_text(report)[:2000],
+            file=discord.File(io.BytesIO(chart), filename="usage.png"),
+            ephemeral=True,
+            allowed_mentions=NO_PINGS,
+        )
+
+    @app_commands.command(name="sync", description="Bot owner: push the slash command definitions to Discord now")
+    async def sync(self, interaction: discord.Interaction[Any]) -> None:
+        client = interaction.client
+        if not isinstance(client, commands.Bot) or not await client.is_owner(interaction.user):
+            await say_ephemeral(interaction, "Only the bot's owner can force a command sync.")
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        services = services_of(client)
+        await sync_commands(client.tree, services.core, dev_guild_id=services.settings.dev_guild_id, force=True)
+        await interaction.followup.send("Synced the command definitions.", ephemeral=True)
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(FootageAdmin())
