@@ -10,7 +10,7 @@ import discord
 from bot.discord_glue.app import create_bot
 from bot.settings import Settings
 
-NO_TOKEN = """\
+SETUP_HELP = """\
 footage-bot: no DISCORD_TOKEN is set, so there is nothing to connect with.
 
 To run the bot on Discord:
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
     if settings.discord_token is None:
-        print(NO_TOKEN, file=sys.stderr)
+        print(SETUP_HELP, file=sys.stderr)
         return 2
     bot = create_bot(settings, force_sync=bool(getattr(args, "sync", False)))
     try:
