@@ -98,7 +98,8 @@ def _encode(path: Path, width: int, height: int, frames: int, scene: _Scene, ove
         stream.width = width
         stream.height = height
         stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": "veryfast", "crf": "23"}
+        # superfast: about twice as quick as veryfast here; the file is bigger but still small.
+        stream.options = {"preset": "superfast", "crf": "23"}
         for index in range(frames):
             picture = scene.frame(index / frames)
             overlay.apply(picture, index, frames)
