@@ -36,6 +36,7 @@ class FairQueue:
         self._finish: dict[UserKey, float] = {}
         self._virtual = 0.0
         self._arrivals = 0
+        self._per_model: dict[str, int] = {}
 
     def __len__(self) -> int:
         return len(self._order)
@@ -59,6 +60,8 @@ class FairQueue:
         bisect.insort(self._order, key)
         self._keys[job.id] = key
         self._jobs[job.id] = job
+        model = job.request.model
+        self._per_model[model] = self._per_model.get(model, 0) + 1
 
     def remove(self, job_id: str) -> Job | None:
         key = self._keys.pop(job_id, None)
@@ -66,7 +69,9 @@ class FairQueue:
             return None
         index = bisect.bisect_left(self._order, key)
         del self._order[index]
-        return self._jobs.pop(job_id)
+        job = self._jobs.pop(job_id)
+        self._per_model[job.request.model] -= 1
+        return job
 
     def dispatched(self, job: Job) -> None:
         """Remove a job that starts running and move virtual time up to its tag."""
@@ -88,11 +93,8 @@ class FairQueue:
             return None
         return bisect.bisect_left(self._order, key) + 1
 
-    def ahead(self, job_id: str) -> list[Job]:
-        position = self.position(job_id)
-        if position is None:
-            return []
-        return [self._jobs[key[3]] for key in self._order[: position - 1]]
+    def model_counts(self) -> dict[str, int]:
+        return {model: count for model, count in self._per_model.items() if count}
 
     def queued_for(self, user: UserKey) -> list[Job]:
         return [job for job in self._jobs.values() if (job.guild_id, job.user_id) == user]
@@ -120,11 +122,16 @@ class RunTimes:
 
 
 def place_of(queue: FairQueue, run_times: RunTimes, job_id: str, parallel_slots: int) -> QueuePlace | None:
-    """Position and ETA of a queued job: the work ahead spread over the slots, plus its own run."""
+    """Position and ETA of a queued job: the jobs ahead spread over the slots, plus its own run.
+
+    The jobs ahead are costed at the queue's mean run time (weighted by how many jobs
+    of each model wait), which keeps this O(models) however long the queue is.
+    """
     position = queue.position(job_id)
     job = queue.get(job_id)
     if position is None or job is None:
         return None
-    ahead = sum(run_times.estimate(other.request.model) for other in queue.ahead(job_id))
-    eta = ahead / max(parallel_slots, 1) + run_times.estimate(job.request.model)
+    counts = queue.model_counts()
+    mean = sum(run_times.estimate(model) * count for model, count in counts.items()) / max(sum(counts.values()), 1)
+    eta = (position - 1) * mean / max(parallel_slots, 1) + run_times.estimate(job.request.model)
     return QueuePlace(position=position, eta_seconds=eta)

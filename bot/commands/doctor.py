@@ -1,0 +1,126 @@
+"""`footage-bot doctor`: check what an admin most often gets wrong, one plain line per check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+
+from bot.clock import utc_now
+from bot.models import CatalogError, ModelCatalog, load_catalog
+from bot.reports import ReportService
+from bot.settings import Settings
+from bot.store.records import LedgerMismatch
+from bot.store.store import Store
+
+_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-token-needed", action="store_true", help="treat a missing DISCORD_TOKEN as fine (local preview only)"
+    )
+
+
+def main(args: argparse.Namespace, settings: Settings) -> int:
+    checks = run_checks(settings, token_needed=not args.no_token_needed)
+    for check in checks:
+        print(f"[{'PASS' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
+    failed = [check for check in checks if not check.ok]
+    print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def run_checks(settings: Settings, *, token_needed: bool = True) -> list[Check]:
+    checks = [check_token(settings, token_needed), check_database(settings), check_ffmpeg()]
+    try:
+        catalog = load_catalog(settings)
+    except CatalogError as error:
+        return [*checks, Check("models", False, str(error))]
+    checks.append(Check("models", True, f"{len(catalog)} configured: {', '.join(catalog.names())}"))
+    checks.extend(check_backends(settings, catalog))
+    checks.append(check_ledger(settings))
+    return checks
+
+
+def check_token(settings: Settings, needed: bool) -> Check:
+    if settings.discord_token is None:
+        if needed:
+            return Check(
+                "discord token",
+                False,
+                "DISCORD_TOKEN is not set. Create an application at https://discord.com/developers/applications, "
+                "open Bot → Reset Token, and put DISCORD_TOKEN=... in .env",
+            )
+        return Check("discord token", True, "not set (fine for the local preview)")
+    token = settings.discord_token.get_secret_value().strip()
+    if not _TOKEN_SHAPE.match(token):
+        return Check("discord token", False, "DISCORD_TOKEN does not look like a bot token (three dot-separated parts)")
+    first = token.split(".", 1)[0]
+    try:
+        application_id = base64.urlsafe_b64decode(first + "=" * (-len(first) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        application_id = ""
+    if not application_id.isdigit():
+        return Check("discord token", False, "DISCORD_TOKEN's first part is not a bot id: was it copied whole?")
+    return Check("discord token", True, f"well-formed, for application {application_id}")
+
+
+def check_database(settings: Settings) -> Check:
+    folder = settings.database_path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        return Check("database", False, f"cannot write in {folder} ({error.strerror}); set DATABASE_PATH")
+    if settings.database_path.exists() and not os.access(settings.database_path, os.W_OK):
+        return Check("database", False, f"{settings.database_path} is read-only; set DATABASE_PATH")
+    return Check("database", True, f"{settings.database_path} is writable")
+
+
+def check_ffmpeg() -> Check:
+    from bot.media.fit import FFmpegUnavailable, ffmpeg_version
+
+    try:
+        version = ffmpeg_version()
+    except FFmpegUnavailable as error:
+        return Check("ffmpeg", False, f"{error}; reinstall with `make clean run`")
+    return Check("ffmpeg", True, f"version {version} from the imageio-ffmpeg wheel, with libx264 and aac")
+
+
+def check_backends(settings: Settings, catalog: ModelCatalog) -> list[Check]:
+    from bot.backends.registry import check_backend_settings
+
+    return [Check(f"backend {name}", ok, detail) for name, ok, detail in check_backend_settings(settings, catalog)]
+
+
+def check_ledger(settings: Settings) -> Check:
+    if not settings.database_path.exists():
+        return Check("quota ledger", True, "no database yet")
+    mismatches = asyncio.run(_ledger_mismatches(settings))
+    if mismatches:
+        sample = ", ".join(f"{m.job_id} ({m.state}: ledger {m.ledger_seconds} s, expected {m.expected_seconds} s)"
+                           for m in mismatches[:3])  # fmt: skip
+        return Check("quota ledger", False, f"{len(mismatches)} job(s) disagree with the ledger: {sample}")
+    return Check("quota ledger", True, "reserved + used equals the ledger for every job")
+
+
+async def _ledger_mismatches(settings: Settings) -> list[LedgerMismatch]:
+    store = await Store.open(settings.database_path)
+    try:
+        return await ReportService(store, utc_now).ledger_check()
+    finally:
+        await store.close()
