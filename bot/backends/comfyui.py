@@ -291,6 +291,7 @@ class ComfyUIBackend(UrlResultBackend):
             idempotent_submit=True,
         )
         self.client_id = uuid.uuid4().hex
+        self._dequeued: set[str] = set()
         self.http = ProviderHttp("comfyui", base_url=base_url, wait=wait, timeouts=timeouts, retry=retry)
         self.socket = ProgressSocket(
             _ws_url(self.http.base_url, self.client_id), wait, (timeouts or HttpTimeouts()).connect
@@ -367,18 +368,23 @@ class ComfyUIBackend(UrlResultBackend):
 
     async def poll(self, job: BackendJob) -> PollResult:
         self.socket.ensure_running()
-        running, pending = await self._queue()
-        if job.id in running:
-            return PollResult("running", progress=self.socket.progress(job.id), poll_after=_POLL_RUNNING)
-        if job.id in pending:
-            ahead = len(running) + pending.index(job.id)
-            return PollResult("queued", queue_position=ahead, poll_after=_POLL_QUEUED)
         entry = await self._history(job.id)
-        self.socket.forget(job.id)
         if entry is None:
-            error = BackendError(Kind.UNAVAILABLE, "the prompt is in neither ComfyUI's queue nor its history")
-            return PollResult("failed", error=error)
-        return self._finished(job, entry)
+            running, pending = await self._queue()
+            if job.id in running:
+                return PollResult("running", progress=self.socket.progress(job.id), poll_after=_POLL_RUNNING)
+            if job.id in pending:
+                ahead = len(running) + pending.index(job.id)
+                return PollResult("queued", queue_position=ahead, poll_after=_POLL_QUEUED)
+            # It may have finished between the two reads.
+            entry = await self._history(job.id)
+        self.socket.forget(job.id)
+        if entry is not None:
+            return self._finished(job, entry)
+        if job.id in self._dequeued:
+            return PollResult("canceled")
+        error = BackendError(Kind.UNAVAILABLE, "the prompt is in neither ComfyUI's queue nor its history")
+        return PollResult("failed", error=error)
 
     def _finished(self, job: BackendJob, entry: dict[str, Any]) -> PollResult:
         status = entry.get("status") or {}
@@ -402,6 +408,8 @@ class ComfyUIBackend(UrlResultBackend):
             )
         elif job.id in pending:
             await self.http.send("POST", "queue", json={"delete": [job.id]}, reason="dequeue", retry=Retry.IDEMPOTENT)
+            # A deleted prompt leaves no trace in ComfyUI; remember it to report `canceled`.
+            self._dequeued.add(job.id)
 
     async def aclose(self) -> None:
         await self.socket.aclose()

@@ -161,6 +161,9 @@ def classify_status(
         kind = Kind.RATE_LIMITED
         if retry_after is None and (match := _RESETS_IN.search(message)):
             retry_after = float(match.group(1))
+    elif status == 400 and "credit" in message.lower():
+        # Runway refuses a task it cannot pay for with 400 "not enough credits".
+        kind = Kind.OUT_OF_CREDIT
     elif status in (400, 422):
         kind = Kind.INVALID_REQUEST
     elif status == 401:

@@ -1,0 +1,90 @@
+"""fal.ai queue API, as documented: submit, status (?logs=1), response, cancel."""
+
+from __future__ import annotations
+
+import uuid
+
+from aiohttp import web
+
+from .base import FakeProvider, JobBook
+
+KEY = "0b8e0f4e-6a2d-4d9f-9a51-1c2f7e9d3a10:3f9b2c7d8e1a4b5c6d7e8f9a0b1c2d3e"
+
+
+class FalFake(FakeProvider):
+    def __init__(self, video: bytes) -> None:
+        super().__init__(video, expected_auth=f"Key {KEY}")
+        self.jobs = JobBook()
+        self.app_of: dict[str, str] = {}
+        # COMPLETED may carry error/error_type (status variant) or the result may be a 422.
+        self.rejection = "result"
+        routes = self.app.router
+        routes.add_get("/{owner}/{app}/requests/{id}/status", self.status)
+        routes.add_put("/{owner}/{app}/requests/{id}/cancel", self.cancel)
+        routes.add_get("/{owner}/{app}/requests/{id}", self.response)
+        routes.add_post("/{model:.+}", self.submit)
+
+    def unauthorized(self) -> web.Response:
+        return web.json_response({"detail": "Authentication is required to access this application."}, status=401)
+
+    async def submit(self, request: web.Request) -> web.Response:
+        if (scripted := await self.intercept("submit", request)) is not None:
+            return scripted
+        body = await request.json()
+        self.bodies.append(body)
+        if not isinstance(body.get("prompt"), str) or not body["prompt"]:
+            detail = [{"loc": ["body", "prompt"], "msg": "field required", "type": "missing"}]
+            return web.json_response({"detail": detail}, status=422)
+        self.accepted_submits += 1
+        if (late := await self.intercept("submit-answer", request)) is not None:
+            return late
+        job_id = str(uuid.uuid4())
+        owner_app = "/".join(request.match_info["model"].split("/")[:2])
+        base = f"{self.base_url}/{owner_app}/requests/{job_id}"
+        return web.json_response(
+            {
+                "request_id": job_id,
+                "status_url": f"{base}/status",
+                "response_url": base,
+                "cancel_url": f"{base}/cancel",
+                "queue_position": 0,
+            }
+        )
+
+    async def status(self, request: web.Request) -> web.Response:
+        if (scripted := await self.intercept("poll", request)) is not None:
+            return scripted
+        job_id = request.match_info["id"]
+        step = self.jobs.step(job_id)
+        if step == 1:
+            return web.json_response({"status": "IN_QUEUE", "queue_position": 2, "request_id": job_id})
+        if step == 2:
+            logs = [{"message": "step 1/8", "level": "INFO"}] if request.query.get("logs") == "1" else None
+            return web.json_response({"status": "IN_PROGRESS", "logs": logs, "request_id": job_id})
+        done: dict[str, object] = {"status": "COMPLETED", "request_id": job_id, "logs": []}
+        if self.jobs.outcome == "rejected" and self.rejection == "status":
+            done |= {"error": "The content could not be processed", "error_type": "content_policy_violation"}
+        if self.jobs.outcome == "failed":
+            done |= {"error": "Internal error while generating", "error_type": "internal_error"}
+        return web.json_response(done)
+
+    async def response(self, request: web.Request) -> web.Response:
+        if (scripted := await self.intercept("result", request)) is not None:
+            return scripted
+        if self.jobs.outcome == "rejected":
+            detail = [
+                {
+                    "loc": ["body", "prompt"],
+                    "msg": "The content was flagged by a content checker.",
+                    "type": "content_policy_violation",
+                    "categories": ["violence"],
+                }
+            ]
+            return web.json_response({"detail": detail}, status=422)
+        return web.json_response({"video": {"url": self.file_url(), "content_type": "video/mp4"}, "seed": 1})
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        if (scripted := await self.intercept("cancel", request)) is not None:
+            return scripted
+        self.jobs.canceled.add(request.match_info["id"])
+        return web.json_response({"status": "CANCELLATION_REQUESTED"}, status=202)
