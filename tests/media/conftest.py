@@ -31,7 +31,7 @@ def write_noise_clip(path: Path, *, audio: bool) -> Path:
             sound.layout = "mono"
         for index in range(NOISE_SECONDS * NOISE_FPS):
             picture = Image.frombytes("RGB", NOISE_SIZE, os.urandom(width * height * 3))
-            frame = av.VideoFrame.from_image(picture)
+            frame: av.VideoFrame = av.VideoFrame.from_image(picture)  # type: ignore[no-untyped-call]
             frame.pts, frame.time_base = index, Fraction(1, NOISE_FPS)
             output.mux(video.encode(frame))
         output.mux(video.encode(None))
