@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+GOOD_TOKEN = base64.urlsafe_b64encode(b"123456789012345678").decode().rstrip("=") + ".GhJkLm." + "x" * 38
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env from the developer's checkout
+    for name in ("DISCORD_TOKEN", "FOOTAGE_BACKEND", "FOOTAGE_CONFIG", "FAL_KEY", "FAL_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "data" / "footage.db"))
+
+
+def test_doctor_passes_with_a_token_and_the_demo_backend(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", GOOD_TOKEN)
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "[PASS] discord token: well-formed, for application 123456789012345678" in out
+    assert "[PASS] ffmpeg" in out and "[PASS] backend demo" in out and "[PASS] database" in out
+    assert GOOD_TOKEN not in out
+
+
+def test_doctor_fails_on_missing_token_and_incomplete_backend(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FOOTAGE_BACKEND", "fal")
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] discord token: DISCORD_TOKEN is not set" in out
+    assert "[FAIL] backend fal" in out and "FAL_KEY" in out
+
+
+def test_doctor_rejects_a_malformed_token(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", "not-a-token")
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "does not look like a bot token" in out and "not-a-token" not in out
+
+
+def test_doctor_names_the_bad_model_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "footage.toml"
+    config.write_text('[models.fast]\nbackend = "demo"\ndurations = [4]\naspects = ["sixteen-nine"]\n')
+    monkeypatch.setenv("FOOTAGE_CONFIG", str(config))
+    monkeypatch.setenv("DISCORD_TOKEN", GOOD_TOKEN)
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "footage.toml: model 'fast', field aspects" in out
