@@ -141,7 +141,9 @@ class DemoBackend:
             return PollResult(state="failed", error=error)
         future = record.future
         elapsed = time.monotonic() - record.submitted_at
-        if future.done() and elapsed >= self._latency:
+        # A render that failed is reported at once, like a provider refusing bad input.
+        failed = future.done() and not future.cancelled() and future.exception() is not None
+        if failed or (future.done() and elapsed >= self._latency):
             return self._finished(record)
         if self._latency > 0:
             return self._simulated(record, elapsed)

@@ -20,6 +20,7 @@ from typing import TextIO
 from bot.backends.base import (
     Backend,
     BackendError,
+    BackendErrorKind,
     BackendJob,
     FetchedClip,
     GenerationRequest,
@@ -73,6 +74,14 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted; the job was canceled", file=sys.stderr)
         return 130
+    except OSError as error:
+        print(f"{PROG}: cannot write {args.output}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        # Only the class: an unexpected error's text could carry a request's details.
+        log.debug("render failed", exc_info=True)
+        print(f"{PROG}: unexpected {type(error).__name__}; LOG_LEVEL=DEBUG shows the details", file=sys.stderr)
+        return 1
 
 
 def build_request(args: argparse.Namespace, settings: Settings, catalog: ModelCatalog) -> GenerationRequest:
@@ -173,6 +182,8 @@ async def _generate(request: GenerationRequest, backend: Backend, output: Path, 
             return _Outcome(result.state, error=result.error)
         return _Outcome("succeeded", clip=await backend.fetch(job, result, output, MAX_DOWNLOAD_BYTES))
     except BackendError as error:
+        if job is not None and error.kind is BackendErrorKind.TIMEOUT:
+            await _cancel_quietly(backend, job)  # do not leave it running (and billing) at the provider
         return _Outcome("failed", error=error)
     except asyncio.CancelledError:
         # Ctrl-C: asyncio.run cancels this task; stop the provider's work before leaving.

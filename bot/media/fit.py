@@ -11,6 +11,7 @@ import asyncio
 import math
 import re
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,9 +80,8 @@ async def fit_to_limit(
     for attempt in range(1, MAX_ATTEMPTS + 1):
         if video_bps < MIN_VIDEO_BPS:
             return unfitted(f"{limit_bytes} bytes leaves {video_bps // 1000} kbit/s of video for {info.duration:.1f} s")
-        size = scaled_size(info, video_bps)
-        output = workdir / f"{source.stem}.fit{attempt}.mp4"
-        command = _command(ffmpeg, source, output, video_bps, audio_bps, size, info)
+        output = workdir / f"{source.stem}.{uuid.uuid4().hex[:8]}.fit{attempt}.mp4"
+        command = _command(ffmpeg, source, output, video_bps, audio_bps, scale_factor(info, video_bps))
         failure = await _run(command, seconds=max(60.0, info.duration * 20), wait=wait)
         if failure:
             output.unlink(missing_ok=True)
@@ -99,36 +99,23 @@ async def fit_to_limit(
     return unfitted(f"still over {budget} bytes after {MAX_ATTEMPTS} re-encodes")
 
 
-def scaled_size(info: VideoInfo, video_bps: int) -> tuple[int, int]:
-    """The source size, or smaller (same aspect, even sides) when the bitrate is too thin for it."""
+def scale_factor(info: VideoInfo, video_bps: int) -> float:
+    """1.0, or less when the bitrate is too thin for the source's pixels (never below 144p)."""
     fps = info.fps if info.fps > 0 else 30.0
     bits_per_pixel = video_bps / (info.width * info.height * fps)
-    scale = 1.0 if bits_per_pixel >= MIN_BITS_PER_PIXEL else math.sqrt(bits_per_pixel / MIN_BITS_PER_PIXEL)
-    scale = max(scale, min(1.0, MIN_SHORT_SIDE / min(info.width, info.height)))
-    if scale >= 1.0:
-        return info.width, info.height
-    return _even(info.width * scale), _even(info.height * scale)
+    if bits_per_pixel >= MIN_BITS_PER_PIXEL:
+        return 1.0
+    floor = min(1.0, MIN_SHORT_SIDE / min(info.width, info.height))
+    return max(math.sqrt(bits_per_pixel / MIN_BITS_PER_PIXEL), floor)
 
 
-def _even(value: float) -> int:
-    return max(2, 2 * round(value / 2))
-
-
-def _command(
-    ffmpeg: str,
-    source: Path,
-    output: Path,
-    video_bps: int,
-    audio_bps: int,
-    size: tuple[int, int],
-    info: VideoInfo,
-) -> list[str]:
+def _command(ffmpeg: str, source: Path, output: Path, video_bps: int, audio_bps: int, scale: float) -> list[str]:
     command = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(source)]
     command += ["-map", "0:v:0", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"]
     # maxrate/bufsize cap the peaks so short clips cannot overshoot by much.
     command += ["-b:v", str(video_bps), "-maxrate", str(video_bps), "-bufsize", str(video_bps)]
-    if size != (info.width, info.height):
-        command += ["-vf", f"scale={size[0]}:{size[1]}"]
+    # Scale by a factor of the input as ffmpeg sees it (after any rotation), to even sides for yuv420p.
+    command += ["-vf", f"scale=trunc(iw*{scale:.4f}/2)*2:trunc(ih*{scale:.4f}/2)*2"]
     if audio_bps:
         command += ["-map", "0:a:0", "-c:a", "aac", "-b:a", str(audio_bps)]
     command += ["-map_metadata", "-1", "-movflags", "+faststart", str(output)]

@@ -144,10 +144,17 @@ async def test_image_to_video(backend: DemoBackend, tmp_path: Path) -> None:
     assert (clip.info.width, clip.info.height) == (480, 480)
 
 
-async def test_a_bad_image_fails_the_job_as_an_invalid_request(backend: DemoBackend) -> None:
+async def test_a_bad_image_fails_at_once_as_an_invalid_request(tmp_path: Path) -> None:
+    # Even with simulated latency: a provider refuses bad input without making you wait.
+    backend = DemoBackend(tmp_path / "renders", latency=60)
     image = InputImage(data=b"GIF89a-not-really", content_type="image/png", filename="broken.png")
-    job = await backend.submit(request("bad-image", image=image))
-    result = await wait_done(backend, job)
+    try:
+        job = await backend.submit(request("bad-image", image=image))
+        result = await poll_until_done(
+            backend, job, on_update=lambda _: None, timeout=30, first_delay=0.05, max_delay=0.2
+        )
+    finally:
+        await backend.aclose()
     assert result.state == "failed"
     assert result.error is not None
     assert result.error.kind is BackendErrorKind.INVALID_REQUEST

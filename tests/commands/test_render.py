@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot import cli
-from bot.backends.base import BackendJob, GenerationRequest, PollResult
+from bot.backends.base import BackendErrorKind, BackendJob, GenerationRequest, PollResult
 from bot.backends.demo import DemoBackend
 from bot.commands import render
 from bot.media.probe import probe_video
@@ -140,6 +140,19 @@ async def test_interrupting_a_render_cancels_the_backend_job(tmp_path: Path, mon
         await task
 
     assert (await backend.poll(BackendJob(id="ctrl-c"))).state == "canceled"
+    await backend.aclose()
+
+
+async def test_a_render_that_times_out_cancels_the_backend_job(tmp_path: Path) -> None:
+    backend = DemoBackend(tmp_path / "renders", latency=60)
+    model = ModelSpec(name="demo", backend="demo", durations=(1,), aspects=("1:1",))
+    request = GenerationRequest(job_id="slow", model=model, prompt="a cat", seconds=1, aspect="1:1", seed=1)
+
+    outcome = await render._generate(request, backend, tmp_path / "clip.mp4", 0.5)
+
+    assert outcome.error is not None
+    assert outcome.error.kind is BackendErrorKind.TIMEOUT
+    assert (await backend.poll(BackendJob(id="slow"))).state == "canceled"
     await backend.aclose()
 
 

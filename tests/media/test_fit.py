@@ -8,7 +8,8 @@ import av
 import pytest
 
 from bot.media import fit
-from bot.media.fit import FFmpegUnavailable, ffmpeg_version, fit_to_limit, scaled_size, upload_budget
+from bot.media.demo_render import render_demo
+from bot.media.fit import FFmpegUnavailable, ffmpeg_version, fit_to_limit, scale_factor, upload_budget
 from bot.media.probe import VideoInfo, probe_video
 
 
@@ -78,22 +79,34 @@ def info(width: int, height: int, fps: float = 24.0) -> VideoInfo:
 
 
 def test_enough_bitrate_keeps_the_resolution() -> None:
-    assert scaled_size(info(854, 480), 2_000_000) == (854, 480)
+    assert scale_factor(info(854, 480), 2_000_000) == 1.0
 
 
-def test_a_thin_bitrate_scales_down_keeping_the_aspect() -> None:
-    width, height = scaled_size(info(1920, 1080), 400_000)
-    assert width < 1920
-    assert width % 2 == 0
-    assert height % 2 == 0
-    assert width / height == pytest.approx(16 / 9, rel=0.02)
-    assert 400_000 / (width * height * 24) >= 0.039
+def test_a_thin_bitrate_scales_down_to_enough_bits_per_pixel() -> None:
+    scale = scale_factor(info(1920, 1080), 400_000)
+    assert scale < 1
+    assert 400_000 / (1920 * scale * 1080 * scale * 24) == pytest.approx(0.04)
 
 
 def test_scaling_stops_at_a_watchable_size() -> None:
-    width, height = scaled_size(info(854, 480), 20_000)
-    assert height == 144
-    assert width == 256
+    assert 480 * scale_factor(info(854, 480), 20_000) == pytest.approx(144)
+
+
+async def test_a_thin_budget_gives_fewer_pixels_same_shape(tmp_path: Path) -> None:
+    clip = render_demo(tmp_path / "demo.mp4", prompt="a boat", seconds=2, aspect="16:9", seed=3)
+    video_bps = 200_000  # about half of what 854x480 at 24 fps needs
+    limit = int((video_bps * 2 / 8 / (1 - fit.MUX_OVERHEAD) + fit.ENVELOPE_BYTES) / (1 - fit.SAFETY_SHARE))
+    assert size_of(clip.path) > upload_budget(limit), "the demo clip must start over the limit"
+
+    result = await fit_to_limit(clip.path, limit, tmp_path / "fit")
+
+    assert result.fitted
+    assert result.size <= upload_budget(limit)
+    assert result.info.width < 854
+    assert result.info.width % 2 == 0
+    assert result.info.height % 2 == 0
+    assert result.info.width / result.info.height == pytest.approx(854 / 480, rel=0.01)
+    assert result.info.duration == pytest.approx(2, abs=1 / 24)
 
 
 def test_ffmpeg_version_names_the_bundled_binary() -> None:
