@@ -397,7 +397,8 @@ class ProviderHttp:
             length = response.headers.get("content-length")
             if length is not None and length.isdigit() and written + int(length) > max_bytes:
                 raise BackendError(Kind.BAD_OUTPUT, f"result is larger than the {max_bytes}-byte limit")
-            chunks = response.aiter_raw(64 * 1024)
+            # No chunk_size: a fixed size would hold back bytes that arrived before a cut.
+            chunks = response.aiter_raw()
             while (chunk := await self._next_chunk(chunks, reason)) is not None:
                 written += len(chunk)
                 if written > max_bytes:

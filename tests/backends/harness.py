@@ -65,15 +65,7 @@ class Harness:
     keys: list[str] = field(default_factory=list)
 
     def request(self, job_id: str = "job-1", **overrides: Any) -> GenerationRequest:
-        fields: dict[str, Any] = {
-            "job_id": job_id,
-            "model": self.model,
-            "prompt": "a red fox running through snow",
-            "seconds": 5,
-            "aspect": "16:9",
-            "seed": 1234,
-        }
-        return GenerationRequest(**(fields | overrides))
+        return make_request(self.name, job_id, **overrides)
 
     def set_outcome(self, outcome: str) -> None:
         if isinstance(self.server, ComfyFake):
@@ -92,14 +84,27 @@ class Harness:
         raise AssertionError(f"{self.name}: no final state after {limit} polls: {results}")
 
 
-def _spec(name: str) -> ModelSpec:
-    return ModelSpec(
-        name=name,
-        backend=name,  # type: ignore[arg-type]
-        provider_model=_PROVIDER_MODEL[name],
-        durations=(5, 9),
-        aspects=("16:9", "9:16", "1:1"),
-    )
+def make_request(backend: str, job_id: str = "job-1", **overrides: Any) -> GenerationRequest:
+    fields: dict[str, Any] = {
+        "job_id": job_id,
+        "model": _spec(backend),
+        "prompt": "a red fox running through snow",
+        "seconds": 5,
+        "aspect": "16:9",
+        "seed": 1234,
+    }
+    return GenerationRequest(**(fields | overrides))
+
+
+def _spec(name: str, **overrides: Any) -> ModelSpec:
+    fields: dict[str, Any] = {
+        "name": name,
+        "backend": name,
+        "provider_model": _PROVIDER_MODEL[name],
+        "durations": (5, 9),
+        "aspects": ("16:9", "9:16", "1:1"),
+    }
+    return ModelSpec(**(fields | overrides))
 
 
 def _builder(name: str, base_url: str) -> tuple[Callable[[str | None], Backend], str]:

@@ -72,7 +72,8 @@ async def test_server_error_on_submit_is_resent_only_when_idempotent(harness: Ha
         # A 502 may come from a proxy after the provider took (and billed) the job.
         with pytest.raises(BackendError) as caught:
             await harness.backend.submit(harness.request())
-        assert caught.value.kind is Kind.UNAVAILABLE and caught.value.retryable
+        assert caught.value.kind is Kind.UNAVAILABLE
+        assert caught.value.retryable
         assert harness.server.received["submit"] == 1
 
 
