@@ -51,6 +51,15 @@ def new_render_pool(max_workers: int = MAX_WORKERS) -> ProcessPoolExecutor:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Render:
+    prompt: str
+    seconds: int
+    aspect: str
+    seed: int
+    image: bytes | None
+
+
 @dataclass(slots=True)
 class _Job:
     future: Future[RenderedClip]
@@ -93,24 +102,34 @@ class DemoBackend:
         return cls(settings.media_dir / "demo-renders", latency=settings.demo_latency_seconds, wait=wait)
 
     async def submit(self, request: GenerationRequest) -> BackendJob:
-        if request.job_id in self._jobs:
-            return BackendJob(id=request.job_id)
+        # What the store keeps lets a restarted bot render a text-to-video job again.
+        data = {
+            "prompt": request.prompt,
+            "seconds": str(request.seconds),
+            "aspect": request.aspect,
+            "seed": str(request.seed),
+            "image": "yes" if request.image is not None else "no",
+        }
+        if request.job_id not in self._jobs:
+            image = request.image.data if request.image is not None else None
+            self._add(request.job_id, _Render(request.prompt, request.seconds, request.aspect, request.seed, image))
+        return BackendJob(id=request.job_id, data=data)
+
+    def _add(self, job_id: str, render: _Render) -> None:
         if self._closed:
             raise BackendError(BackendErrorKind.UNAVAILABLE, "the demo renderer is shut down")
         try:
-            frame_size(request.aspect)
+            frame_size(render.aspect)
         except ValueError as error:
             raise BackendError(BackendErrorKind.INVALID_REQUEST, str(error)) from None
         self._workdir.mkdir(parents=True, exist_ok=True)
         path = self._workdir / f"{uuid.uuid4().hex}.mp4"
-        future = self._start(request, path)
+        future = self._start(render, path)
         self._sequence += 1
-        self._jobs[request.job_id] = _Job(future, path, time.monotonic(), self._sequence)
-        self._canceled.discard(request.job_id)
-        return BackendJob(id=request.job_id)
+        self._jobs[job_id] = _Job(future, path, time.monotonic(), self._sequence)
+        self._canceled.discard(job_id)
 
-    def _start(self, request: GenerationRequest, path: Path) -> Future[RenderedClip]:
-        image = request.image.data if request.image is not None else None
+    def _start(self, render: _Render, path: Path) -> Future[RenderedClip]:
         for _ in range(2):
             if self._pool is None:
                 self._pool = new_render_pool(self._max_workers)
@@ -118,11 +137,11 @@ class DemoBackend:
                 return self._pool.submit(
                     render_demo,
                     path,
-                    prompt=request.prompt,
-                    seconds=request.seconds,
-                    aspect=request.aspect,
-                    seed=request.seed,
-                    image=image,
+                    prompt=render.prompt,
+                    seconds=render.seconds,
+                    aspect=render.aspect,
+                    seed=render.seed,
+                    image=render.image,
                 )
             except BrokenProcessPool:
                 # A worker died (killed, out of memory); replace the pool once.
@@ -130,15 +149,27 @@ class DemoBackend:
                 self._pool = None
         raise BackendError(BackendErrorKind.UNAVAILABLE, "the demo render workers keep dying")
 
+    def _revive(self, job: BackendJob) -> bool:
+        """Render a job this process never saw (the bot restarted) again from its stored data."""
+        data = job.data
+        if data.get("image") != "no" or not data.get("prompt"):
+            return False  # the input image is not kept, so an image job cannot be redone
+        try:
+            render = _Render(data["prompt"], int(data["seconds"]), data["aspect"], int(data["seed"]), None)
+        except (KeyError, ValueError):
+            return False
+        self._add(job.id, render)
+        return True
+
     async def poll(self, job: BackendJob) -> PollResult:
         if job.id in self._canceled:
             return PollResult(state="canceled")
-        record = self._jobs.get(job.id)
-        if record is None:
+        if job.id not in self._jobs and not self._revive(job):
             error = BackendError(
-                BackendErrorKind.GENERATION_FAILED, f"the demo renderer has no job {job.id} (restarted?)"
+                BackendErrorKind.GENERATION_FAILED, f"the demo renderer has no job {job.id} and cannot redo it"
             )
             return PollResult(state="failed", error=error)
+        record = self._jobs[job.id]
         future = record.future
         elapsed = time.monotonic() - record.submitted_at
         # A render that failed is reported at once, like a provider refusing bad input.
@@ -179,11 +210,11 @@ class DemoBackend:
         )
 
     async def cancel(self, job: BackendJob) -> None:
-        record = self._jobs.pop(job.id, None)
-        if record is None:
-            return
+        # Remembered even for a job this process never saw, so a later poll does not revive it.
         self._canceled.add(job.id)
-        _drop(record)
+        record = self._jobs.pop(job.id, None)
+        if record is not None:
+            _drop(record)
 
     async def fetch(self, job: BackendJob, result: PollResult, dest: Path, max_bytes: int) -> FetchedClip:
         record = self._jobs.get(job.id)

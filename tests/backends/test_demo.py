@@ -121,15 +121,42 @@ async def test_cancel_stops_the_job_and_leaves_no_file(tmp_path: Path) -> None:
     assert [path for path in files_in(tmp_path / "renders") if path.is_file()] == []
 
 
-async def test_cancel_of_an_unknown_job_is_quiet(backend: DemoBackend) -> None:
-    await backend.cancel(BackendJob(id="never-submitted"))
+async def test_cancel_of_an_unknown_job_is_quiet_and_sticks(backend: DemoBackend) -> None:
+    job = BackendJob(
+        id="never-seen", data={"prompt": "a cat", "seconds": "1", "aspect": "1:1", "seed": "1", "image": "no"}
+    )
+    await backend.cancel(job)
+    assert (await backend.poll(job)).state == "canceled"
 
 
-async def test_an_unknown_job_polls_as_failed(backend: DemoBackend) -> None:
+async def test_an_unknown_job_without_its_data_polls_as_failed(backend: DemoBackend) -> None:
     result = await backend.poll(BackendJob(id="lost-in-a-restart"))
     assert result.state == "failed"
     assert result.error is not None
     assert result.error.kind is BackendErrorKind.GENERATION_FAILED
+
+
+async def test_a_restarted_backend_renders_a_stored_job_again(tmp_path: Path) -> None:
+    before = DemoBackend(tmp_path / "renders", latency=60)
+    stored = await before.submit(request("across-restart", seconds=2, aspect="1:1"))
+    await before.aclose()  # the bot stops; the job's id and data stay in the store
+
+    after = DemoBackend(tmp_path / "renders")
+    try:
+        result = await wait_done(after, stored)
+        clip = await after.fetch(stored, result, tmp_path / "again.mp4", max_bytes=50_000_000)
+    finally:
+        await after.aclose()
+    assert (clip.info.width, clip.info.height) == (480, 480)
+    assert clip.info.duration == pytest.approx(2, abs=1 / 24)
+
+
+async def test_an_image_job_cannot_be_redone_after_a_restart(backend: DemoBackend) -> None:
+    job = BackendJob(
+        id="i2v-lost", data={"prompt": "a cat", "seconds": "1", "aspect": "1:1", "seed": "1", "image": "yes"}
+    )
+    result = await backend.poll(job)
+    assert result.state == "failed"
 
 
 async def test_image_to_video(backend: DemoBackend, tmp_path: Path) -> None:
