@@ -33,6 +33,8 @@ MIN_VIDEO_BPS = 48_000
 MIN_BITS_PER_PIXEL = 0.04
 MIN_SHORT_SIDE = 144
 MAX_ATTEMPTS = 2
+# A re-encode shorter than this lost frames (a truncated write); AAC priming may add a little.
+DURATION_TOLERANCE = 0.25
 REQUIRED_ENCODERS = ("libx264", "aac")
 
 
@@ -91,6 +93,9 @@ async def fit_to_limit(
         except NotAVideo as error:
             output.unlink(missing_ok=True)
             return unfitted(f"the re-encode is not a video: {error}")
+        if abs(fitted.duration - info.duration) > DURATION_TOLERANCE:
+            output.unlink(missing_ok=True)
+            return unfitted(f"the re-encode lasts {fitted.duration:.2f} s, the source {info.duration:.2f} s")
         if fitted.size_bytes <= budget:
             return FitResult(output, fitted=True, reencoded=True, size=fitted.size_bytes, info=fitted)
         output.unlink(missing_ok=True)

@@ -74,6 +74,24 @@ async def test_a_failing_ffmpeg_is_reported_not_raised(
     assert files_in(tmp_path) == []
 
 
+async def test_a_truncated_reencode_is_not_accepted(
+    noise_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_command = fit._command
+
+    def cut_short(*args: Any) -> list[str]:
+        command = real_command(*args)
+        return [*command[:-1], "-t", "1", command[-1]]
+
+    monkeypatch.setattr(fit, "_command", cut_short)
+    result = await fit_to_limit(noise_clip, size_of(noise_clip) // 5, tmp_path)
+
+    assert not result.fitted
+    assert result.path == noise_clip
+    assert "lasts 1.00 s" in result.detail
+    assert files_in(tmp_path) == []
+
+
 def info(width: int, height: int, fps: float = 24.0) -> VideoInfo:
     return VideoInfo(duration=4, codec="h264", width=width, height=height, fps=fps, has_audio=False, size_bytes=1)
 
