@@ -24,7 +24,7 @@ T = TypeVar("T")
 ExternalWait = Callable[[Awaitable[Any], str], Awaitable[Any]]
 
 
-async def await_directly(awaitable: Awaitable[T], reason: str) -> T:  # noqa: ARG001
+async def await_directly(awaitable: Awaitable[T], reason: str) -> T:
     return await awaitable
 
 
