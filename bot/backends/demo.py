@@ -217,7 +217,8 @@ class DemoBackend:
             _drop(record)
 
     async def fetch(self, job: BackendJob, result: PollResult, dest: Path, max_bytes: int) -> FetchedClip:
-        record = self._jobs.get(job.id)
+        known = job.id in self._jobs or (job.id not in self._canceled and self._revive(job))
+        record = self._jobs[job.id] if known else None
         if record is None or record.future.cancelled():
             raise BackendError(BackendErrorKind.RESULT_EXPIRED, f"the demo renderer has no clip for job {job.id}")
         try:

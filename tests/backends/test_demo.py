@@ -151,6 +151,20 @@ async def test_a_restarted_backend_renders_a_stored_job_again(tmp_path: Path) ->
     assert clip.info.duration == pytest.approx(2, abs=1 / 24)
 
 
+async def test_a_restart_between_success_and_fetch_renders_again(tmp_path: Path) -> None:
+    before = DemoBackend(tmp_path / "renders")
+    stored = await before.submit(request("fetch-after-restart"))
+    assert (await wait_done(before, stored)).state == "succeeded"
+    await before.aclose()
+
+    after = DemoBackend(tmp_path / "renders")
+    try:
+        clip = await after.fetch(stored, PollResult(state="succeeded"), tmp_path / "late.mp4", max_bytes=50_000_000)
+    finally:
+        await after.aclose()
+    assert clip.info.duration == pytest.approx(1, abs=1 / 24)
+
+
 async def test_an_image_job_cannot_be_redone_after_a_restart(backend: DemoBackend) -> None:
     job = BackendJob(
         id="i2v-lost", data={"prompt": "a cat", "seconds": "1", "aspect": "1:1", "seed": "1", "image": "yes"}
