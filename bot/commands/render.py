@@ -74,8 +74,8 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted; the job was canceled", file=sys.stderr)
         return 130
-    except OSError as error:
-        print(f"{PROG}: cannot write {args.output}: {error.strerror or error}", file=sys.stderr)
+    except OSError as error:  # e.g. the output cannot be written; the text names the file, nothing secret
+        print(f"{PROG}: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
     except Exception as error:
         # Only the class: an unexpected error's text could carry a request's details.

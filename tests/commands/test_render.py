@@ -120,6 +120,33 @@ def test_a_provider_failure_names_its_kind_and_message(tmp_path: Path, capsys: p
     assert not (tmp_path / "clip.mp4").exists()
 
 
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (
+            PermissionError(13, "Permission denied", "clip.mp4"),
+            "PermissionError: [Errno 13] Permission denied: 'clip.mp4'",
+        ),
+        (RuntimeError("token=abc123"), "unexpected RuntimeError; LOG_LEVEL=DEBUG shows the details"),
+    ],
+)
+def test_other_failures_are_one_line_without_a_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, failure: Exception, expected: str
+) -> None:
+    async def failing_fetch(*args: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(DemoBackend, "fetch", failing_fetch)
+
+    code = cli.main(["render", "a cat", "--seconds", "2", "-o", "clip.mp4"])
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip().splitlines()[-1] == f"footage-bot render: {expected}"
+    assert "Traceback" not in err
+    assert "abc123" not in err
+
+
 async def test_interrupting_a_render_cancels_the_backend_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     backend = DemoBackend(tmp_path / "renders", latency=60)
     model = ModelSpec(name="demo", backend="demo", durations=(1,), aspects=("1:1",))
