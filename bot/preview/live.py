@@ -1,0 +1,109 @@
+"""The only module that relies on SimCord internals (simcord==3.2.1, pinned in pyproject).
+
+Two things SimCord's public API does not offer for a long-running preview:
+
+1. Live pages. The page polls `/api/state` every 500 ms but the server only rebuilds a
+   page's snapshot when something *publishes* it (an action from the page, or the
+   public `Preview.refresh()`). `refresh()` first *settles* all bot work and holds
+   SimCord's operation guard while doing so; with demo jobs polling in the background
+   that takes up to `settle_timeout`, and a click arriving meanwhile fails with
+   "operation overlaps". So we republish each page with `Preview._publish(page,
+   reason="refresh")` — the same step `refresh()` ends with, minus the settle — and
+   skip it while a page action is in flight (that action publishes when it ends).
+2. Message ids that never repeat. SimCord's clock starts at 2026-01-01 on every run
+   and snowflakes come from it, so a fresh world would hand out the very message ids
+   that job rows in the persistent preview database still point at. Moving the
+   simulated clock to the wall clock once, before the bot connects, makes new ids
+   larger than any earlier run's (`Backend.clock.advance`).
+
+If SimCord changes these internals, `supports_republish()` turns false and the
+preview falls back to the public `refresh()` while no action is running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import simcord
+
+from bot.jobs.events import JobEvent
+
+log = logging.getLogger(__name__)
+
+# A few republishes a second is live enough for a progress bar and cheap for the server.
+MIN_INTERVAL = 0.3
+# Status edits are coalesced (the bot's edit interval) and the clip is posted after the
+# last state change: keep republishing a little after the last job event.
+LINGER = 5.0
+
+
+def align_clock_to_wall(env: simcord.Env) -> None:
+    """Move SimCord's simulated clock forward to now (never back); call before `env.start()`."""
+    clock: Any = env.backend.clock
+    ahead = (datetime.now(UTC) - clock.now()).total_seconds()
+    if ahead > 0:
+        clock.advance(ahead)
+
+
+def supports_republish(preview: simcord.Preview) -> bool:
+    return all(hasattr(preview, name) for name in ("_publish", "_pages", "_active_action", "_closed"))
+
+
+class LiveRefresher:
+    """Republishes the preview's pages while jobs change, at most every `min_interval` seconds."""
+
+    def __init__(self, preview: simcord.Preview, *, min_interval: float = MIN_INTERVAL, linger: float = LINGER) -> None:
+        self._preview = preview
+        self._min_interval = min_interval
+        self._linger = linger
+        self._last_event = -float("inf")
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._republish = supports_republish(preview)
+        self.published = 0
+        if not self._republish:
+            log.warning("this SimCord version lacks the republish hook; live updates use Preview.refresh()")
+
+    def on_job_event(self, event: JobEvent) -> None:
+        """EventBus listener: synchronous and non-blocking, it only marks the pages stale."""
+        self._last_event = time.monotonic()
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="preview-live-refresh")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while time.monotonic() - self._last_event < self._linger:
+                await self._publish_once()
+                await asyncio.sleep(self._min_interval)
+
+    async def _publish_once(self) -> None:
+        preview: Any = self._preview
+        try:
+            if self._republish:
+                if preview._closed or preview._active_action is not None:
+                    return
+                if hasattr(preview, "_advance_presentation_time"):
+                    preview._advance_presentation_time()  # so "today at …" stamps stay current
+                for page in tuple(preview._pages.values()):
+                    if page.id in preview._pages:  # a publish may prune expired pages
+                        preview._publish(page, reason="refresh")
+            else:
+                await preview.refresh()
+            self.published += 1
+        except simcord.SetupError as error:
+            # Closed or busy: the next tick (or the action's own publish) catches up.
+            log.debug("preview republish skipped: %s", error)

@@ -1,0 +1,106 @@
+"""Run the real bot inside SimCord with the browser preview open, and shut it all down cleanly."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import simcord
+
+from bot.discord_glue.app import create_bot
+from bot.discord_glue.client import FootageBot
+from bot.discord_glue.updater import EDIT_INTERVAL
+from bot.preview.live import LiveRefresher, align_clock_to_wall
+from bot.preview.world import PreviewWorld, build_world, seed_database
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# How long a click on the page waits for the bot to finish reacting. While demo jobs
+# poll in the background SimCord counts that as unfinished work, so every click would
+# otherwise wait this long: one second is enough for the bot's instant answers.
+SETTLE_SECONDS = 1.5
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewOptions:
+    database_path: Path
+    latency: float
+    port: int = 0
+    settle_timeout: float = SETTLE_SECONDS
+    edit_interval: float = EDIT_INTERVAL
+
+
+def preview_settings(settings: Settings, latency: float) -> Settings:
+    """The demo backend whatever `.env` says, and no dev guild (the preview has its own guild)."""
+    return settings.model_copy(
+        update={"footage_backend": "demo", "demo_latency_seconds": latency, "dev_guild_id": None}
+    )
+
+
+class SimcordWait:
+    """The core's ExternalWait hook: declares its waits to SimCord while the env runs."""
+
+    def __init__(self) -> None:
+        self.env: simcord.Env | None = None
+
+    async def __call__(self, awaitable: Awaitable[Any], reason: str) -> Any:
+        if self.env is None:  # before the env starts and after it shut down (core close)
+            return await awaitable
+        return await self.env.external_wait(awaitable, reason=reason)
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewSession:
+    url: str
+    env: simcord.Env
+    preview: simcord.Preview
+    bot: FootageBot
+    world: PreviewWorld
+    refresher: LiveRefresher
+
+
+@asynccontextmanager
+async def open_preview(settings: Settings, options: PreviewOptions) -> AsyncIterator[PreviewSession]:
+    settings = preview_settings(settings, options.latency)
+    wait = SimcordWait()
+    # force_sync: the database remembers the last sync, but SimCord's world is new each run.
+    bot = create_bot(
+        settings, database_path=options.database_path, wait=wait, force_sync=True, edit_interval=options.edit_interval
+    )
+    assert isinstance(bot, FootageBot)
+    env = simcord.Env(bot, settle_timeout=options.settle_timeout)
+    world = build_world(env)
+    align_clock_to_wall(env)
+    wait.env = env
+    await env.start()
+    try:
+        services = bot.footage
+        assert services is not None, "setup_hook opens the core"
+        await seed_database(services.core, world)
+        async with env.preview(world.channel, viewers=world.viewers, layout="channel", port=options.port) as preview:
+            refresher = LiveRefresher(preview)
+            unsubscribe = services.core.events.subscribe(refresher.on_job_event)
+            refresher.start()
+            try:
+                yield PreviewSession(preview.url, env, preview, bot, world, refresher)
+            finally:
+                unsubscribe()
+                await refresher.stop()
+    finally:
+        await _shut_down(env, bot, wait)
+
+
+async def _shut_down(env: simcord.Env, bot: FootageBot, wait: SimcordWait) -> None:
+    """Detach from SimCord first (cancels the bot's tasks), then close the bot and its core."""
+    try:
+        await env.shutdown()
+    finally:
+        wait.env = None
+        await bot.close()
+        for error in env.errors:
+            log.warning("the bot raised during the preview: %r", error)
