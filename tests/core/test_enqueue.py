@@ -22,7 +22,9 @@ from tests.core.conftest import CHANNEL, GUILD, CoreHarness, origin, request
         ({"negative_prompt": "n" * 501}, "negative_too_long"),
     ],
 )
-async def test_bad_requests_are_refused_with_a_reason(harness: CoreHarness, fields: dict[str, object], code: str) -> None:
+async def test_bad_requests_are_refused_with_a_reason(
+    harness: CoreHarness, fields: dict[str, object], code: str
+) -> None:
     core = await harness.open(start=False)
     base = {"prompt": "harbour", "model": "scripted", "seconds": 2, "aspect": "16:9"}
     base.update(fields)

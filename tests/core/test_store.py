@@ -62,10 +62,14 @@ async def test_invalid_and_stale_transitions_are_refused(tmp_path: Path) -> None
 
 async def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "r.db")
-    with pytest.raises(RuntimeError):
+
+    async def insert_then_fail() -> None:
         async with store.transaction() as tx:
             await tx.insert_job(a_job())
             raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await insert_then_fail()
     async with store.reading() as tx:
         assert await tx.get_job("ABCDEFGH") is None
     await store.close()
