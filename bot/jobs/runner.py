@@ -30,7 +30,7 @@ from bot.jobs.domain import ACTIVE_STATES, FailureReason, Job, JobState
 from bot.jobs.events import EventBus
 from bot.jobs.polling import poll_until_done
 from bot.jobs.scheduler import FairQueue, QueuePlace, RunTimes, place_of
-from bot.media.fit import fit_to_limit
+from bot.media.fit import fit_to_limit, upload_budget
 from bot.media.input_image import ImageError, load_image
 from bot.media.probe import NotAVideo, probe_video_async
 from bot.models import ModelCatalog
@@ -312,6 +312,8 @@ class Runner:
         raw = self._media_dir / f"{job.id}.source.mp4"
         fetched = await backend.fetch(handle, result, raw, MAX_DOWNLOAD_BYTES)
         fitted = await fit_to_limit(fetched.path, job.origin.upload_limit, self._media_dir, wait=self._wait)
+        if not fitted.fitted:
+            log.info("job %s: clip stays over the upload limit (%s); a link will be posted", job.id, fitted.detail)
         final = self._media_dir / f"{job.id}.mp4"
         fitted.path.replace(final)
         if fetched.path != final:
@@ -330,7 +332,9 @@ class Runner:
         except NotAVideo as error:
             await self._fail(job, FailureReason.BAD_OUTPUT, str(error))
             return None
-        clip = Clip(path=path, info=info, fits=info.size_bytes <= job.origin.upload_limit, source_url=job.result_url)
+        # The budget leaves room for the multipart envelope around the file.
+        fits = info.size_bytes <= upload_budget(job.origin.upload_limit)
+        clip = Clip(path=path, info=info, fits=fits, source_url=job.result_url)
         outcome = await self._deliverer.deliver(job, clip)
         if not isinstance(outcome, Delivered):
             await self._fail(job, outcome.reason, outcome.detail)
