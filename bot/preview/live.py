@@ -34,8 +34,9 @@ from bot.jobs.events import JobEvent
 
 log = logging.getLogger(__name__)
 
-# A few republishes a second is live enough for a progress bar and cheap for the server.
-MIN_INTERVAL = 0.3
+# The page rejects a click made on a revision that a newer publish replaced (it asks the
+# person to click again), so publish only when the bot changed something, and at most this often.
+MIN_INTERVAL = 1.0
 # Status edits are coalesced (the bot's edit interval) and the clip is posted after the
 # last state change: keep republishing a little after the last job event.
 LINGER = 5.0
@@ -54,15 +55,21 @@ def supports_republish(preview: simcord.Preview) -> bool:
 
 
 class LiveRefresher:
-    """Republishes the preview's pages while jobs change, at most every `min_interval` seconds."""
+    """While jobs change, republishes the pages when the bot changed something, at most every `min_interval` s."""
 
-    def __init__(self, preview: simcord.Preview, *, min_interval: float = MIN_INTERVAL, linger: float = LINGER) -> None:
+    def __init__(
+        self, env: simcord.Env, preview: simcord.Preview, *, min_interval: float = MIN_INTERVAL, linger: float = LINGER
+    ) -> None:
+        self._env = env
         self._preview = preview
         self._min_interval = min_interval
         self._linger = linger
         self._last_event = -float("inf")
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Every REST call the bot made (public `Env.http_requests`): when it grows, a message
+        # was posted or edited and the pages are out of date.
+        self._seen_requests = len(env.http_requests)
         self._republish = supports_republish(preview)
         self.published = 0
         if not self._republish:
@@ -87,15 +94,18 @@ class LiveRefresher:
             await self._wake.wait()
             self._wake.clear()
             while time.monotonic() - self._last_event < self._linger:
-                await self._publish_once()
+                requests = len(self._env.http_requests)
+                if requests != self._seen_requests and await self._publish_once():
+                    self._seen_requests = requests
                 await asyncio.sleep(self._min_interval)
 
-    async def _publish_once(self) -> None:
+    async def _publish_once(self) -> bool:
+        """True when the pages were republished; False to try again on the next tick."""
         preview: Any = self._preview
         try:
             if self._republish:
                 if preview._closed or preview._active_action is not None:
-                    return
+                    return False
                 if hasattr(preview, "_advance_presentation_time"):
                     preview._advance_presentation_time()  # so "today at …" stamps stay current
                 for page in tuple(preview._pages.values()):
@@ -103,7 +113,9 @@ class LiveRefresher:
                         preview._publish(page, reason="refresh")
             else:
                 await preview.refresh()
-            self.published += 1
         except simcord.SetupError as error:
-            # Closed or busy: the next tick (or the action's own publish) catches up.
+            # Closed or busy: the next tick catches up.
             log.debug("preview republish skipped: %s", error)
+            return False
+        self.published += 1
+        return True

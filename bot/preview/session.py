@@ -83,7 +83,7 @@ async def open_preview(settings: Settings, options: PreviewOptions) -> AsyncIter
         assert services is not None, "setup_hook opens the core"
         await seed_database(services.core, world)
         async with env.preview(world.channel, viewers=world.viewers, layout="channel", port=options.port) as preview:
-            refresher = LiveRefresher(preview)
+            refresher = LiveRefresher(env, preview)
             unsubscribe = services.core.events.subscribe(refresher.on_job_event)
             refresher.start()
             try:

@@ -1,0 +1,163 @@
+"""The preview end to end, as a person uses it: `footage-bot preview` in a real headless Chromium.
+
+The preview runs as its own process (the real CLI), so the test also covers the
+printed URL and the clean shutdown on Ctrl-C (SIGINT).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Locator, Page
+
+REPO = Path(__file__).resolve().parents[2]
+# Short, but long enough to see the status message move and to cancel a queued job.
+LATENCY_SECONDS = 5
+START_TIMEOUT = 30.0
+# SimCord re-encodes each clip to WebM for the browser before the page can play it.
+CLIP_TIMEOUT_MS = 40_000
+URL_PATTERN = re.compile(r"http://127\.0\.0\.1:\d+/#\S+")
+SCREENSHOT = os.environ.get("FOOTAGE_PREVIEW_SCREENSHOT")
+
+pytestmark = pytest.mark.browser
+
+
+@dataclass
+class RunningPreview:
+    process: subprocess.Popen[str]
+    url: str
+    log_path: Path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def preview(tmp_path: Path) -> Iterator[RunningPreview]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DISCORD_", "FOOTAGE_", "DEMO_", "DEV_GUILD"))
+    }
+    env.update(
+        PYTHONPATH=str(REPO),
+        PREVIEW_DATABASE_PATH=str(tmp_path / "preview.db"),
+        DATABASE_PATH=str(tmp_path / "must-not-be-used.db"),
+        MEDIA_DIR=str(tmp_path / "clips"),
+        LOG_LEVEL="INFO",
+    )
+    command = [sys.executable, "-m", "bot", "preview", "--port", str(free_port()), "--latency", str(LATENCY_SECONDS)]
+    # cwd=tmp_path: no developer .env is read.
+    # stderr (the logs) goes to a file so a chatty run can never fill a pipe and stall the preview.
+    log_path = tmp_path / "preview.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + START_TIMEOUT
+    url = None
+    while url is None and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if match := URL_PATTERN.search(line):
+            url = match.group(0)
+    if url is None:
+        process.kill()
+        process.communicate(timeout=10)
+        pytest.fail(f"the preview printed no URL:\n{''.join(lines)}\n{log_path.read_text()}")
+    running = RunningPreview(process, url, log_path)
+    try:
+        yield running
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+    assert not (tmp_path / "must-not-be-used.db").exists(), "the preview touched the production database"
+
+
+def run_generate(page: Page, prompt: str) -> Locator:
+    """Type /generate in the composer, pick it, fill the prompt and send; return the status message."""
+    composer = page.get_by_placeholder("Message #footage")
+    composer.click()
+    composer.type("/generate")
+    page.get_by_role("option", name=re.compile(r"generate")).first.wait_for()
+    page.keyboard.press("Enter")
+    page.keyboard.type(prompt)
+    page.keyboard.press("Enter")
+    status = page.locator("article.channel-message", has=page.locator(".embed-description", has_text=prompt))
+    status.wait_for(timeout=10_000)
+    return status
+
+
+def click_until(button: Locator, watched: Locator, text: str, attempts: int = 3) -> None:
+    """Click, and click again if the page did not take it.
+
+    SimCord rejects a click made on a page revision that a newer publish replaced (the
+    person is asked to click again); live updates publish while jobs run, so a click can
+    race one. Three rejected clicks in a row is a failure.
+    """
+    from playwright.sync_api import expect
+
+    for attempt in range(attempts):
+        button.click()
+        try:
+            expect(watched).to_contain_text(text, timeout=4_000)
+            return
+        except AssertionError:
+            if attempt == attempts - 1:
+                raise
+
+
+def test_generate_watch_progress_play_clip_and_cancel(chromium: Browser, preview: RunningPreview) -> None:
+    from playwright.sync_api import expect
+
+    page = chromium.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(preview.url)
+    expect(page.get_by_placeholder("Message #footage")).to_be_visible()
+
+    first = run_generate(page, "a red fox leaping over a snowy fence")
+    title = first.locator(".embed-title")
+    # Without any click or refresh, the status message moves on: queued/generating, then done.
+    expect(title).to_have_text(re.compile(r"Generating|Waiting|Queued|Submitting"), timeout=10_000)
+    expect(first.locator(".embed-field", has_text="Progress")).to_contain_text(re.compile(r"[1-9]\d?%"), timeout=10_000)
+
+    # A second job from the same member waits behind the first (one running job per member).
+    second = run_generate(page, "a lighthouse in a storm at night")
+    click_until(second.get_by_role("button", name="Cancel"), second.locator(".embed-title"), "Canceled")
+
+    expect(title).to_contain_text("Done", timeout=20_000)
+    clip = page.locator("article.channel-message", has_text="your clip is ready").locator("video")
+    clip.wait_for(state="attached", timeout=10_000)
+    page.wait_for_function(
+        "video => video.readyState >= 1 && video.duration > 0", arg=clip.element_handle(), timeout=CLIP_TIMEOUT_MS
+    )
+    if SCREENSHOT:
+        clip.scroll_into_view_if_needed()
+        page.screenshot(path=SCREENSHOT)
+    page.close()
+
+    preview.process.send_signal(signal.SIGINT)
+    preview.process.communicate(timeout=30)
+    logs = preview.log_path.read_text()
+    assert preview.process.returncode == 0, logs
+    assert "Traceback" not in logs, logs
+    assert "shutting down" in logs
