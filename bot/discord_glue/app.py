@@ -12,6 +12,7 @@ from bot.clock import Clock, utc_now
 from bot.discord_glue.client import BotOptions, FootageBot
 from bot.discord_glue.services import AckProbe
 from bot.discord_glue.updater import EDIT_INTERVAL
+from bot.models import ModelCatalog
 from bot.settings import Settings
 
 
@@ -22,6 +23,7 @@ def create_bot(
     clock: Clock = utc_now,
     wait: ExternalWait = await_directly,
     backends: Mapping[str, Backend] | None = None,
+    catalog: ModelCatalog | None = None,
     force_sync: bool = False,
     edit_interval: float = EDIT_INTERVAL,
     ack_probe: AckProbe | None = None,
@@ -32,6 +34,7 @@ def create_bot(
         clock=clock,
         wait=wait,
         backends=backends,
+        catalog=catalog,
         force_sync=force_sync,
         edit_interval=edit_interval,
         ack_probe=ack_probe,

@@ -21,6 +21,7 @@ from bot.discord_glue.status import CancelButton, status_embed, status_view
 from bot.discord_glue.sync import sync_commands
 from bot.discord_glue.updater import EDIT_INTERVAL, StatusUpdater
 from bot.jobs.domain import Job
+from bot.models import ModelCatalog
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class BotOptions:
     clock: Clock = utc_now
     wait: ExternalWait = await_directly
     backends: Mapping[str, Backend] | None = None
+    catalog: ModelCatalog | None = None
     force_sync: bool = False
     edit_interval: float = EDIT_INTERVAL
     ack_probe: AckProbe | None = None
@@ -57,15 +59,13 @@ class FootageBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         options = self.options
-        core_kwargs: dict[str, object] = {}
-        if options.backends is not None:
-            core_kwargs["backends"] = options.backends
         core = await Core.open(
             self.settings,
             database_path=options.database_path,
             clock=options.clock,
             wait=options.wait,
-            **core_kwargs,  # type: ignore[arg-type]
+            backends=options.backends,
+            catalog=options.catalog,
         )
         try:
             updater = StatusUpdater(self._edit_status, interval=options.edit_interval)

@@ -1,0 +1,127 @@
+"""`bench ack`: bot time from a /generate interaction arriving to its first answer, under a busy queue.
+
+Builds the real bot with `create_bot` on a temporary database, runs it inside
+SimCord (an in-process Discord), fills the queue with waiting jobs through the
+core (in a paused server, so nothing dispatches), then drives /generate. The
+timer starts where the command tree receives the interaction and stops just
+before the initial response is sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Any
+
+import simcord
+
+from bot.discord_glue.app import create_bot
+from bot.discord_glue.client import FootageBot
+from bot.jobs.domain import JobRequest, Origin
+from bot.quotas.service import Member
+from bot.settings import Settings
+
+JOBS_PER_USER = 5
+UPLOAD_LIMIT = 10 * 1024 * 1024
+GENEROUS = 10**9
+
+
+class AckTimer:
+    def __init__(self) -> None:
+        self._arrived: dict[int, float] = {}
+        self.samples_ms: list[float] = []
+
+    def arrived(self, interaction_id: int) -> None:
+        self._arrived[interaction_id] = time.perf_counter()
+
+    def answered(self, interaction_id: int) -> None:
+        start = self._arrived.pop(interaction_id, None)
+        if start is not None:
+            self.samples_ms.append((time.perf_counter() - start) * 1000)
+
+
+class _EnvWait:
+    def __init__(self) -> None:
+        self.env: simcord.Env | None = None
+
+    async def __call__(self, awaitable: Awaitable[Any], reason: str) -> Any:
+        if self.env is None:
+            return await awaitable
+        return await self.env.external_wait(awaitable, reason=reason)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--commands", type=int, default=2000, help="how many /generate commands to time")
+    parser.add_argument("--queued", type=int, default=10_000, help="jobs waiting in the queue beforehand")
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    index = min(round(fraction * (len(ordered) - 1)), len(ordered) - 1)
+    return ordered[index]
+
+
+async def run(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="footage-bench-") as folder:
+        return await _run(args, settings, Path(folder))
+
+
+async def _run(args: argparse.Namespace, settings: Settings, folder: Path) -> dict[str, object]:
+    bench_settings = settings.model_copy(
+        update={
+            "database_path": folder / "bench.db",
+            "media_dir": folder / "clips",
+            "footage_backend": "demo",
+            "dev_guild_id": None,
+            "default_daily_seconds": GENEROUS,
+            "default_monthly_seconds": GENEROUS,
+            "default_max_queued": GENEROUS,
+        }
+    )
+    # Per-request logs would dominate the measurement.
+    logging.getLogger("discord").setLevel(logging.WARNING)
+    timer = AckTimer()
+    wait = _EnvWait()
+    bot = create_bot(bench_settings, database_path=folder / "bench.db", wait=wait, ack_probe=timer)
+    assert isinstance(bot, FootageBot)
+    env = simcord.Env(bot, settle_timeout=60.0)
+    wait.env = env
+    await env.start()
+    services = bot.footage
+    assert services is not None
+    try:
+        with env.time_context():
+            guild = env.create_guild("Bench")
+            channel = guild.create_text_channel("footage")
+            member = guild.add_member(env.create_user("bench"))
+            core = services.core
+            await core.guilds.set_paused(guild.id, True)
+            model = core.catalog.default
+            started = time.perf_counter()
+            for index in range(args.queued):
+                user = 1_000_000 + index // JOBS_PER_USER
+                request = JobRequest(f"waiting job {index}", model.name, model.seconds_default, model.aspect_default)
+                await core.jobs.enqueue(Origin(guild.id, channel.id, user, UPLOAD_LIMIT), request, Member(user))
+            fill_seconds = time.perf_counter() - started
+            print(f"queued {args.queued} jobs in {fill_seconds:.1f} s")
+            for index in range(args.commands):
+                result = await member.slash(channel, "generate", prompt=f"benchmark clip {index}")
+                if result.response is None or result.ephemeral:
+                    raise RuntimeError(f"/generate was not answered with a status message (command {index})")
+    finally:
+        await env.shutdown()
+        await services.updater.close()
+        await services.core.close()
+    samples = timer.samples_ms
+    print(f"{len(samples)} answers: p50 {statistics.median(samples):.2f} ms, p99 {percentile(samples, 0.99):.2f} ms")
+    return {
+        "ack_p50_ms": round(statistics.median(samples), 3),
+        "ack_p99_ms": round(percentile(samples, 0.99), 3),
+        "commands": len(samples),
+        "queued_jobs": args.queued,
+    }

@@ -1,0 +1,130 @@
+"""SimCord fixtures: the real bot from `create_bot`, on a temporary database, driven as users would.
+
+`env` builds SimCord's `Env` itself (like the plugin's `simcord_env`) so the bot's
+external-wait hook knows the environment before the bot logs in: the core's runner
+starts inside `setup_hook` and parks on that hook from its first moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import discord
+import pytest
+import simcord
+from discord.ext import commands
+
+from bot.discord_glue.app import create_bot
+from bot.discord_glue.client import FootageBot
+from bot.settings import Settings
+from tests.discord.gated import GatedBackend, gated_catalog
+from tests.discord.simworld import SimcordWait, World, write_clip
+
+# Fast edits keep tests quick; the throttle test sets its own interval.
+TEST_EDIT_INTERVAL = 0.05
+
+
+@pytest.fixture(scope="session")
+def small_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("discord-clips") / "small.mp4")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_path=tmp_path / "footage.db",
+        media_dir=tmp_path / "clips",
+        footage_backend="demo",
+        default_daily_seconds=20,
+        default_monthly_seconds=100,
+        default_max_running=1,
+        default_max_queued=5,
+        default_max_clip_seconds=8,
+    )
+
+
+@pytest.fixture
+def wait_hook() -> SimcordWait:
+    return SimcordWait()
+
+
+BotMaker = Callable[..., commands.Bot]
+
+
+@pytest.fixture
+def make_bot(settings: Settings, tmp_path: Path, wait_hook: SimcordWait) -> Iterator[BotMaker]:
+    """Builds bots on the same database (a restart is a second bot); closes their cores at the end."""
+    made: list[commands.Bot] = []
+
+    def make(**overrides: Any) -> commands.Bot:
+        options: dict[str, Any] = {
+            "database_path": tmp_path / "footage.db",
+            "wait": wait_hook,
+            "edit_interval": TEST_EDIT_INTERVAL,
+        }
+        options.update(overrides)
+        bot = create_bot(overrides.pop("settings", settings), **options)
+        made.append(bot)
+        return bot
+
+    yield make
+    make.made = made  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def gated(small_clip: Path, wait_hook: SimcordWait) -> GatedBackend:
+    return GatedBackend(small_clip, wait_hook)
+
+
+@pytest.fixture
+def simcord_bot(make_bot: BotMaker) -> commands.Bot:
+    """The real bot on the demo backend (FOOTAGE_BACKEND=demo)."""
+    return make_bot()
+
+
+@pytest.fixture
+def gated_bot(make_bot: BotMaker, gated: GatedBackend) -> commands.Bot:
+    return make_bot(backends={"demo": gated}, catalog=gated_catalog())
+
+
+@pytest.fixture
+async def env(
+    simcord_bot: commands.Bot, make_bot: BotMaker, wait_hook: SimcordWait, request: pytest.FixtureRequest
+) -> AsyncIterator[simcord.Env]:
+    marker = request.node.get_closest_marker("simcord")
+    # Demo renders are real work in worker processes: give settling room for them.
+    options = {"settle_timeout": 60.0, **(marker.kwargs if marker else {})}
+    env = simcord.Env(simcord_bot, **options)
+    wait_hook.env = env
+    await env.start()
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+        for bot in getattr(make_bot, "made", []):
+            services = bot.footage if isinstance(bot, FootageBot) else None
+            if services is not None:
+                await services.updater.close()
+                await services.core.close()
+        if env.check_errors:
+            env._raise_errors_since(env._errors_acknowledged)
+
+
+@pytest.fixture
+def world(env: simcord.Env) -> World:
+    guild = env.create_guild("Studio")
+    channel = guild.create_text_channel("footage")
+    admins = guild.create_role("Admins", permissions=discord.Permissions(manage_guild=True, manage_messages=True))
+    mods = guild.create_role("Mods", permissions=discord.Permissions(manage_messages=True))
+    return World(
+        env=env,
+        guild=guild,
+        channel=channel,
+        alice=guild.add_member(env.create_user("alice")),
+        bob=guild.add_member(env.create_user("bob")),
+        admin=guild.add_member(env.create_user("boss"), roles=[admins]),
+        mod=guild.add_member(env.create_user("moddy"), roles=[mods]),
+    )

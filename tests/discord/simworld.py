@@ -1,0 +1,82 @@
+"""Helpers for the SimCord tests: the wait hook, real clips, the test world, ids from messages."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import simcord
+from PIL import Image
+
+from bot.discord_glue.client import FootageBot
+from bot.jobs.domain import Job
+
+
+class SimcordWait:
+    """The core's `ExternalWait`: SimCord's `external_wait` once the env exists."""
+
+    def __init__(self) -> None:
+        self.env: simcord.Env | None = None
+
+    async def __call__(self, awaitable: Awaitable[Any], reason: str) -> Any:
+        if self.env is None:
+            return await awaitable
+        return await self.env.external_wait(awaitable, reason=reason)
+
+
+def write_clip(path: Path, *, size: tuple[int, int] = (64, 64), frames: int = 16, noise: bool = False) -> Path:
+    """A real H.264 clip; with `noise` it compresses badly, so it is big."""
+    width, height = size
+    with av.open(str(path), mode="w", format="mp4") as output:
+        stream = output.add_stream("libx264", rate=8)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if noise:
+            stream.options = {"preset": "ultrafast", "crf": "4"}
+        for index in range(frames):
+            if noise:
+                picture = Image.frombytes("RGB", size, os.urandom(width * height * 3))
+            else:
+                picture = Image.new("RGB", size, (index * 15 % 256, 80, 160))
+            frame = av.VideoFrame.from_image(picture)
+            frame.pts, frame.time_base = index, Fraction(1, 8)
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+    return path
+
+
+@dataclass
+class World:
+    env: simcord.Env
+    guild: Any
+    channel: Any
+    alice: Any
+    bob: Any
+    admin: Any
+    mod: Any
+
+    @property
+    def bot(self) -> FootageBot:
+        bot = self.env.bot
+        assert isinstance(bot, FootageBot)
+        return bot
+
+    async def job(self, job_id: str) -> Job:
+        services = self.bot.footage
+        assert services is not None
+        job = await services.core.jobs.get(job_id)
+        assert job is not None
+        return job
+
+
+def job_id_of(message: Any) -> str:
+    """The job id from a status message's embed footer (`Job ABCD2345`)."""
+    embeds = message.embeds
+    assert embeds, f"no embed on {message!r}"
+    footer = embeds[0].footer.text or ""
+    assert footer.startswith("Job "), footer
+    return footer.removeprefix("Job ")
