@@ -1,6 +1,6 @@
 """The only module that relies on SimCord internals (simcord==3.2.1, pinned in pyproject).
 
-Two things SimCord's public API does not offer for a long-running preview:
+Three things SimCord's public API does not offer for a long-running preview:
 
 1. Live pages. The page polls `/api/state` every 500 ms but the server only rebuilds a
    page's snapshot when something *publishes* it (an action from the page, or the
@@ -15,6 +15,9 @@ Two things SimCord's public API does not offer for a long-running preview:
    that job rows in the persistent preview database still point at. Moving the
    simulated clock to the wall clock once, before the bot connects, makes new ids
    larger than any earlier run's (`Backend.clock.advance`).
+
+3. The bot's name. SimCord names every bot "TestBot"; the preview renames it before the
+   bot connects (`Backend.bot_user`), so the page shows the product's name.
 
 If SimCord changes these internals, `supports_republish()` turns false and the
 preview falls back to the public `refresh()` while no action is running.
@@ -48,6 +51,13 @@ def align_clock_to_wall(env: simcord.Env) -> None:
     ahead = (datetime.now(UTC) - clock.now()).total_seconds()
     if ahead > 0:
         clock.advance(ahead)
+
+
+def name_bot(env: simcord.Env, name: str) -> None:
+    """Rename SimCord's bot account (cosmetic); call before `env.start()`."""
+    user: Any = getattr(env.backend, "bot_user", None)
+    if user is not None:
+        user.name = name
 
 
 def supports_republish(preview: simcord.Preview) -> bool:

@@ -14,7 +14,7 @@ import simcord
 from bot.discord_glue.app import create_bot
 from bot.discord_glue.client import FootageBot
 from bot.discord_glue.updater import EDIT_INTERVAL
-from bot.preview.live import LiveRefresher, align_clock_to_wall
+from bot.preview.live import LiveRefresher, align_clock_to_wall, name_bot
 from bot.preview.world import PreviewWorld, build_world, seed_database
 from bot.settings import Settings
 
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # poll in the background SimCord counts that as unfinished work, so every click would
 # otherwise wait this long: one second is enough for the bot's instant answers.
 SETTLE_SECONDS = 1.5
+BOT_NAME = "Footage Bot"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,7 @@ async def open_preview(settings: Settings, options: PreviewOptions) -> AsyncIter
     env = simcord.Env(bot, settle_timeout=options.settle_timeout)
     world = build_world(env)
     align_clock_to_wall(env)
+    name_bot(env, BOT_NAME)
     wait.env = env
     await env.start()
     try:
