@@ -40,9 +40,15 @@ class Database:
             # WAL + NORMAL: durable across an application crash, which is what we guard.
             "PRAGMA synchronous = NORMAL",
         ):
-            await connection.execute(pragma)
+            # Fetch the pragma's answer: an unread result keeps a statement open and
+            # makes the next COMMIT fail with "SQL statements in progress".
+            await connection.execute_fetchall(pragma)
         database = cls(connection, path)
-        await database._migrate()
+        try:
+            await database._migrate()
+        except BaseException:
+            await connection.close()  # its worker thread would otherwise keep the process alive
+            raise
         return database
 
     async def close(self) -> None:
