@@ -46,7 +46,9 @@ def test_doctor_rejects_a_malformed_token(monkeypatch: pytest.MonkeyPatch, capsy
     assert "does not look like a bot token" in out and "not-a-token" not in out
 
 
-def test_doctor_names_the_bad_model_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_doctor_names_the_bad_model_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / "footage.toml"
     config.write_text('[models.fast]\nbackend = "demo"\ndurations = [4]\naspects = ["sixteen-nine"]\n')
     monkeypatch.setenv("FOOTAGE_CONFIG", str(config))
