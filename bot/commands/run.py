@@ -1,4 +1,4 @@
-"""`footage-bot run`: connect to Discord with the bot token from `.env`."""
+"""`footage-bot run`: connect to Discord with the bot token from `.env`, or open the local preview."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from bot.discord_glue.app import create_bot
 from bot.settings import Settings
 
 SETUP_HELP = """\
-footage-bot: no DISCORD_TOKEN is set, so there is nothing to connect with.
+footage-bot: no DISCORD_TOKEN is set, so the bot opens in a local preview of Discord.
 
-To run the bot on Discord:
+To run the bot on Discord instead:
   1. Open https://discord.com/developers/applications and click "New Application".
   2. In "Bot", click "Reset Token" and copy the token (keep it secret).
   3. In "OAuth2 > URL Generator", tick the scopes "bot" and "applications.commands",
@@ -35,8 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
     if settings.discord_token is None:
+        from bot.commands import preview
+
         print(SETUP_HELP, file=sys.stderr)
-        return 2
+        return preview.main(argparse.Namespace(port=0, latency=None), settings)
     bot = create_bot(settings, force_sync=bool(getattr(args, "sync", False)))
     try:
         # Logging is already set up by the CLI; discord.py must not add its own handler.
