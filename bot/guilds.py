@@ -12,12 +12,14 @@ from bot.quotas.windows import is_valid_zone
 from bot.store.records import BlockRule, GuildConfig
 from bot.store.store import Store
 
+PAUSED_EVERYWHERE = "paused"
 _TIER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,23}$")
 
 
 class PauseTarget(Protocol):
-    """Told when a guild is paused or resumed: the runner."""
+    """Told when a guild, or the whole bot, is paused or resumed: the runner."""
 
+    paused: bool
     paused_guilds: set[int]
 
     def wake(self) -> None: ...
@@ -125,6 +127,14 @@ class GuildConfigService:
                 target.paused_guilds.add(guild_id)
             else:
                 target.paused_guilds.discard(guild_id)
+            target.wake()
+
+    async def set_paused_everywhere(self, paused: bool) -> None:
+        """The bot owner's switch: no new job starts in any guild while it is on."""
+        async with self._store.transaction() as tx:
+            await tx.set_meta(PAUSED_EVERYWHERE, "1" if paused else "0")
+        for target in self._on_pause:
+            target.paused = paused
             target.wake()
 
     # Blocklist

@@ -75,11 +75,18 @@ class CatalogError(Exception):
 
 
 class ModelCatalog:
-    def __init__(self, models: list[ModelSpec]) -> None:
+    def __init__(self, models: list[ModelSpec], backend_limits: Mapping[str, int] | None = None) -> None:
         if not models:
             raise CatalogError("no models are configured")
         self._models = {model.name: model for model in models}
         self.default = models[0]
+        # One provider account often caps all its models together (fal: 2-40 jobs at once).
+        self._backend_limits = dict(backend_limits or {})
+
+    def backend_limit(self, backend: str) -> int:
+        """Jobs that may run at once across all models of `backend`."""
+        total = sum(model.max_concurrency for model in self if model.backend == backend)
+        return min(self._backend_limits.get(backend, total), total)
 
     def __iter__(self) -> Iterator[ModelSpec]:
         return iter(self._models.values())
@@ -157,6 +164,7 @@ def load_catalog_file(path: Path) -> ModelCatalog:
     tables = document.get("models")
     if not isinstance(tables, dict) or not tables:
         raise CatalogError(f"{path}: needs at least one [models.NAME] table")
+    backend_limits = _backend_limits(path, document.get("backends", {}))
     models: list[ModelSpec] = []
     for name, table in tables.items():
         if not isinstance(table, dict):
@@ -168,4 +176,19 @@ def load_catalog_file(path: Path) -> ModelCatalog:
     enabled = [model for model in models if model.enabled]
     if not enabled:
         raise CatalogError(f"{path}: every model is disabled")
-    return ModelCatalog(enabled)
+    return ModelCatalog(enabled, backend_limits)
+
+
+def _backend_limits(path: Path, tables: object) -> dict[str, int]:
+    """`[backends.NAME] max_concurrency = N`: a cap shared by every model of that backend."""
+    if not isinstance(tables, dict):
+        raise CatalogError(f"{path}: [backends] must be a table of [backends.NAME] tables")
+    limits: dict[str, int] = {}
+    for name, table in tables.items():
+        if name not in _ENV_DEFAULTS:
+            raise CatalogError(f"{path}: backend {name!r}: unknown (known: {', '.join(_ENV_DEFAULTS)})")
+        limit = table.get("max_concurrency") if isinstance(table, dict) else None
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
+            raise CatalogError(f"{path}: backend {name!r}, field max_concurrency: must be a whole number from 1 to 100")
+        limits[name] = limit
+    return limits

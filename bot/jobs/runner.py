@@ -25,6 +25,7 @@ from bot.backends.base import (
     PollResult,
 )
 from bot.clock import Clock, to_epoch
+from bot.guilds import PAUSED_EVERYWHERE
 from bot.jobs.delivery import Clip, Delivered, Deliverer
 from bot.jobs.domain import ACTIVE_STATES, FailureReason, Job, JobState
 from bot.jobs.events import EventBus
@@ -106,7 +107,7 @@ class Runner:
 
     @property
     def parallel_slots(self) -> int:
-        return sum(model.max_concurrency for model in self._catalog)
+        return sum(self._catalog.backend_limit(backend) for backend in self._catalog.backends())
 
     def place(self, job: Job) -> QueuePlace | None:
         return place_of(self._queue, self._run_times, job.id, self.parallel_slots)
@@ -143,7 +144,7 @@ class Runner:
             queued = await tx.jobs_in_states([JobState.QUEUED])
             active = await tx.jobs_in_states(ACTIVE_STATES)
             self.paused_guilds = await tx.paused_guilds()
-            self.paused = (await tx.get_meta("paused")) == "1"
+            self.paused = (await tx.get_meta(PAUSED_EVERYWHERE)) == "1"
         for job in queued:
             self._queue.add(job)
         for job in active:
@@ -175,13 +176,15 @@ class Runner:
         per_user = Counter((job.guild_id, job.user_id) for job in self._running.values())
         per_guild = Counter(job.guild_id for job in self._running.values())
         per_model = Counter(job.request.model for job in self._running.values())
-        free_models = {model.name for model in self._catalog if per_model[model.name] < model.max_concurrency}
+        per_backend = Counter(job.backend for job in self._running.values())
         for job in self._queue.in_order():
-            if not free_models:
+            if not self._has_free_slot(per_model, per_backend):
                 return
-            model = job.request.model
+            spec = self._catalog.get(job.request.model)
             if (
-                model not in free_models
+                spec is None
+                or per_model[spec.name] >= spec.max_concurrency
+                or per_backend[spec.backend] >= self._catalog.backend_limit(spec.backend)
                 or job.guild_id in self.paused_guilds
                 or per_user[(job.guild_id, job.user_id)] >= job.max_running
                 or per_guild[job.guild_id] >= self._guild_max_running
@@ -193,11 +196,17 @@ class Runner:
                 continue
             per_user[(job.guild_id, job.user_id)] += 1
             per_guild[job.guild_id] += 1
-            per_model[model] += 1
-            spec = self._catalog.get(model)
-            if spec is None or per_model[model] >= spec.max_concurrency:
-                free_models.discard(model)
+            per_model[spec.name] += 1
+            per_backend[spec.backend] += 1
             self._launch(started)
+
+    def _has_free_slot(self, per_model: Counter[str], per_backend: Counter[str]) -> bool:
+        """Stop walking the queue once every model is at its model or backend limit."""
+        return any(
+            per_model[model.name] < model.max_concurrency
+            and per_backend[model.backend] < self._catalog.backend_limit(model.backend)
+            for model in self._catalog
+        )
 
     def _launch(self, job: Job) -> None:
         self._running[job.id] = job

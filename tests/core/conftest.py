@@ -76,8 +76,10 @@ def settings_for(tmp_path: Path, **overrides: object) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-def request(prompt: str = "a foggy harbour at dawn", seconds: int = 2, **fields: object) -> JobRequest:
-    return JobRequest(prompt=prompt, model="scripted", seconds=seconds, aspect="16:9", **fields)  # type: ignore[arg-type]
+def request(
+    prompt: str = "a foggy harbour at dawn", seconds: int = 2, model: str = "scripted", **fields: object
+) -> JobRequest:
+    return JobRequest(prompt=prompt, model=model, seconds=seconds, aspect="16:9", **fields)  # type: ignore[arg-type]
 
 
 def origin(user: int, guild: int = GUILD) -> Origin:
@@ -93,12 +95,14 @@ class CoreHarness:
         self.deliverer = RecordingDeliverer()
         self.core: Core | None = None
 
-    async def open(self, *, start: bool = True, max_concurrency: int = 2, **overrides: object) -> Core:
+    async def open(
+        self, *, start: bool = True, max_concurrency: int = 2, models: ModelCatalog | None = None, **overrides: object
+    ) -> Core:
         self.core = await Core.open(
             settings_for(self.tmp_path, **overrides),
             clock=self.clock,
             backends={"demo": self.backend},
-            catalog=catalog(max_concurrency),
+            catalog=models or catalog(max_concurrency),
         )
         self.core.attach_deliverer(self.deliverer)
         if start:

@@ -171,3 +171,15 @@ async def test_progress_and_state_events_are_published(harness: CoreHarness) -> 
     await harness.until(queued.job.id, JobState.DELIVERED)
     states = [state for kind, state in seen if kind == "state"]
     assert states == ["queued", "submitting", "running", "fetching", "delivering", "delivered"]
+
+
+async def test_pause_everywhere_holds_every_guild_and_survives_restart(harness: CoreHarness) -> None:
+    core = await harness.open()
+    await core.guilds.set_paused_everywhere(True)
+    queued = await core.jobs.enqueue(origin(1), request(), Member(1))
+    await harness.close()
+    core = await harness.open()
+    assert core.runner.paused
+    assert (await core.jobs.get(queued.job.id)).state is JobState.QUEUED  # type: ignore[union-attr]
+    await core.guilds.set_paused_everywhere(False)
+    await harness.until(queued.job.id, JobState.DELIVERED)
