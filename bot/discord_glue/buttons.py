@@ -81,6 +81,7 @@ class RemixModal(discord.ui.Modal, title="Remix this clip"):
         self.job_id = job_id
         self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
             label="Prompt",
+            custom_id="prompt",
             style=discord.TextStyle.paragraph,
             default=prompt[:max_chars],
             max_length=min(max_chars, 4000),

@@ -123,8 +123,8 @@ class DiscordDeliverer:
                     allowed_mentions=only_requester(job),
                     **extras,
                 )
-            except discord.DiscordServerError:
-                if attempt >= SEND_ATTEMPTS:
+            except discord.HTTPException as error:
+                if error.status < 500 or attempt >= SEND_ATTEMPTS:
                     raise
                 log.warning("Discord 5xx posting job %s (attempt %d); retrying", job.id, attempt)
                 await asyncio.sleep(self._retry_delay * attempt)

@@ -22,11 +22,17 @@ def reference_code() -> str:
     return secrets.token_hex(3).upper()
 
 
+# Discord's client calls some permissions by other names than the API does.
+PERMISSION_NAMES = {"manage_guild": "Manage Server", "manage_messages": "Manage Messages"}
+
+
 def check_failure_text(error: app_commands.CheckFailure) -> str:
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command only works inside a server."
     if isinstance(error, app_commands.MissingPermissions):
-        needed = ", ".join(name.replace("_", " ").title() for name in error.missing_permissions)
+        needed = ", ".join(
+            PERMISSION_NAMES.get(name, name.replace("_", " ").title()) for name in error.missing_permissions
+        )
         return f"You need the {needed} permission to use this command."
     return str(error) or "You cannot use this command here."
 
