@@ -26,7 +26,7 @@ def job_line(services: Services, job: Job, *, with_user: bool = False) -> str:
     line = f"`{job.id}` {job.state.value} · {job.request.model} {job.request.seconds} s"
     place = services.core.jobs.place(job)
     if place is not None:
-        line += f" · position {place.position}, starts in about {text.duration(place.eta_seconds)}"
+        line += f" · position {place.position}, ready in about {text.duration(place.eta_seconds)}"
     if with_user:
         line += f" · <@{job.user_id}>"
     return f"{line}\n  {text.shorten(job.request.prompt, 80)}"

@@ -57,7 +57,7 @@ def status_embed(job: Job, place: QueuePlace | None, now: datetime) -> discord.E
     if job.state is JobState.QUEUED and place is not None:
         embed.add_field(
             name="Queue",
-            value=f"Position {place.position} · about {text.duration(place.eta_seconds)} to start",
+            value=f"Position {place.position} · ready in about {text.duration(place.eta_seconds)}",
             inline=False,
         )
     if job.state is JobState.RUNNING:
