@@ -42,6 +42,8 @@ from bot.store.transaction import StaleState
 log = logging.getLogger(__name__)
 
 MAX_DOWNLOAD_BYTES = 1024 * 1024 * 1024
+# Waiting jobs whose status message is refreshed when the queue moves.
+POSITION_UPDATES = 5
 
 _REASONS: dict[BackendErrorKind, FailureReason] = {
     BackendErrorKind.RATE_LIMITED: FailureReason.BACKEND_UNAVAILABLE,
@@ -199,6 +201,15 @@ class Runner:
             per_model[spec.name] += 1
             per_backend[spec.backend] += 1
             self._launch(started)
+            self._announce_new_positions()
+
+    def _announce_new_positions(self) -> None:
+        """Jobs near the front moved up: let their status messages say so.
+
+        Only the first few, so a dispatch never turns into thousands of message edits.
+        """
+        for waiting in self._queue.first(POSITION_UPDATES):
+            self._events.publish("progress", waiting)
 
     def _has_free_slot(self, per_model: Counter[str], per_backend: Counter[str]) -> bool:
         """Stop walking the queue once every model is at its model or backend limit."""

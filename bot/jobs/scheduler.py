@@ -51,7 +51,9 @@ class FairQueue:
         return start
 
     def add(self, job: Job) -> None:
-        """Queue a job whose tag was claimed (or stored, after a restart)."""
+        """Queue a job whose tag was claimed (or stored, after a restart). Adding twice changes nothing."""
+        if job.id in self._keys:
+            return
         user = (job.guild_id, job.user_id)
         finish = job.sched_tag + job.cost_seconds / max(job.weight, 0.01)
         self._finish[user] = max(self._finish.get(user, 0.0), finish)
@@ -83,6 +85,9 @@ class FairQueue:
             job = self._jobs.get(key[3])
             if job is not None:
                 yield job
+
+    def first(self, count: int) -> list[Job]:
+        return [self._jobs[key[3]] for key in self._order[:count]]
 
     def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)

@@ -5,6 +5,7 @@ import pytest
 from bot.backends.base import BackendError, BackendErrorKind
 from bot.jobs.delivery import Undeliverable
 from bot.jobs.domain import FailureReason, JobState
+from bot.jobs.events import JobEvent
 from bot.jobs.refusal import Refusal
 from bot.quotas.service import Member
 from bot.quotas.tiers import Tier
@@ -183,3 +184,21 @@ async def test_pause_everywhere_holds_every_guild_and_survives_restart(harness: 
     assert (await core.jobs.get(queued.job.id)).state is JobState.QUEUED  # type: ignore[union-attr]
     await core.guilds.set_paused_everywhere(False)
     await harness.until(queued.job.id, JobState.DELIVERED)
+
+
+async def test_waiting_jobs_hear_when_the_queue_moves(harness: CoreHarness) -> None:
+    harness.backend.auto_release = False
+    core = await harness.open(start=False, default_max_queued=10, default_daily_seconds=1000)
+    first = await core.jobs.enqueue(origin(1), request(), Member(1))
+    second = await core.jobs.enqueue(origin(1), request(), Member(1))
+    told: list[tuple[str, int | None]] = []
+
+    def listen(event: JobEvent) -> None:
+        if event.kind == "progress" and event.job.state is JobState.QUEUED:
+            place = core.jobs.place(event.job)
+            told.append((event.job.id, place.position if place else None))
+
+    core.events.subscribe(listen)
+    await core.start()
+    await harness.until(first.job.id, JobState.RUNNING)
+    assert (second.job.id, 1) in told
