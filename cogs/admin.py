@@ -256,13 +256,32 @@ class FootageAdmin(
     @app_commands.command(name="sync", description="Bot owner: push the slash command definitions to Discord now")
     async def sync(self, interaction: discord.Interaction[Any]) -> None:
         client = interaction.client
-        if not isinstance(client, commands.Bot) or not await client.is_owner(interaction.user):
+        if not await is_bot_owner(interaction):
             await say_ephemeral(interaction, "Only the bot's owner can force a command sync.")
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         services = services_of(client)
         await sync_commands(client.tree, services.core, dev_guild_id=services.settings.dev_guild_id, force=True)
         await interaction.followup.send("Synced the command definitions.", ephemeral=True)
+
+    @app_commands.command(name="pause-everywhere", description="Bot owner: stop or restart new jobs in every server")
+    async def pause_everywhere(self, interaction: discord.Interaction[Any], paused: bool) -> None:
+        if not await is_bot_owner(interaction):
+            await say_ephemeral(interaction, "Only the bot's owner can pause every server.")
+            return
+        guilds = services_of(interaction.client).core.guilds
+        done = (
+            "No new job starts in any server until you run this again with paused: False. "
+            "Waiting jobs keep their place."
+            if paused
+            else "Every server's queue runs again."
+        )
+        await self._apply(interaction, guilds.set_paused_everywhere(paused), done)
+
+
+async def is_bot_owner(interaction: discord.Interaction[Any]) -> bool:
+    client = interaction.client
+    return isinstance(client, commands.Bot) and await client.is_owner(interaction.user)
 
 
 async def setup(bot: commands.Bot) -> None:

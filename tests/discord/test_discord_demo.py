@@ -233,3 +233,15 @@ async def test_unexpected_errors_get_a_reference_code(world: World, caplog: pyte
     code = result.response.content.split("`")[1]
     assert any(code in record.getMessage() and record.exc_info for record in caplog.records)
     assert isinstance(world.env.errors[-1], discord.app_commands.CommandInvokeError)
+
+
+async def test_only_the_bot_owner_pauses_every_server(world: World) -> None:
+    refused = await world.admin.slash(world.channel, "footage pause-everywhere", paused=True)
+    assert refused.response is not None and "Only the bot's owner" in refused.response.content
+    world.bot.owner_id = world.admin.id
+    paused = await world.admin.slash(world.channel, "footage pause-everywhere", paused=True)
+    assert paused.response is not None and "No new job starts in any server" in paused.response.content
+    assert world.bot.footage is not None and world.bot.footage.core.runner.paused
+    resumed = await world.admin.slash(world.channel, "footage pause-everywhere", paused=False)
+    assert resumed.response is not None and "runs again" in resumed.response.content
+    assert not world.bot.footage.core.runner.paused
