@@ -7,6 +7,7 @@ object with `Core.open(settings, ...)`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 from bot.backends.base import Backend, ExternalWait, await_directly
@@ -96,10 +97,16 @@ class Core:
         await self.runner.start()
 
     async def close(self) -> None:
-        await self.runner.stop()
-        for backend in self.backends.values():
-            await backend.aclose()
-        await self.store.close()
+        """Stop the runner, then close every backend and the database, even if one of them fails.
+
+        The store must close whatever happens: its connection's worker thread would
+        otherwise keep the process from exiting.
+        """
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(self.store.close)
+            for backend in self.backends.values():
+                stack.push_async_callback(backend.aclose)
+            await self.runner.stop()
 
     async def meta_get(self, key: str) -> str | None:
         async with self.store.reading() as tx:

@@ -14,14 +14,13 @@ import logging
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
 
 import simcord
 
 from bot.discord_glue.app import create_bot
 from bot.discord_glue.client import FootageBot
+from bot.discord_glue.simcord_host import SimcordWait, detach_and_close
 from bot.jobs.domain import JobRequest, Origin
 from bot.quotas.service import Member
 from bot.settings import Settings
@@ -43,16 +42,6 @@ class AckTimer:
         start = self._arrived.pop(interaction_id, None)
         if start is not None:
             self.samples_ms.append((time.perf_counter() - start) * 1000)
-
-
-class _EnvWait:
-    def __init__(self) -> None:
-        self.env: simcord.Env | None = None
-
-    async def __call__(self, awaitable: Awaitable[Any], reason: str) -> Any:
-        if self.env is None:
-            return await awaitable
-        return await self.env.external_wait(awaitable, reason=reason)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,7 +75,7 @@ async def _run(args: argparse.Namespace, settings: Settings, folder: Path) -> di
     # Per-request logs would dominate the measurement.
     logging.getLogger("discord").setLevel(logging.WARNING)
     timer = AckTimer()
-    wait = _EnvWait()
+    wait = SimcordWait()
     bot = create_bot(bench_settings, database_path=folder / "bench.db", wait=wait, ack_probe=timer)
     assert isinstance(bot, FootageBot)
     env = simcord.Env(bot, settle_timeout=60.0)
@@ -114,9 +103,7 @@ async def _run(args: argparse.Namespace, settings: Settings, folder: Path) -> di
                 if result.response is None or result.ephemeral:
                     raise RuntimeError(f"/generate was not answered with a status message (command {index})")
     finally:
-        await env.shutdown()
-        await services.updater.close()
-        await services.core.close()
+        await detach_and_close(env, wait, bot)
     samples = timer.samples_ms
     print(f"{len(samples)} answers: p50 {statistics.median(samples):.2f} ms, p99 {percentile(samples, 0.99):.2f} ms")
     return {

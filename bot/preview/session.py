@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import simcord
 
 from bot.discord_glue.app import create_bot
 from bot.discord_glue.client import FootageBot
+from bot.discord_glue.simcord_host import SimcordWait, detach_and_close
 from bot.discord_glue.updater import EDIT_INTERVAL
 from bot.preview.live import LiveRefresher, align_clock_to_wall, name_bot
 from bot.preview.world import PreviewWorld, build_world, seed_database
@@ -41,18 +41,6 @@ def preview_settings(settings: Settings, latency: float) -> Settings:
     return settings.model_copy(
         update={"footage_backend": "demo", "demo_latency_seconds": latency, "dev_guild_id": None}
     )
-
-
-class SimcordWait:
-    """The core's ExternalWait hook: declares its waits to SimCord while the env runs."""
-
-    def __init__(self) -> None:
-        self.env: simcord.Env | None = None
-
-    async def __call__(self, awaitable: Awaitable[Any], reason: str) -> Any:
-        if self.env is None:  # before the env starts and after it shut down (core close)
-            return await awaitable
-        return await self.env.external_wait(awaitable, reason=reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +82,8 @@ async def open_preview(settings: Settings, options: PreviewOptions) -> AsyncIter
                 unsubscribe()
                 await refresher.stop()
     finally:
-        await _shut_down(env, bot, wait)
-
-
-async def _shut_down(env: simcord.Env, bot: FootageBot, wait: SimcordWait) -> None:
-    """Detach from SimCord first (cancels the bot's tasks), then close the bot and its core."""
-    try:
-        await env.shutdown()
-    finally:
-        wait.env = None
-        await bot.close()
-        for error in env.errors:
-            log.warning("the bot raised during the preview: %r", error)
+        try:
+            await detach_and_close(env, wait, bot)
+        finally:
+            for error in env.errors:
+                log.warning("the bot raised during the preview: %r", error)

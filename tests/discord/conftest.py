@@ -7,7 +7,7 @@ starts inside `setup_hook` and parks on that hook from its first moment.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,10 @@ import simcord
 from discord.ext import commands
 
 from bot.discord_glue.app import create_bot
-from bot.discord_glue.client import FootageBot
+from bot.discord_glue.simcord_host import SimcordWait, detach_and_close
 from bot.settings import Settings
 from tests.discord.gated import GatedBackend, gated_catalog
-from tests.discord.simworld import SimcordWait, World, write_clip
+from tests.discord.simworld import World, write_clip
 
 # Fast edits keep tests quick; the throttle test sets its own interval.
 TEST_EDIT_INTERVAL = 0.05
@@ -51,27 +51,31 @@ def wait_hook() -> SimcordWait:
     return SimcordWait()
 
 
-BotMaker = Callable[..., commands.Bot]
+class BotMaker:
+    """Builds bots on the same database (a restart is a second bot) and remembers them for closing."""
+
+    def __init__(self, settings: Settings, database_path: Path, wait: SimcordWait) -> None:
+        self.settings = settings
+        self.database_path = database_path
+        self.wait = wait
+        self.made: list[commands.Bot] = []
+
+    def __call__(self, **overrides: Any) -> commands.Bot:
+        settings = overrides.pop("settings", self.settings)
+        options: dict[str, Any] = {
+            "database_path": self.database_path,
+            "wait": self.wait,
+            "edit_interval": TEST_EDIT_INTERVAL,
+            **overrides,
+        }
+        bot = create_bot(settings, **options)
+        self.made.append(bot)
+        return bot
 
 
 @pytest.fixture
-def make_bot(settings: Settings, tmp_path: Path, wait_hook: SimcordWait) -> Iterator[BotMaker]:
-    """Builds bots on the same database (a restart is a second bot); closes their cores at the end."""
-    made: list[commands.Bot] = []
-
-    def make(**overrides: Any) -> commands.Bot:
-        options: dict[str, Any] = {
-            "database_path": tmp_path / "footage.db",
-            "wait": wait_hook,
-            "edit_interval": TEST_EDIT_INTERVAL,
-        }
-        options.update(overrides)
-        bot = create_bot(overrides.pop("settings", settings), **options)
-        made.append(bot)
-        return bot
-
-    yield make
-    make.made = made  # type: ignore[attr-defined]
+def make_bot(settings: Settings, tmp_path: Path, wait_hook: SimcordWait) -> BotMaker:
+    return BotMaker(settings, tmp_path / "footage.db", wait_hook)
 
 
 @pytest.fixture
@@ -103,12 +107,7 @@ async def env(
     try:
         yield env
     finally:
-        await env.shutdown()
-        for bot in getattr(make_bot, "made", []):
-            services = bot.footage if isinstance(bot, FootageBot) else None
-            if services is not None:
-                await services.updater.close()
-                await services.core.close()
+        await detach_and_close(env, wait_hook, *make_bot.made)
         if env.check_errors:
             env._raise_errors_since(env._errors_acknowledged)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -15,18 +14,6 @@ from PIL import Image
 
 from bot.discord_glue.client import FootageBot
 from bot.jobs.domain import Job
-
-
-class SimcordWait:
-    """The core's `ExternalWait`: SimCord's `external_wait` once the env exists."""
-
-    def __init__(self) -> None:
-        self.env: simcord.Env | None = None
-
-    async def __call__(self, awaitable: Awaitable[Any], reason: str) -> Any:
-        if self.env is None:
-            return await awaitable
-        return await self.env.external_wait(awaitable, reason=reason)
 
 
 def write_clip(path: Path, *, size: tuple[int, int] = (64, 64), frames: int = 16, noise: bool = False) -> Path:
