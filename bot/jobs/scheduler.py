@@ -81,10 +81,13 @@ class FairQueue:
             self._virtual = max(self._virtual, job.sched_tag)
 
     def in_order(self) -> Iterator[Job]:
-        for key in list(self._order):
-            job = self._jobs.get(key[3])
-            if job is not None:
-                yield job
+        """Waiting jobs, next first. Lazy and safe while jobs are added or removed:
+        each step finds its place again (O(log n)) instead of copying the queue."""
+        index = 0
+        while index < len(self._order):
+            key = self._order[index]
+            yield self._jobs[key[3]]
+            index = bisect.bisect_right(self._order, key)
 
     def first(self, count: int) -> list[Job]:
         return [self._jobs[key[3]] for key in self._order[:count]]

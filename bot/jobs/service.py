@@ -197,7 +197,7 @@ class JobService:
             return await tx.user_jobs(guild_id, user_id, unfinished=False, limit=limit)
 
     async def attach_status(self, job_id: str, channel_id: int, message_id: int) -> None:
-        async with self._store.transaction() as tx:
+        async with self._store.one_statement() as tx:
             await tx.update_job(
                 job_id, to_epoch(self._clock()), status_channel_id=channel_id, status_message_id=message_id
             )

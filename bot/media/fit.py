@@ -58,10 +58,20 @@ def upload_budget(limit_bytes: int) -> int:
 
 
 async def fit_to_limit(
-    source: Path, limit_bytes: int, workdir: Path, *, wait: ExternalWait = await_directly
+    source: Path,
+    limit_bytes: int,
+    workdir: Path,
+    *,
+    info: VideoInfo | None = None,
+    wait: ExternalWait = await_directly,
 ) -> FitResult:
-    """Raises NotAVideo when `source` is not a video; otherwise always returns."""
-    info: VideoInfo = await wait(probe_video_async(source), "fit: probe clip")
+    """Raises NotAVideo when `source` is not a video; otherwise always returns.
+
+    `info` is the source's probe when the caller already has it (a backend's fetch
+    probes what it downloads): probing decodes a frame, so it is not done twice.
+    """
+    if info is None:
+        info = await wait(probe_video_async(source), "fit: probe clip")
     budget = upload_budget(limit_bytes)
     if info.size_bytes <= budget:
         return FitResult(source, fitted=True, reencoded=False, size=info.size_bytes, info=info)

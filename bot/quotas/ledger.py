@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 from bot.jobs.domain import Job
+from bot.store.records import LedgerEntry
 from bot.store.transaction import Tx
 
 
+def _reservation(job: Job) -> LedgerEntry:
+    return LedgerEntry("reserve", job.cost_seconds, 1)
+
+
+def _release(job: Job) -> LedgerEntry:
+    return LedgerEntry("release", -job.cost_seconds, -1)
+
+
 async def reserve(tx: Tx, job: Job, now: float) -> None:
-    await tx.add_ledger(job, "reserve", job.cost_seconds, 1, 0.0, now)
+    await tx.add_ledger(job, [_reservation(job)], now)
 
 
 async def release(tx: Tx, job: Job, now: float) -> None:
-    """Give back the whole reservation: the job failed, was canceled, or is being settled."""
-    await tx.add_ledger(job, "release", -job.cost_seconds, -1, 0.0, now)
+    """Give back the whole reservation: the job failed or was canceled."""
+    await tx.add_ledger(job, [_release(job)], now)
 
 
 async def settle(tx: Tx, job: Job, actual_seconds: int, cost_per_second: float, now: float) -> None:
     """Replace the reservation with the footage actually delivered."""
-    await release(tx, job, now)
-    await tx.add_ledger(job, "charge", actual_seconds, 1, actual_seconds * cost_per_second, now)
+    charge = LedgerEntry("charge", actual_seconds, 1, actual_seconds * cost_per_second)
+    await tx.add_ledger(job, [_release(job), charge], now)
 
 
 def charged_seconds(job: Job, duration: float) -> int:

@@ -92,8 +92,8 @@ class QuotaService:
         if member.is_admin and config.admins_exempt:
             return NORMAL_LANE
         day, month = day_window(now, config.timezone), month_window(now, config.timezone)
-        day_used = (await tx.user_usage(config.guild_id, member.user_id, *_span(day))).seconds
-        month_used = (await tx.user_usage(config.guild_id, member.user_id, *_span(month))).seconds
+        day_usage, month_usage = await tx.user_usage(config.guild_id, member.user_id, _span(day), _span(month))
+        day_used, month_used = day_usage.seconds, month_usage.seconds
         refusal: Refusal | None = None
         if day_used + cost > tier.daily_seconds:
             refusal = _over(
@@ -125,8 +125,7 @@ class QuotaService:
             config = await tx.guild_config(guild_id)
             tier = await self.tier_for(tx, guild_id, member)
             day, month = day_window(now, config.timezone), month_window(now, config.timezone)
-            day_used = await tx.user_usage(guild_id, member.user_id, *_span(day))
-            month_used = await tx.user_usage(guild_id, member.user_id, *_span(month))
+            day_used, month_used = await tx.user_usage(guild_id, member.user_id, _span(day), _span(month))
             guild_day = await tx.guild_usage(guild_id, *_span(day))
             running = await tx.count_user_jobs(guild_id, member.user_id, ACTIVE_STATES)
             queued = await tx.count_user_jobs(guild_id, member.user_id, [JobState.QUEUED])

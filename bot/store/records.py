@@ -44,3 +44,11 @@ class LedgerMismatch:
     state: str
     expected_seconds: int
     ledger_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    kind: str  # reserve, release or charge
+    seconds: int
+    jobs: int
+    cost: float = 0.0

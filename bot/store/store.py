@@ -1,4 +1,4 @@
-"""The store: the only door to the database. `transaction()` for writes, `reading()` for reads."""
+"""The store: the only door to the database. `transaction()` or `one_statement()` to write, `reading()` to read."""
 
 from __future__ import annotations
 
@@ -25,6 +25,16 @@ class Store:
     async def transaction(self) -> AsyncIterator[Tx]:
         async with self.database.transaction() as connection:
             yield Tx(connection)
+
+    @asynccontextmanager
+    async def one_statement(self) -> AsyncIterator[Tx]:
+        """A write of exactly one statement, which SQLite makes atomic on its own.
+
+        Two trips to the database thread fewer than `transaction()` (no BEGIN, no
+        COMMIT); a second statement raises, so nothing half-done can slip through.
+        """
+        async with self.database.reading() as connection:
+            yield Tx(connection, statement_limit=1)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Tx]:

@@ -14,7 +14,7 @@ import aiosqlite
 from bot.clock import from_epoch, to_epoch
 from bot.jobs.domain import FailureReason, Job, JobRequest, JobState, Origin, can_move
 from bot.quotas.tiers import Tier
-from bot.store.records import BlockRule, GuildConfig, LedgerMismatch, Usage, UsageRow
+from bot.store.records import BlockRule, GuildConfig, LedgerEntry, LedgerMismatch, Usage, UsageRow
 
 
 class StaleState(Exception):
@@ -88,12 +88,20 @@ def job_from_row(row: aiosqlite.Row) -> Job:
 
 
 class Tx:
-    def __init__(self, connection: aiosqlite.Connection) -> None:
+    def __init__(self, connection: aiosqlite.Connection, *, statement_limit: int | None = None) -> None:
         self._db = connection
+        self._statement_limit = statement_limit
+        self._statements = 0
+
+    def _count_statement(self) -> None:
+        self._statements += 1
+        if self._statement_limit is not None and self._statements > self._statement_limit:
+            raise RuntimeError("a one-statement write ran a second statement: use Store.transaction()")
 
     # Each helper is one trip to aiosqlite's thread: the trips, not SQLite, dominate
     # the time of a short transaction.
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        self._count_statement()
         return list(await self._db.execute_fetchall(sql, params))
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
@@ -101,6 +109,7 @@ class Tx:
         return rows[0] if rows else None
 
     async def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        self._count_statement()
         cursor = await self._db.execute(sql, params)
         return cursor.rowcount
 
@@ -133,16 +142,15 @@ class Tx:
         if target.finished:
             assignments.append("finished_at = ?")
             values.append(now)
-        count = await self._run(
+        # RETURNING: the moved row comes back from the same statement (one trip, no re-read).
+        row = await self._one(
             f"UPDATE jobs SET state = ?, updated_at = ?{''.join(', ' + a for a in assignments)} "
-            "WHERE id = ? AND state = ?",
+            f"WHERE id = ? AND state = ? RETURNING {_JOB_COLUMNS}",
             (target.value, now, *values, job.id, job.state.value),
         )
-        if count != 1:
+        if row is None:
             raise StaleState(f"job {job.id} is no longer {job.state.value}")
-        moved = await self.get_job(job.id)
-        assert moved is not None
-        return moved
+        return job_from_row(row)
 
     async def update_job(self, job_id: str, now: float, **changes: Any) -> None:
         assignments, values = self._assignments(changes)
@@ -203,21 +211,33 @@ class Tx:
 
     # Ledger
 
-    async def add_ledger(self, job: Job, entry: str, seconds: int, jobs: int, cost: float, now: float) -> None:
+    async def add_ledger(self, job: Job, entries: Sequence[LedgerEntry], now: float) -> None:
+        """Write `entries` for `job` in one statement."""
+        params: list[Any] = []
+        for entry in entries:
+            params += (job.id, job.guild_id, job.user_id, job.request.model, entry.kind, entry.seconds,
+                       entry.jobs, entry.cost, to_epoch(job.created_at), now)  # fmt: skip
         await self._run(
             "INSERT INTO ledger (job_id, guild_id, user_id, model, entry, seconds, jobs, cost, window_at, at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (job.id, job.guild_id, job.user_id, job.request.model, entry, seconds, jobs, cost,
-             to_epoch(job.created_at), now),
-        )  # fmt: skip
-
-    async def user_usage(self, guild_id: int, user_id: int, start: float, end: float) -> Usage:
-        row = await self._one(
-            "SELECT COALESCE(SUM(seconds), 0), COALESCE(SUM(jobs), 0) FROM ledger "
-            "WHERE guild_id = ? AND user_id = ? AND window_at >= ? AND window_at < ?",
-            (guild_id, user_id, start, end),
+            f"VALUES {', '.join(['(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'] * len(entries))}",
+            params,
         )
-        return Usage(int(row[0]), int(row[1])) if row else Usage(0, 0)
+
+    async def user_usage(
+        self, guild_id: int, user_id: int, day: tuple[float, float], month: tuple[float, float]
+    ) -> tuple[Usage, Usage]:
+        """A member's usage in the day and month windows, in one pass over their ledger rows."""
+        inside = "window_at >= ? AND window_at < ?"
+        row = await self._one(
+            f"SELECT COALESCE(SUM(CASE WHEN {inside} THEN seconds END), 0), "
+            f"COALESCE(SUM(CASE WHEN {inside} THEN jobs END), 0), "
+            "COALESCE(SUM(seconds), 0), COALESCE(SUM(jobs), 0) FROM ledger "
+            f"WHERE guild_id = ? AND user_id = ? AND {inside}",
+            (*day, *day, guild_id, user_id, *month),
+        )
+        if row is None:
+            return Usage(0, 0), Usage(0, 0)
+        return Usage(int(row[0]), int(row[1])), Usage(int(row[2]), int(row[3]))
 
     async def guild_usage(self, guild_id: int, start: float, end: float) -> Usage:
         row = await self._one(
