@@ -168,11 +168,13 @@ class Runner:
     async def recover(self) -> None:
         async with self._store.reading() as tx:
             queued = await tx.jobs_in_states([JobState.QUEUED])
+            started_tag = await tx.highest_started_tag()
             active = await tx.jobs_in_states(ACTIVE_STATES)
             self.paused_guilds = await tx.paused_guilds()
             self.paused = (await tx.get_meta(PAUSED_EVERYWHERE)) == "1"
         for job in queued:
             self._queue.add(job)
+        self._queue.restore_virtual_time(started_tag)
         for job in active:
             backend = self._backends.get(job.backend)
             if (

@@ -75,6 +75,19 @@ class FairQueue:
         self._per_model[job.request.model] -= 1
         return job
 
+    def restore_virtual_time(self, highest_started_tag: float | None) -> None:
+        """After a restart: virtual time as it stood, so newcomers don't jump the queue.
+
+        It was the tag of the last normal-lane job started, and never past the
+        earliest waiting one; `highest_started_tag` comes from the stored jobs (a job
+        canceled while waiting counts too, hence the clamp to the waiting head).
+        """
+        if highest_started_tag is None:
+            return
+        head = self._order[0][1] if self._order and self._order[0][0] == 0 else None
+        restored = highest_started_tag if head is None else min(highest_started_tag, head)
+        self._virtual = max(self._virtual, restored)
+
     def dispatched(self, job: Job) -> None:
         """Remove a job that starts running and move virtual time up to its tag."""
         if self.remove(job.id) is not None and job.lane == 0:

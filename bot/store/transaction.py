@@ -177,6 +177,11 @@ class Tx:
         )
         return [job_from_row(row) for row in rows]
 
+    async def highest_started_tag(self) -> float | None:
+        """The largest fair-queue tag among normal-lane jobs that left the queue."""
+        row = await self._one("SELECT MAX(sched_tag) FROM jobs WHERE lane = 0 AND state != 'queued'")
+        return None if row is None or row[0] is None else float(row[0])
+
     async def count_user_jobs(self, guild_id: int, user_id: int, states: Iterable[JobState]) -> int:
         names = [state.value for state in states]
         marks = ", ".join("?" * len(names))

@@ -85,6 +85,23 @@ async def test_queued_jobs_keep_their_fair_order_after_restart(harness: CoreHarn
     assert before[1] == bob.job.id and before[0] == alice[0].job.id
 
 
+async def test_newcomers_after_a_restart_do_not_jump_the_queue(harness: CoreHarness) -> None:
+    """Virtual time survives a restart: a newcomer gets its fair share, not every slot ahead of the waiting."""
+    settings = {"default_max_queued": 10, "default_daily_seconds": 1000}
+    core = await harness.open(start=False, **settings)
+    alice = [(await core.jobs.enqueue(origin(1), request(), Member(1))).job for _ in range(4)]
+    now = to_epoch(harness.clock())
+    for job in alice[:3]:  # started, as the runner would: tags 0, 2 and 4 leave the queue
+        async with core.store.transaction() as tx:
+            await tx.move_job(job, JobState.SUBMITTING, now)
+        core.queue.dispatched(job)
+    await harness.close()
+    core = await harness.open(start=False, **settings)
+    await core.runner.recover()
+    carol = [(await core.jobs.enqueue(origin(3), request(), Member(3))).job for _ in range(2)]
+    assert [job.id for job in core.queue.in_order()] == [carol[0].id, alice[3].id, carol[1].id]
+
+
 async def test_shutdown_leaves_provider_jobs_alone(harness: CoreHarness) -> None:
     harness.backend.auto_release = False
     core = await harness.open()
