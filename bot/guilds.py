@@ -120,8 +120,22 @@ class GuildConfigService:
             await tx.update_guild_config(guild_id, enabled_models=names)
 
     async def set_paused(self, guild_id: int, paused: bool) -> None:
-        async with self._store.transaction() as tx:
-            await tx.update_guild_config(guild_id, paused=paused)
+        """Pause or resume one guild's queue; once this returns, no job of the guild starts.
+
+        The runner hears first: a dispatch already past its check holds the database
+        lock ahead of our write, so it lands before we return, and none can follow.
+        """
+        previous = {id(target): guild_id in target.paused_guilds for target in self._on_pause}
+        self._tell_guild_paused(guild_id, paused)
+        try:
+            async with self._store.transaction() as tx:
+                await tx.update_guild_config(guild_id, paused=paused)
+        except BaseException:
+            for target in self._on_pause:
+                (target.paused_guilds.add if previous[id(target)] else target.paused_guilds.discard)(guild_id)
+            raise
+
+    def _tell_guild_paused(self, guild_id: int, paused: bool) -> None:
         for target in self._on_pause:
             if paused:
                 target.paused_guilds.add(guild_id)
@@ -130,12 +144,18 @@ class GuildConfigService:
             target.wake()
 
     async def set_paused_everywhere(self, paused: bool) -> None:
-        """The bot owner's switch: no new job starts in any guild while it is on."""
-        async with self._store.transaction() as tx:
-            await tx.set_meta(PAUSED_EVERYWHERE, "1" if paused else "0")
+        """The bot owner's switch: no new job starts in any guild while it is on (runner told first, as above)."""
+        previous = {id(target): target.paused for target in self._on_pause}
         for target in self._on_pause:
             target.paused = paused
             target.wake()
+        try:
+            async with self._store.transaction() as tx:
+                await tx.set_meta(PAUSED_EVERYWHERE, "1" if paused else "0")
+        except BaseException:
+            for target in self._on_pause:
+                target.paused = previous[id(target)]
+            raise
 
     # Blocklist
 

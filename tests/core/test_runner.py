@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.backends.base import BackendError, BackendErrorKind
@@ -81,6 +83,24 @@ async def test_pause_holds_the_guild_queue_until_resume(harness: CoreHarness) ->
     assert (await core.guilds.config(GUILD)).paused
     await core.guilds.set_paused(GUILD, False)
     await harness.until(queued.job.id, JobState.DELIVERED)
+
+
+async def test_no_job_starts_once_pause_has_returned(harness: CoreHarness) -> None:
+    """A job queued just before the pause, with the runner already woken for it, still waits."""
+    core = await harness.open()
+    queued = await core.jobs.enqueue(origin(1), request(), Member(1))
+    await core.guilds.set_paused(GUILD, True)
+    started: list[str] = []
+
+    def on_event(event: JobEvent) -> None:
+        if event.job.state is not JobState.QUEUED:
+            started.append(event.job.id)
+
+    core.events.subscribe(on_event)
+    for _ in range(20):  # let the woken runner have its turns
+        await asyncio.sleep(0)
+    assert started == []
+    assert (await core.jobs.get(queued.job.id)).state is JobState.QUEUED  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

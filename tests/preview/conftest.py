@@ -40,9 +40,13 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"browser test skipped: {reason} (install it with `apt-get install chromium`)")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """A launched headless Chromium."""
+    """A launched headless Chromium.
+
+    Module scope, not session: Playwright's sync API keeps an event loop marked as
+    running in this thread while it is open, and async tests after it would fail.
+    """
     executable = chromium_path()
     if executable is None:
         _unavailable("Chromium is not installed")
