@@ -125,27 +125,20 @@ class GuildConfigService:
         The runner hears first: a dispatch already past its check holds the database
         lock ahead of our write, so it lands before we return, and none can follow.
         """
-        previous = {id(target): guild_id in target.paused_guilds for target in self._on_pause}
-        self._tell_guild_paused(guild_id, paused)
+        previous = [guild_id in target.paused_guilds for target in self._on_pause]
+        for target in self._on_pause:
+            _mark_guild_paused(target, guild_id, paused)
         try:
             async with self._store.transaction() as tx:
                 await tx.update_guild_config(guild_id, paused=paused)
         except BaseException:
-            for target in self._on_pause:
-                (target.paused_guilds.add if previous[id(target)] else target.paused_guilds.discard)(guild_id)
+            for target, was_paused in zip(self._on_pause, previous, strict=True):
+                _mark_guild_paused(target, guild_id, was_paused)
             raise
-
-    def _tell_guild_paused(self, guild_id: int, paused: bool) -> None:
-        for target in self._on_pause:
-            if paused:
-                target.paused_guilds.add(guild_id)
-            else:
-                target.paused_guilds.discard(guild_id)
-            target.wake()
 
     async def set_paused_everywhere(self, paused: bool) -> None:
         """The bot owner's switch: no new job starts in any guild while it is on (runner told first, as above)."""
-        previous = {id(target): target.paused for target in self._on_pause}
+        previous = [target.paused for target in self._on_pause]
         for target in self._on_pause:
             target.paused = paused
             target.wake()
@@ -153,8 +146,8 @@ class GuildConfigService:
             async with self._store.transaction() as tx:
                 await tx.set_meta(PAUSED_EVERYWHERE, "1" if paused else "0")
         except BaseException:
-            for target in self._on_pause:
-                target.paused = previous[id(target)]
+            for target, was_paused in zip(self._on_pause, previous, strict=True):
+                target.paused = was_paused
             raise
 
     # Blocklist
@@ -177,3 +170,11 @@ class GuildConfigService:
         async with self._store.transaction() as tx:
             if await tx.remove_block(guild_id, pattern.strip()) == 0:
                 raise Refusal("unknown_pattern", f"{pattern!r} is not on the blocklist.")
+
+
+def _mark_guild_paused(target: PauseTarget, guild_id: int, paused: bool) -> None:
+    if paused:
+        target.paused_guilds.add(guild_id)
+    else:
+        target.paused_guilds.discard(guild_id)
+    target.wake()

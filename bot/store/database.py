@@ -68,7 +68,8 @@ class Database:
             await self._connection.execute("COMMIT")
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def serialized(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The lock alone, no transaction: reads, or one statement SQLite commits by itself."""
         async with self._lock:
             yield self._connection
 

@@ -33,10 +33,10 @@ class Store:
         Two trips to the database thread fewer than `transaction()` (no BEGIN, no
         COMMIT); a second statement raises, so nothing half-done can slip through.
         """
-        async with self.database.reading() as connection:
+        async with self.database.serialized() as connection:
             yield Tx(connection, statement_limit=1)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[Tx]:
-        async with self.database.reading() as connection:
+        async with self.database.serialized() as connection:
             yield Tx(connection)

@@ -1,6 +1,6 @@
 """Every SQL statement the bot runs, grouped on one object bound to a connection.
 
-Callers get a `Tx` from `Store.transaction()` (writes, atomic) or `Store.reading()`.
+Callers get a `Tx` from `Store.transaction()` (writes, atomic), `Store.one_statement()` or `Store.reading()`.
 """
 
 from __future__ import annotations

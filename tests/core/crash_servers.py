@@ -53,17 +53,7 @@ class CrashFal(FalFake):
         now, run = time.monotonic(), self.rng.uniform(*RUN_SECONDS)
         self._done_at[job_id] = (now + run / 3, now + run)
         await asyncio.sleep(self.rng.uniform(*LATE_ANSWER))
-        owner_app = "/".join(request.match_info["model"].split("/")[:2])
-        base = f"{self.base_url}/{owner_app}/requests/{job_id}"
-        return web.json_response(
-            {
-                "request_id": job_id,
-                "status_url": f"{base}/status",
-                "response_url": base,
-                "cancel_url": f"{base}/cancel",
-                "queue_position": 0,
-            }
-        )
+        return self.accepted(request, job_id)
 
     async def status(self, request: web.Request) -> web.Response:
         if (scripted := await self.intercept("poll", request)) is not None:

@@ -39,6 +39,10 @@ class FalFake(FakeProvider):
         if (late := await self.intercept("submit-answer", request)) is not None:
             return late
         job_id = str(uuid.uuid4())
+        return self.accepted(request, job_id)
+
+    def accepted(self, request: web.Request, job_id: str) -> web.Response:
+        """fal's answer to an accepted submit: the request id and the URLs to follow it."""
         owner_app = "/".join(request.match_info["model"].split("/")[:2])
         base = f"{self.base_url}/{owner_app}/requests/{job_id}"
         return web.json_response(
