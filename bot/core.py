@@ -84,8 +84,7 @@ class Core:
 
             backends = build_backends(settings, catalog, wait)
         store = await Store.open(database_path or settings.database_path)
-        async with store.reading() as tx:
-            averages = await tx.model_run_times()
+        averages = await store.read(lambda tx: tx.model_run_times())
         run_times = RunTimes(averages, _first_estimates(settings, catalog))
         return cls(settings, store, catalog, backends, run_times, clock, wait)
 
@@ -109,12 +108,10 @@ class Core:
             await self.runner.stop()
 
     async def meta_get(self, key: str) -> str | None:
-        async with self.store.reading() as tx:
-            return await tx.get_meta(key)
+        return await self.store.read(lambda tx: tx.get_meta(key))
 
     async def meta_set(self, key: str, value: str) -> None:
-        async with self.store.transaction() as tx:
-            await tx.set_meta(key, value)
+        await self.store.write(lambda tx: tx.set_meta(key, value))
 
 
 def _first_estimates(settings: Settings, catalog: ModelCatalog) -> dict[str, float]:

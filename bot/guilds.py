@@ -36,14 +36,12 @@ class GuildConfigService:
         self._on_pause.append(target)
 
     async def config(self, guild_id: int) -> GuildConfig:
-        async with self._store.reading() as tx:
-            return await tx.guild_config(guild_id)
+        return await self._store.read(lambda tx: tx.guild_config(guild_id))
 
     # Tiers
 
     async def list_tiers(self, guild_id: int) -> list[Tier]:
-        async with self._store.reading() as tx:
-            tiers = await tx.tiers(guild_id)
+        tiers = await self._store.read(lambda tx: tx.tiers(guild_id))
         tiers.setdefault(DEFAULT_TIER, self._default_tier)
         return sorted(tiers.values(), key=Tier.rank)
 
@@ -54,59 +52,49 @@ class GuildConfigService:
             raise Refusal("bad_tier", "Seconds can't be negative, and running and waiting limits must be at least 1.")
         if tier.max_clip_seconds < 1 or not 0.1 <= tier.weight <= 100:
             raise Refusal("bad_tier", "The longest clip must be at least 1 s and the weight between 0.1 and 100.")
-        async with self._store.transaction() as tx:
-            await tx.upsert_tier(guild_id, tier)
+        await self._store.write(lambda tx: tx.upsert_tier(guild_id, tier))
         return tier
 
     async def remove_tier(self, guild_id: int, name: str) -> None:
-        async with self._store.transaction() as tx:
-            if await tx.delete_tier(guild_id, name) == 0:
-                raise Refusal("unknown_tier", f"There is no tier {name!r} in this server.")
+        if await self._store.write(lambda tx: tx.delete_tier(guild_id, name)) == 0:
+            raise Refusal("unknown_tier", f"There is no tier {name!r} in this server.")
 
     async def _require_tier(self, guild_id: int, name: str) -> None:
         if name == DEFAULT_TIER:
             return
-        async with self._store.reading() as tx:
-            if name not in await tx.tiers(guild_id):
-                raise Refusal("unknown_tier", f"There is no tier {name!r}; create it first with /footage tier-set.")
+        if name not in await self._store.read(lambda tx: tx.tiers(guild_id)):
+            raise Refusal("unknown_tier", f"There is no tier {name!r}; create it first with /footage tier-set.")
 
     async def set_role_tier(self, guild_id: int, role_id: int, tier_name: str | None) -> None:
         if tier_name is not None:
             await self._require_tier(guild_id, tier_name)
-        async with self._store.transaction() as tx:
-            await tx.set_role_tier(guild_id, role_id, tier_name)
+        await self._store.write(lambda tx: tx.set_role_tier(guild_id, role_id, tier_name))
 
     async def role_tiers(self, guild_id: int) -> dict[int, str]:
-        async with self._store.reading() as tx:
-            return await tx.role_tiers(guild_id)
+        return await self._store.read(lambda tx: tx.role_tiers(guild_id))
 
     async def set_user_tier(self, guild_id: int, user_id: int, tier_name: str | None) -> None:
         if tier_name is not None:
             await self._require_tier(guild_id, tier_name)
-        async with self._store.transaction() as tx:
-            await tx.set_user_tier(guild_id, user_id, tier_name)
+        await self._store.write(lambda tx: tx.set_user_tier(guild_id, user_id, tier_name))
 
     # Guild-wide settings
 
     async def set_allowed_channels(self, guild_id: int, channel_ids: list[int] | None) -> None:
-        async with self._store.transaction() as tx:
-            await tx.update_guild_config(guild_id, allowed_channels=channel_ids)
+        await self._store.write(lambda tx: tx.update_guild_config(guild_id, allowed_channels=channel_ids))
 
     async def set_daily_budget(self, guild_id: int, seconds: int | None) -> None:
         if seconds is not None and seconds < 0:
             raise Refusal("bad_budget", "The daily budget can't be negative.")
-        async with self._store.transaction() as tx:
-            await tx.update_guild_config(guild_id, daily_budget_seconds=seconds)
+        await self._store.write(lambda tx: tx.update_guild_config(guild_id, daily_budget_seconds=seconds))
 
     async def set_timezone(self, guild_id: int, timezone: str) -> None:
         if not is_valid_zone(timezone):
             raise Refusal("bad_timezone", f"{timezone!r} is not a time zone name (try Europe/Berlin or UTC).")
-        async with self._store.transaction() as tx:
-            await tx.update_guild_config(guild_id, timezone=timezone)
+        await self._store.write(lambda tx: tx.update_guild_config(guild_id, timezone=timezone))
 
     async def set_admins_exempt(self, guild_id: int, exempt: bool) -> None:
-        async with self._store.transaction() as tx:
-            await tx.update_guild_config(guild_id, admins_exempt=exempt)
+        await self._store.write(lambda tx: tx.update_guild_config(guild_id, admins_exempt=exempt))
 
     async def set_enabled_models(self, guild_id: int, names: list[str] | None) -> None:
         if names is not None:
@@ -116,8 +104,7 @@ class GuildConfigService:
                     "unknown_model",
                     f"Unknown model(s): {', '.join(unknown)}. Configured: {', '.join(self._catalog.names())}.",
                 )
-        async with self._store.transaction() as tx:
-            await tx.update_guild_config(guild_id, enabled_models=names)
+        await self._store.write(lambda tx: tx.update_guild_config(guild_id, enabled_models=names))
 
     async def set_paused(self, guild_id: int, paused: bool) -> None:
         """Pause or resume one guild's queue; once this returns, no job of the guild starts.
@@ -129,8 +116,7 @@ class GuildConfigService:
         for target in self._on_pause:
             _mark_guild_paused(target, guild_id, paused)
         try:
-            async with self._store.transaction() as tx:
-                await tx.update_guild_config(guild_id, paused=paused)
+            await self._store.write(lambda tx: tx.update_guild_config(guild_id, paused=paused))
         except BaseException:
             for target, was_paused in zip(self._on_pause, previous, strict=True):
                 _mark_guild_paused(target, guild_id, was_paused)
@@ -143,8 +129,7 @@ class GuildConfigService:
             target.paused = paused
             target.wake()
         try:
-            async with self._store.transaction() as tx:
-                await tx.set_meta(PAUSED_EVERYWHERE, "1" if paused else "0")
+            await self._store.write(lambda tx: tx.set_meta(PAUSED_EVERYWHERE, "1" if paused else "0"))
         except BaseException:
             for target, was_paused in zip(self._on_pause, previous, strict=True):
                 target.paused = was_paused
@@ -162,14 +147,12 @@ class GuildConfigService:
             except re.error as error:
                 raise Refusal("bad_pattern", f"That pattern is not a valid regular expression: {error}.") from None
         rule = BlockRule(pattern, is_regex)
-        async with self._store.transaction() as tx:
-            await tx.add_block(guild_id, rule)
+        await self._store.write(lambda tx: tx.add_block(guild_id, rule))
         return rule
 
     async def remove_block(self, guild_id: int, pattern: str) -> None:
-        async with self._store.transaction() as tx:
-            if await tx.remove_block(guild_id, pattern.strip()) == 0:
-                raise Refusal("unknown_pattern", f"{pattern!r} is not on the blocklist.")
+        if await self._store.write(lambda tx: tx.remove_block(guild_id, pattern.strip())) == 0:
+            raise Refusal("unknown_pattern", f"{pattern!r} is not on the blocklist.")
 
 
 def _mark_guild_paused(target: PauseTarget, guild_id: int, paused: bool) -> None:

@@ -31,11 +31,9 @@ class ReportService:
 
     async def usage(self, guild_id: int, days: int = 30) -> UsageReport:
         since = self._clock() - timedelta(days=days)
-        async with self._store.reading() as tx:
-            rows = await tx.usage_rows(guild_id, to_epoch(since))
+        rows = await self._store.read(lambda tx: tx.usage_rows(guild_id, to_epoch(since)))
         return UsageReport(since=since, rows=rows)
 
     async def ledger_check(self) -> list[LedgerMismatch]:
         """Jobs whose ledger rows disagree with their state; empty when reserved + used = ledger."""
-        async with self._store.reading() as tx:
-            return await tx.ledger_mismatches()
+        return await self._store.read(lambda tx: tx.ledger_mismatches())

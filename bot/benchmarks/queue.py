@@ -176,8 +176,7 @@ async def _measure(core: Core, deliverer: CountingDeliverer, args: argparse.Name
     await deliverer.all_delivered.wait()
     elapsed = time.perf_counter() - started
     dispatch = core.runner.stats.since(dispatch_before)
-    async with core.store.reading() as tx:
-        mismatches = await tx.ledger_mismatches()
+    mismatches = await core.store.read(lambda tx: tx.ledger_mismatches())
     if mismatches:
         raise RuntimeError(f"the quota ledger disagrees with the jobs after the run: {mismatches[:3]}")
     jobs_per_s = args.jobs / elapsed

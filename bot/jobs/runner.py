@@ -39,7 +39,7 @@ from bot.media.probe import NotAVideo, VideoInfo, probe_video_async
 from bot.models import ModelCatalog
 from bot.quotas import ledger
 from bot.store.store import Store
-from bot.store.transaction import StaleState
+from bot.store.transaction import StaleState, Tx
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,27 @@ _REASONS: dict[BackendErrorKind, FailureReason] = {
 
 def failure_for(error: BackendError) -> FailureReason:
     return _REASONS[error.kind]
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredWork:
+    """What the runner reads from the store at start."""
+
+    queued: list[Job]
+    highest_started_tag: float | None
+    active: list[Job]
+    paused_guilds: set[int]
+    paused: bool
+
+    @classmethod
+    def load(cls, tx: Tx) -> _StoredWork:
+        return cls(
+            queued=tx.jobs_in_states([JobState.QUEUED]),
+            highest_started_tag=tx.highest_started_tag(),
+            active=tx.jobs_in_states(ACTIVE_STATES),
+            paused_guilds=tx.paused_guilds(),
+            paused=tx.get_meta(PAUSED_EVERYWHERE) == "1",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +187,10 @@ class Runner:
             task.cancel()
 
     async def recover(self) -> None:
-        async with self._store.reading() as tx:
-            queued = await tx.jobs_in_states([JobState.QUEUED])
-            started_tag = await tx.highest_started_tag()
-            active = await tx.jobs_in_states(ACTIVE_STATES)
-            self.paused_guilds = await tx.paused_guilds()
-            self.paused = (await tx.get_meta(PAUSED_EVERYWHERE)) == "1"
+        stored = await self._store.read(_StoredWork.load)
+        queued, started_tag, active = stored.queued, stored.highest_started_tag, stored.active
+        self.paused_guilds = stored.paused_guilds
+        self.paused = stored.paused
         for job in queued:
             self._queue.add(job)
         self._queue.restore_virtual_time(started_tag)
@@ -407,9 +426,14 @@ class Runner:
         spec = self._catalog.get(job.request.model)
         charged = ledger.charged_seconds(job, info.duration)
         now = to_epoch(self._clock())
-        async with self._store.transaction() as tx:
-            delivered = await tx.move_job(job, JobState.DELIVERED, now, result_message_id=outcome.message_id)
-            await ledger.settle(tx, job, charged, spec.cost_per_second if spec else 0.0, now)
+        cost_per_second = spec.cost_per_second if spec else 0.0
+
+        def settle(tx: Tx) -> Job:
+            delivered = tx.move_job(job, JobState.DELIVERED, now, result_message_id=outcome.message_id)
+            ledger.settle(tx, job, charged, cost_per_second, now)
+            return delivered
+
+        delivered = await self._store.write(settle)
         self._events.publish("state", delivered)
         return delivered
 
@@ -417,9 +441,9 @@ class Runner:
 
     async def _move(self, job: Job, target: JobState, **changes: object) -> Job | None:
         """Checkpoint a step. None when someone else (a cancel) moved the job first."""
+        now = to_epoch(self._clock())
         try:
-            async with self._store.one_statement() as tx:
-                moved = await tx.move_job(job, target, to_epoch(self._clock()), **changes)
+            moved = await self._store.write(lambda tx: tx.move_job(job, target, now, **changes))
         except StaleState:
             return None
         if moved.id in self._running:
@@ -429,18 +453,21 @@ class Runner:
 
     async def _fail(self, job: Job, reason: FailureReason, detail: str) -> None:
         now = to_epoch(self._clock())
+
+        def fail(tx: Tx) -> Job:
+            failed = tx.move_job(job, JobState.FAILED, now, failure=reason.value, failure_detail=detail)
+            ledger.release(tx, job, now)
+            return failed
+
         try:
-            async with self._store.transaction() as tx:
-                failed = await tx.move_job(job, JobState.FAILED, now, failure=reason.value, failure_detail=detail)
-                await ledger.release(tx, job, now)
+            failed = await self._store.write(fail)
         except StaleState:
             return
         self._queue.remove(job.id)
         self._events.publish("state", failed)
 
     async def _current(self, job_id: str) -> Job | None:
-        async with self._store.reading() as tx:
-            return await tx.get_job(job_id)
+        return await self._store.read(lambda tx: tx.get_job(job_id))
 
     async def _cancel_at_backend(self, job_id: str, backend: Backend | None) -> None:
         current = await asyncio.shield(self._current(job_id))
@@ -453,5 +480,4 @@ class Runner:
 
     async def _record_run_time(self, model: str, seconds: float) -> None:
         average, samples = self._run_times.record(model, seconds)
-        async with self._store.one_statement() as tx:
-            await tx.save_model_run_time(model, average, samples)
+        await self._store.write(lambda tx: tx.save_model_run_time(model, average, samples))

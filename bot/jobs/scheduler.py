@@ -5,7 +5,8 @@ has a running finish tag; a new job starts at max(virtual time, the user's finis
 tag) and advances that tag by cost / weight. Jobs run in order of (lane, tag,
 arrival), so a user with weight 2 gets twice the footage-seconds of a user with
 weight 1 while both wait, and a newcomer never waits behind someone's backlog.
-Tags are stored with the jobs, so the order survives a restart.
+Tags are stored with the jobs, so the order survives a restart, and a user's
+finish tag is read back from their latest job when they queue the next one.
 
 Queue position and ETA come from this same order.
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from bot.jobs.domain import Job
 
 UserKey = tuple[int, int]  # (guild_id, user_id)
+MIN_WEIGHT = 0.01
 _SortKey = tuple[int, float, int, str]  # (lane, tag, arrival, job id)
 
 
@@ -33,7 +35,6 @@ class FairQueue:
         self._order: list[_SortKey] = []
         self._keys: dict[str, _SortKey] = {}
         self._jobs: dict[str, Job] = {}
-        self._finish: dict[UserKey, float] = {}
         self._virtual = 0.0
         self._arrivals = 0
         self._per_model: dict[str, int] = {}
@@ -44,19 +45,15 @@ class FairQueue:
     def __contains__(self, job_id: object) -> bool:
         return job_id in self._keys
 
-    def claim_tag(self, user: UserKey, cost: float, weight: float) -> float:
-        """The tag for a new job of `user`; advances the user's finish tag at once."""
-        start = max(self._virtual, self._finish.get(user, 0.0))
-        self._finish[user] = start + cost / max(weight, 0.01)
-        return start
+    @property
+    def virtual_time(self) -> float:
+        """The tag of the last normal-lane job that started: where a newcomer's tag begins."""
+        return self._virtual
 
     def add(self, job: Job) -> None:
-        """Queue a job whose tag was claimed (or stored, after a restart). Adding twice changes nothing."""
+        """Queue a job with its stored tag. Adding twice changes nothing."""
         if job.id in self._keys:
             return
-        user = (job.guild_id, job.user_id)
-        finish = job.sched_tag + job.cost_seconds / max(job.weight, 0.01)
-        self._finish[user] = max(self._finish.get(user, 0.0), finish)
         self._arrivals += 1
         key = (job.lane, job.sched_tag, self._arrivals, job.id)
         bisect.insort(self._order, key)
@@ -119,6 +116,16 @@ class FairQueue:
 
     def queued_for(self, user: UserKey) -> list[Job]:
         return [job for job in self._jobs.values() if (job.guild_id, job.user_id) == user]
+
+
+def start_tag(virtual_time: float, previous_finish: float | None) -> float:
+    """A new job's tag: now in virtual time, or later if the user's previous job ends later."""
+    return max(virtual_time, previous_finish or 0.0)
+
+
+def finish_tag(tag: float, cost: float, weight: float) -> float:
+    """Where a job's share ends: its cost stretched by the inverse of its owner's weight."""
+    return tag + cost / max(weight, MIN_WEIGHT)
 
 
 class RunTimes:

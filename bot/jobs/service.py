@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Protocol
 
 from bot.clock import Clock, to_epoch
@@ -23,13 +24,13 @@ from bot.jobs.domain import (
 )
 from bot.jobs.events import EventBus
 from bot.jobs.refusal import Refusal
-from bot.jobs.scheduler import FairQueue, QueuePlace
+from bot.jobs.scheduler import FairQueue, QueuePlace, start_tag
 from bot.models import ModelCatalog, ModelSpec
 from bot.quotas import ledger
 from bot.quotas.service import Member, QuotaService
 from bot.store.records import BlockRule, GuildConfig
 from bot.store.store import Store
-from bot.store.transaction import StaleState
+from bot.store.transaction import StaleState, Tx
 
 MAX_SEED = 2**32 - 1
 MAX_NEGATIVE_CHARS = 500
@@ -98,22 +99,23 @@ class JobService:
         if request.seed is None:
             request = request.with_seed(secrets.randbelow(MAX_SEED + 1))
         now = self._clock()
-        async with self._store.transaction() as tx:
-            config = await tx.guild_config(origin.guild_id)
+        virtual_time = self._queue.virtual_time
+
+        def admit_and_insert(tx: Tx) -> tuple[Job, bool]:
+            config = tx.guild_config(origin.guild_id)
             _check_guild_rules(config, origin, request, spec)
             if kind == "retry" and parent_id is not None:
-                existing = await tx.open_retry(parent_id)
+                existing = tx.open_retry(parent_id)
                 if existing is not None:
-                    return self._enqueued(existing, duplicate=True)
-            tier = await self._quotas.tier_for(tx, origin.guild_id, member)
+                    return existing, True
+            tier = self._quotas.tier_for(tx, origin.guild_id, member)
             if request.seconds > tier.max_clip_seconds:
                 raise Refusal(
                     "clip_too_long",
                     f"Your tier ({tier.name}) allows clips up to {tier.max_clip_seconds} s; "
                     f"you asked for {request.seconds} s.",
                 )
-            lane = await self._quotas.admit(tx, config, member, tier, request.seconds, now)
-            tag = self._queue.claim_tag((origin.guild_id, origin.user_id), request.seconds, tier.weight)
+            lane = self._quotas.admit(tx, config, member, tier, request.seconds, now)
             job = Job(
                 id=new_job_id(),
                 kind=kind,
@@ -124,14 +126,19 @@ class JobService:
                 created_at=now,
                 updated_at=now,
                 lane=lane,
-                sched_tag=tag,
+                sched_tag=start_tag(virtual_time, tx.user_finish_tag(origin.guild_id, origin.user_id)),
                 weight=tier.weight,
                 max_running=tier.max_running,
                 cost_seconds=request.seconds,
                 backend=spec.backend,
             )
-            await tx.insert_job(job)
-            await ledger.reserve(tx, job, to_epoch(now))
+            tx.insert_job(job)
+            ledger.reserve(tx, job, to_epoch(now))
+            return job, False
+
+        job, duplicate = await self._store.write(admit_and_insert)
+        if duplicate:
+            return self._enqueued(job, duplicate=True)
         self._queue.add(job)
         self._events.publish("state", job)
         self.dispatcher.wake()
@@ -163,9 +170,7 @@ class JobService:
                 raise Refusal("too_late", f"Job {job.id} is finished and being posted right now.")
             now = to_epoch(self._clock())
             try:
-                async with self._store.transaction() as tx:
-                    canceled = await tx.move_job(job, JobState.CANCELED, now)
-                    await ledger.release(tx, job, now)
+                canceled = await self._store.write(partial(_cancel, job, now))
             except StaleState:
                 continue  # the runner moved it meanwhile; look again
             self._queue.remove(job.id)
@@ -178,34 +183,30 @@ class JobService:
     # Looking up
 
     async def get(self, job_id: str) -> Job | None:
-        async with self._store.reading() as tx:
-            return await tx.get_job(normalize_job_id(job_id))
+        return await self._store.read(lambda tx: tx.get_job(normalize_job_id(job_id)))
 
     def place(self, job: Job) -> QueuePlace | None:
         return self.dispatcher.place(job)
 
     async def open_jobs(self, guild_id: int, user_id: int) -> list[Job]:
-        async with self._store.reading() as tx:
-            return await tx.user_jobs(guild_id, user_id, unfinished=True, limit=_OPEN_LIMIT)
+        return await self._store.read(lambda tx: tx.user_jobs(guild_id, user_id, unfinished=True, limit=_OPEN_LIMIT))
 
     async def guild_open_jobs(self, guild_id: int) -> list[Job]:
-        async with self._store.reading() as tx:
-            return await tx.guild_open_jobs(guild_id, _OPEN_LIMIT)
+        return await self._store.read(lambda tx: tx.guild_open_jobs(guild_id, _OPEN_LIMIT))
 
     async def history(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
-        async with self._store.reading() as tx:
-            return await tx.user_jobs(guild_id, user_id, unfinished=False, limit=limit)
+        return await self._store.read(lambda tx: tx.user_jobs(guild_id, user_id, unfinished=False, limit=limit))
 
     async def attach_status(self, job_id: str, channel_id: int, message_id: int) -> None:
-        async with self._store.one_statement() as tx:
-            await tx.update_job(
-                job_id, to_epoch(self._clock()), status_channel_id=channel_id, status_message_id=message_id
-            )
+        now = to_epoch(self._clock())
+        await self._store.write(
+            lambda tx: tx.update_job(job_id, now, status_channel_id=channel_id, status_message_id=message_id)
+        )
 
     async def forget_result(self, job_id: str) -> None:
         """The clip's message was deleted: `/show` posts it afresh rather than linking a dead message."""
-        async with self._store.transaction() as tx:
-            await tx.update_job(job_id, to_epoch(self._clock()), result_message_id=None)
+        now = to_epoch(self._clock())
+        await self._store.write(lambda tx: tx.update_job(job_id, now, result_message_id=None))
 
     # Helpers
 
@@ -260,6 +261,12 @@ class JobService:
         if request.image_url is not None and not spec.image_to_video:
             raise Refusal("image_not_supported", f"{spec.name} does not take an input image; choose another model.")
         return spec
+
+
+def _cancel(job: Job, now: float, tx: Tx) -> Job:
+    canceled = tx.move_job(job, JobState.CANCELED, now)
+    ledger.release(tx, job, now)
+    return canceled
 
 
 def _check_guild_rules(config: GuildConfig, origin: Origin, request: JobRequest, spec: ModelSpec) -> None:

@@ -15,19 +15,19 @@ def _release(job: Job) -> LedgerEntry:
     return LedgerEntry("release", -job.cost_seconds, -1)
 
 
-async def reserve(tx: Tx, job: Job, now: float) -> None:
-    await tx.add_ledger(job, [_reservation(job)], now)
+def reserve(tx: Tx, job: Job, now: float) -> None:
+    tx.add_ledger(job, [_reservation(job)], now)
 
 
-async def release(tx: Tx, job: Job, now: float) -> None:
+def release(tx: Tx, job: Job, now: float) -> None:
     """Give back the whole reservation: the job failed or was canceled."""
-    await tx.add_ledger(job, [_release(job)], now)
+    tx.add_ledger(job, [_release(job)], now)
 
 
-async def settle(tx: Tx, job: Job, actual_seconds: int, cost_per_second: float, now: float) -> None:
+def settle(tx: Tx, job: Job, actual_seconds: int, cost_per_second: float, now: float) -> None:
     """Replace the reservation with the footage actually delivered."""
     charge = LedgerEntry("charge", actual_seconds, 1, actual_seconds * cost_per_second)
-    await tx.add_ledger(job, [_release(job), charge], now)
+    tx.add_ledger(job, [_release(job), charge], now)
 
 
 def charged_seconds(job: Job, duration: float) -> int:

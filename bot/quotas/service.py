@@ -70,19 +70,19 @@ class QuotaService:
         self._default = default
         self._clock = clock
 
-    async def tier_for(self, tx: Tx, guild_id: int, member: Member) -> Tier:
-        tiers = await tx.tiers(guild_id)
-        role_map = await tx.role_tiers(guild_id)
+    def tier_for(self, tx: Tx, guild_id: int, member: Member) -> Tier:
+        tiers = tx.tiers(guild_id)
+        role_map = tx.role_tiers(guild_id)
         return pick_tier(
             tiers,
             self._default,
-            override=await tx.user_tier(guild_id, member.user_id),
+            override=tx.user_tier(guild_id, member.user_id),
             role_tiers=[role_map[role] for role in member.role_ids if role in role_map],
         )
 
-    async def admit(self, tx: Tx, config: GuildConfig, member: Member, tier: Tier, cost: int, now: datetime) -> int:
+    def admit(self, tx: Tx, config: GuildConfig, member: Member, tier: Tier, cost: int, now: datetime) -> int:
         """The lane a job of `cost` seconds may wait in, or a Refusal saying which limit and when it resets."""
-        queued = await tx.count_user_jobs(config.guild_id, member.user_id, [JobState.QUEUED])
+        queued = tx.count_user_jobs(config.guild_id, member.user_id, [JobState.QUEUED])
         if queued >= tier.max_queued:
             raise Refusal(
                 "queue_full",
@@ -92,7 +92,7 @@ class QuotaService:
         if member.is_admin and config.admins_exempt:
             return NORMAL_LANE
         day, month = day_window(now, config.timezone), month_window(now, config.timezone)
-        day_usage, month_usage = await tx.user_usage(config.guild_id, member.user_id, _span(day), _span(month))
+        day_usage, month_usage = tx.user_usage(config.guild_id, member.user_id, _span(day), _span(month))
         day_used, month_used = day_usage.seconds, month_usage.seconds
         refusal: Refusal | None = None
         if day_used + cost > tier.daily_seconds:
@@ -105,7 +105,7 @@ class QuotaService:
                 month, now, tier,
             )  # fmt: skip
         elif config.daily_budget_seconds is not None:
-            guild_used = (await tx.guild_usage(config.guild_id, *_span(day))).seconds
+            guild_used = (tx.guild_usage(config.guild_id, *_span(day))).seconds
             if guild_used + cost > config.daily_budget_seconds:
                 left = max(config.daily_budget_seconds - guild_used, 0)
                 refusal = Refusal(
@@ -121,26 +121,25 @@ class QuotaService:
 
     async def status(self, guild_id: int, member: Member) -> QuotaStatus:
         now = self._clock()
-        async with self._store.reading() as tx:
-            config = await tx.guild_config(guild_id)
-            tier = await self.tier_for(tx, guild_id, member)
+
+        def look(tx: Tx) -> QuotaStatus:
+            config = tx.guild_config(guild_id)
             day, month = day_window(now, config.timezone), month_window(now, config.timezone)
-            day_used, month_used = await tx.user_usage(guild_id, member.user_id, _span(day), _span(month))
-            guild_day = await tx.guild_usage(guild_id, *_span(day))
-            running = await tx.count_user_jobs(guild_id, member.user_id, ACTIVE_STATES)
-            queued = await tx.count_user_jobs(guild_id, member.user_id, [JobState.QUEUED])
-        return QuotaStatus(
-            tier=tier,
-            day_used=day_used.seconds,
-            month_used=month_used.seconds,
-            day_resets_at=day.end,
-            month_resets_at=month.end,
-            running=running,
-            queued=queued,
-            exempt=member.is_admin and config.admins_exempt,
-            guild_budget=config.daily_budget_seconds,
-            guild_day_used=guild_day.seconds,
-        )
+            day_used, month_used = tx.user_usage(guild_id, member.user_id, _span(day), _span(month))
+            return QuotaStatus(
+                tier=self.tier_for(tx, guild_id, member),
+                day_used=day_used.seconds,
+                month_used=month_used.seconds,
+                day_resets_at=day.end,
+                month_resets_at=month.end,
+                running=tx.count_user_jobs(guild_id, member.user_id, ACTIVE_STATES),
+                queued=tx.count_user_jobs(guild_id, member.user_id, [JobState.QUEUED]),
+                exempt=member.is_admin and config.admins_exempt,
+                guild_budget=config.daily_budget_seconds,
+                guild_day_used=tx.guild_usage(guild_id, *_span(day)).seconds,
+            )
+
+        return await self._store.read(look)
 
 
 def _span(window: Window) -> tuple[float, float]:

@@ -1,13 +1,20 @@
-"""The store: the only door to the database. `transaction()` or `one_statement()` to write, `reading()` to read."""
+"""The store: the only door to the database.
+
+`write(work)` and `read(work)` run `work(tx)` on the database's thread in the next
+group-committed batch (see Database). A write is atomic: if `work` raises,
+everything it wrote is rolled back and the exception reaches the caller.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from bot.store.database import Database
 from bot.store.transaction import Tx
+
+T = TypeVar("T")
 
 
 class Store:
@@ -21,22 +28,8 @@ class Store:
     async def close(self) -> None:
         await self.database.close()
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
-        async with self.database.transaction() as connection:
-            yield Tx(connection)
+    async def write(self, work: Callable[[Tx], T]) -> T:
+        return await self.database.run(lambda connection: work(Tx(connection)), writes=True)
 
-    @asynccontextmanager
-    async def one_statement(self) -> AsyncIterator[Tx]:
-        """A write of exactly one statement, which SQLite makes atomic on its own.
-
-        Two trips to the database thread fewer than `transaction()` (no BEGIN, no
-        COMMIT); a second statement raises, so nothing half-done can slip through.
-        """
-        async with self.database.serialized() as connection:
-            yield Tx(connection, statement_limit=1)
-
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[Tx]:
-        async with self.database.serialized() as connection:
-            yield Tx(connection)
+    async def read(self, work: Callable[[Tx], T]) -> T:
+        return await self.database.run(lambda connection: work(Tx(connection)), writes=False)

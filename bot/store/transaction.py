@@ -1,18 +1,19 @@
 """Every SQL statement the bot runs, grouped on one object bound to a connection.
 
-Callers get a `Tx` from `Store.transaction()` (writes, atomic), `Store.one_statement()` or `Store.reading()`.
+Callers hand `Store.write()` or `Store.read()` a function of a `Tx`; it runs on the
+database's thread, so it must only compute and query, never await or touch the event loop.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import aiosqlite
-
 from bot.clock import from_epoch, to_epoch
 from bot.jobs.domain import FailureReason, Job, JobRequest, JobState, Origin, can_move
+from bot.jobs.scheduler import finish_tag
 from bot.quotas.tiers import Tier
 from bot.store.records import BlockRule, GuildConfig, LedgerEntry, LedgerMismatch, Usage, UsageRow
 
@@ -47,7 +48,7 @@ def _epoch(value: Any) -> Any:
     return to_epoch(value) if hasattr(value, "timestamp") else value
 
 
-def job_from_row(row: aiosqlite.Row) -> Job:
+def job_from_row(row: sqlite3.Row) -> Job:
     return Job(
         id=row["id"],
         kind=row["kind"],
@@ -88,36 +89,26 @@ def job_from_row(row: aiosqlite.Row) -> Job:
 
 
 class Tx:
-    def __init__(self, connection: aiosqlite.Connection, *, statement_limit: int | None = None) -> None:
+    """The statements, run synchronously on the database's thread inside a batch (see Database)."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
         self._db = connection
-        self._statement_limit = statement_limit
-        self._statements = 0
 
-    def _count_statement(self) -> None:
-        self._statements += 1
-        if self._statement_limit is not None and self._statements > self._statement_limit:
-            raise RuntimeError("a one-statement write ran a second statement: use Store.transaction()")
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        return self._db.execute(sql, params).fetchall()
 
-    # Each helper is one trip to aiosqlite's thread: the trips, not SQLite, dominate
-    # the time of a short transaction.
-    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        self._count_statement()
-        return list(await self._db.execute_fetchall(sql, params))
-
-    async def _one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        rows = await self._all(sql, params)
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        rows = self._all(sql, params)
         return rows[0] if rows else None
 
-    async def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        self._count_statement()
-        cursor = await self._db.execute(sql, params)
-        return cursor.rowcount
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._db.execute(sql, params).rowcount
 
     # Jobs
 
-    async def insert_job(self, job: Job) -> None:
+    def insert_job(self, job: Job) -> None:
         request, origin = job.request, job.origin
-        await self._run(
+        self._run(
             f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join('?' * 36)})",
             (
                 job.id, job.kind, job.parent_id, origin.guild_id, origin.channel_id, origin.user_id,
@@ -130,11 +121,11 @@ class Tx:
             ),
         )  # fmt: skip
 
-    async def get_job(self, job_id: str) -> Job | None:
-        row = await self._one(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+    def get_job(self, job_id: str) -> Job | None:
+        row = self._one(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
         return job_from_row(row) if row else None
 
-    async def move_job(self, job: Job, target: JobState, now: float, **changes: Any) -> Job:
+    def move_job(self, job: Job, target: JobState, now: float, **changes: Any) -> Job:
         """Move `job` from the state it holds to `target`, refusing any move TRANSITIONS forbids."""
         if not can_move(job.state, target):
             raise InvalidTransition(f"job {job.id}: {job.state.value} -> {target.value} is not allowed")
@@ -143,7 +134,7 @@ class Tx:
             assignments.append("finished_at = ?")
             values.append(now)
         # RETURNING: the moved row comes back from the same statement (one trip, no re-read).
-        row = await self._one(
+        row = self._one(
             f"UPDATE jobs SET state = ?, updated_at = ?{''.join(', ' + a for a in assignments)} "
             f"WHERE id = ? AND state = ? RETURNING {_JOB_COLUMNS}",
             (target.value, now, *values, job.id, job.state.value),
@@ -152,9 +143,9 @@ class Tx:
             raise StaleState(f"job {job.id} is no longer {job.state.value}")
         return job_from_row(row)
 
-    async def update_job(self, job_id: str, now: float, **changes: Any) -> None:
+    def update_job(self, job_id: str, now: float, **changes: Any) -> None:
         assignments, values = self._assignments(changes)
-        await self._run(
+        self._run(
             f"UPDATE jobs SET updated_at = ?{''.join(', ' + a for a in assignments)} WHERE id = ?",
             (now, *values, job_id),
         )
@@ -169,46 +160,55 @@ class Tx:
         ]
         return [f"{name} = ?" for name in changes], values
 
-    async def jobs_in_states(self, states: Iterable[JobState]) -> list[Job]:
+    def jobs_in_states(self, states: Iterable[JobState]) -> list[Job]:
         names = [state.value for state in states]
-        rows = await self._all(
+        rows = self._all(
             f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state IN ({', '.join('?' * len(names))}) ORDER BY rowid",
             names,
         )
         return [job_from_row(row) for row in rows]
 
-    async def highest_started_tag(self) -> float | None:
+    def highest_started_tag(self) -> float | None:
         """The largest fair-queue tag among normal-lane jobs that left the queue."""
-        row = await self._one("SELECT MAX(sched_tag) FROM jobs WHERE lane = 0 AND state != 'queued'")
+        row = self._one("SELECT MAX(sched_tag) FROM jobs WHERE lane = 0 AND state != 'queued'")
         return None if row is None or row[0] is None else float(row[0])
 
-    async def count_user_jobs(self, guild_id: int, user_id: int, states: Iterable[JobState]) -> int:
+    def user_finish_tag(self, guild_id: int, user_id: int) -> float | None:
+        """Where the fair queue's share of the member's latest job ends (tags grow job by job)."""
+        row = self._one(
+            "SELECT sched_tag, cost_seconds, weight FROM jobs WHERE guild_id = ? AND user_id = ? "
+            "ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            (guild_id, user_id),
+        )
+        return None if row is None else finish_tag(row[0], row[1], row[2])
+
+    def count_user_jobs(self, guild_id: int, user_id: int, states: Iterable[JobState]) -> int:
         names = [state.value for state in states]
         marks = ", ".join("?" * len(names))
-        row = await self._one(
+        row = self._one(
             f"SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND state IN ({marks})",
             (guild_id, user_id, *names),
         )
         return int(row[0]) if row else 0
 
-    async def open_retry(self, parent_id: str) -> Job | None:
-        row = await self._one(
+    def open_retry(self, parent_id: str) -> Job | None:
+        row = self._one(
             f"SELECT {_JOB_COLUMNS} FROM jobs WHERE parent_id = ? AND kind = 'retry' AND state NOT IN {_FINISHED}",
             (parent_id,),
         )
         return job_from_row(row) if row else None
 
-    async def user_jobs(self, guild_id: int, user_id: int, *, unfinished: bool, limit: int) -> list[Job]:
+    def user_jobs(self, guild_id: int, user_id: int, *, unfinished: bool, limit: int) -> list[Job]:
         where = f" AND state NOT IN {_FINISHED}" if unfinished else ""
-        rows = await self._all(
+        rows = self._all(
             f"SELECT {_JOB_COLUMNS} FROM jobs WHERE guild_id = ? AND user_id = ?{where} "
             "ORDER BY created_at DESC, rowid DESC LIMIT ?",
             (guild_id, user_id, limit),
         )
         return [job_from_row(row) for row in rows]
 
-    async def guild_open_jobs(self, guild_id: int, limit: int) -> list[Job]:
-        rows = await self._all(
+    def guild_open_jobs(self, guild_id: int, limit: int) -> list[Job]:
+        rows = self._all(
             f"SELECT {_JOB_COLUMNS} FROM jobs WHERE guild_id = ? AND state NOT IN {_FINISHED} ORDER BY rowid LIMIT ?",
             (guild_id, limit),
         )
@@ -216,24 +216,24 @@ class Tx:
 
     # Ledger
 
-    async def add_ledger(self, job: Job, entries: Sequence[LedgerEntry], now: float) -> None:
+    def add_ledger(self, job: Job, entries: Sequence[LedgerEntry], now: float) -> None:
         """Write `entries` for `job` in one statement."""
         params: list[Any] = []
         for entry in entries:
             params += (job.id, job.guild_id, job.user_id, job.request.model, entry.kind, entry.seconds,
                        entry.jobs, entry.cost, to_epoch(job.created_at), now)  # fmt: skip
-        await self._run(
+        self._run(
             "INSERT INTO ledger (job_id, guild_id, user_id, model, entry, seconds, jobs, cost, window_at, at) "
             f"VALUES {', '.join(['(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'] * len(entries))}",
             params,
         )
 
-    async def user_usage(
+    def user_usage(
         self, guild_id: int, user_id: int, day: tuple[float, float], month: tuple[float, float]
     ) -> tuple[Usage, Usage]:
         """A member's usage in the day and month windows, in one pass over their ledger rows."""
         inside = "window_at >= ? AND window_at < ?"
-        row = await self._one(
+        row = self._one(
             f"SELECT COALESCE(SUM(CASE WHEN {inside} THEN seconds END), 0), "
             f"COALESCE(SUM(CASE WHEN {inside} THEN jobs END), 0), "
             "COALESCE(SUM(seconds), 0), COALESCE(SUM(jobs), 0) FROM ledger "
@@ -244,21 +244,21 @@ class Tx:
             return Usage(0, 0), Usage(0, 0)
         return Usage(int(row[0]), int(row[1])), Usage(int(row[2]), int(row[3]))
 
-    async def guild_usage(self, guild_id: int, start: float, end: float) -> Usage:
-        row = await self._one(
+    def guild_usage(self, guild_id: int, start: float, end: float) -> Usage:
+        row = self._one(
             "SELECT COALESCE(SUM(seconds), 0), COALESCE(SUM(jobs), 0) FROM ledger "
             "WHERE guild_id = ? AND window_at >= ? AND window_at < ?",
             (guild_id, start, end),
         )
         return Usage(int(row[0]), int(row[1])) if row else Usage(0, 0)
 
-    async def ledger_mismatches(self) -> list[LedgerMismatch]:
+    def ledger_mismatches(self) -> list[LedgerMismatch]:
         """Jobs whose ledger rows don't add up to what their state says they hold.
 
         Unfinished: the reservation (cost_seconds). Delivered: the charge. Failed or
         canceled: zero. Summed over all jobs this is "reserved + used = ledger".
         """
-        rows = await self._all(
+        rows = self._all(
             """
             SELECT jobs.id, jobs.state, jobs.cost_seconds,
                    COALESCE(SUM(ledger.seconds), 0) AS ledger_seconds,
@@ -280,8 +280,8 @@ class Tx:
                 mismatches.append(LedgerMismatch(row["id"], state, expected, int(row["ledger_seconds"])))
         return mismatches
 
-    async def usage_rows(self, guild_id: int, since: float) -> list[UsageRow]:
-        rows = await self._all(
+    def usage_rows(self, guild_id: int, since: float) -> list[UsageRow]:
+        rows = self._all(
             "SELECT user_id, model, SUM(seconds), SUM(jobs), SUM(cost) FROM ledger "
             "WHERE guild_id = ? AND entry = 'charge' AND window_at >= ? "
             "GROUP BY user_id, model ORDER BY SUM(seconds) DESC",
@@ -291,66 +291,62 @@ class Tx:
 
     # Tiers
 
-    async def tiers(self, guild_id: int) -> dict[str, Tier]:
-        rows = await self._all(
+    def tiers(self, guild_id: int) -> dict[str, Tier]:
+        rows = self._all(
             "SELECT name, daily_seconds, monthly_seconds, max_running, max_queued, max_clip_seconds, weight, "
             "relax_allowed FROM tiers WHERE guild_id = ? ORDER BY name",
             (guild_id,),
         )
         return {row[0]: Tier(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7])) for row in rows}
 
-    async def upsert_tier(self, guild_id: int, tier: Tier) -> None:
-        await self._run(
+    def upsert_tier(self, guild_id: int, tier: Tier) -> None:
+        self._run(
             "INSERT OR REPLACE INTO tiers (guild_id, name, daily_seconds, monthly_seconds, max_running, max_queued, "
             "max_clip_seconds, weight, relax_allowed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (guild_id, tier.name, tier.daily_seconds, tier.monthly_seconds, tier.max_running, tier.max_queued,
              tier.max_clip_seconds, tier.weight, int(tier.relax_allowed)),
         )  # fmt: skip
 
-    async def delete_tier(self, guild_id: int, name: str) -> int:
-        await self._run("DELETE FROM role_tiers WHERE guild_id = ? AND tier_name = ?", (guild_id, name))
-        await self._run("DELETE FROM user_tiers WHERE guild_id = ? AND tier_name = ?", (guild_id, name))
-        return await self._run("DELETE FROM tiers WHERE guild_id = ? AND name = ?", (guild_id, name))
+    def delete_tier(self, guild_id: int, name: str) -> int:
+        self._run("DELETE FROM role_tiers WHERE guild_id = ? AND tier_name = ?", (guild_id, name))
+        self._run("DELETE FROM user_tiers WHERE guild_id = ? AND tier_name = ?", (guild_id, name))
+        return self._run("DELETE FROM tiers WHERE guild_id = ? AND name = ?", (guild_id, name))
 
-    async def role_tiers(self, guild_id: int) -> dict[int, str]:
-        rows = await self._all("SELECT role_id, tier_name FROM role_tiers WHERE guild_id = ?", (guild_id,))
+    def role_tiers(self, guild_id: int) -> dict[int, str]:
+        rows = self._all("SELECT role_id, tier_name FROM role_tiers WHERE guild_id = ?", (guild_id,))
         return {row[0]: row[1] for row in rows}
 
-    async def set_role_tier(self, guild_id: int, role_id: int, tier_name: str | None) -> None:
+    def set_role_tier(self, guild_id: int, role_id: int, tier_name: str | None) -> None:
         if tier_name is None:
-            await self._run("DELETE FROM role_tiers WHERE guild_id = ? AND role_id = ?", (guild_id, role_id))
+            self._run("DELETE FROM role_tiers WHERE guild_id = ? AND role_id = ?", (guild_id, role_id))
         else:
-            await self._run(
+            self._run(
                 "INSERT OR REPLACE INTO role_tiers (guild_id, role_id, tier_name) VALUES (?, ?, ?)",
                 (guild_id, role_id, tier_name),
             )
 
-    async def user_tier(self, guild_id: int, user_id: int) -> str | None:
-        row = await self._one(
-            "SELECT tier_name FROM user_tiers WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
+    def user_tier(self, guild_id: int, user_id: int) -> str | None:
+        row = self._one("SELECT tier_name FROM user_tiers WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
         return str(row[0]) if row else None
 
-    async def set_user_tier(self, guild_id: int, user_id: int, tier_name: str | None) -> None:
+    def set_user_tier(self, guild_id: int, user_id: int, tier_name: str | None) -> None:
         if tier_name is None:
-            await self._run("DELETE FROM user_tiers WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
+            self._run("DELETE FROM user_tiers WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
         else:
-            await self._run(
+            self._run(
                 "INSERT OR REPLACE INTO user_tiers (guild_id, user_id, tier_name) VALUES (?, ?, ?)",
                 (guild_id, user_id, tier_name),
             )
 
     # Guild configuration
 
-    async def guild_config(self, guild_id: int) -> GuildConfig:
-        row = await self._one(
+    def guild_config(self, guild_id: int) -> GuildConfig:
+        row = self._one(
             "SELECT paused, daily_budget_seconds, timezone, admins_exempt, enabled_models, allowed_channels "
             "FROM guild_settings WHERE guild_id = ?",
             (guild_id,),
         )
-        rules = await self._all(
-            "SELECT pattern, is_regex FROM blocklist WHERE guild_id = ? ORDER BY pattern", (guild_id,)
-        )
+        rules = self._all("SELECT pattern, is_regex FROM blocklist WHERE guild_id = ? ORDER BY pattern", (guild_id,))
         blocklist = [BlockRule(rule[0], bool(rule[1])) for rule in rules]
         if row is None:
             return GuildConfig(guild_id, blocklist=blocklist)
@@ -365,7 +361,7 @@ class Tx:
             blocklist=blocklist,
         )
 
-    async def update_guild_config(self, guild_id: int, **changes: Any) -> None:
+    def update_guild_config(self, guild_id: int, **changes: Any) -> None:
         allowed = {
             "paused",
             "daily_budget_seconds",
@@ -376,41 +372,41 @@ class Tx:
         }
         if set(changes) - allowed:
             raise ValueError(f"unknown guild settings {sorted(set(changes) - allowed)}")
-        await self._run("INSERT OR IGNORE INTO guild_settings (guild_id) VALUES (?)", (guild_id,))
+        self._run("INSERT OR IGNORE INTO guild_settings (guild_id) VALUES (?)", (guild_id,))
         for name, value in changes.items():
             stored = (
                 json.dumps(value) if name in ("enabled_models", "allowed_channels") and value is not None else value
             )
-            await self._run(f"UPDATE guild_settings SET {name} = ? WHERE guild_id = ?", (stored, guild_id))
+            self._run(f"UPDATE guild_settings SET {name} = ? WHERE guild_id = ?", (stored, guild_id))
 
-    async def paused_guilds(self) -> set[int]:
-        rows = await self._all("SELECT guild_id FROM guild_settings WHERE paused = 1")
+    def paused_guilds(self) -> set[int]:
+        rows = self._all("SELECT guild_id FROM guild_settings WHERE paused = 1")
         return {row[0] for row in rows}
 
-    async def add_block(self, guild_id: int, rule: BlockRule) -> None:
-        await self._run(
+    def add_block(self, guild_id: int, rule: BlockRule) -> None:
+        self._run(
             "INSERT OR IGNORE INTO blocklist (guild_id, pattern, is_regex) VALUES (?, ?, ?)",
             (guild_id, rule.pattern, int(rule.is_regex)),
         )
 
-    async def remove_block(self, guild_id: int, pattern: str) -> int:
-        return await self._run("DELETE FROM blocklist WHERE guild_id = ? AND pattern = ?", (guild_id, pattern))
+    def remove_block(self, guild_id: int, pattern: str) -> int:
+        return self._run("DELETE FROM blocklist WHERE guild_id = ? AND pattern = ?", (guild_id, pattern))
 
     # Meta and statistics
 
-    async def get_meta(self, key: str) -> str | None:
-        row = await self._one("SELECT value FROM meta WHERE key = ?", (key,))
+    def get_meta(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
         return str(row[0]) if row else None
 
-    async def set_meta(self, key: str, value: str) -> None:
-        await self._run("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+    def set_meta(self, key: str, value: str) -> None:
+        self._run("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
-    async def model_run_times(self) -> dict[str, float]:
-        rows = await self._all("SELECT model, avg_run_seconds FROM model_stats")
+    def model_run_times(self) -> dict[str, float]:
+        rows = self._all("SELECT model, avg_run_seconds FROM model_stats")
         return {row[0]: float(row[1]) for row in rows}
 
-    async def save_model_run_time(self, model: str, average: float, samples: int) -> None:
-        await self._run(
+    def save_model_run_time(self, model: str, average: float, samples: int) -> None:
+        self._run(
             "INSERT OR REPLACE INTO model_stats (model, avg_run_seconds, samples) VALUES (?, ?, ?)",
             (model, average, samples),
         )

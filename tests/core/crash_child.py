@@ -133,8 +133,7 @@ class BoardDeliverer:
 
 async def enqueue_missing(core: Core, prompts: list[str]) -> None:
     """Each enqueue is one transaction, so a prompt is either a job or not: look, then add the rest."""
-    async with core.store.reading() as tx:
-        known = {job.request.prompt for job in await tx.jobs_in_states(list(JobState))}
+    known = {job.request.prompt for job in await core.store.read(lambda tx: tx.jobs_in_states(list(JobState)))}
     for index, prompt in enumerate(prompts):
         if prompt in known:
             continue
@@ -146,8 +145,7 @@ async def enqueue_missing(core: Core, prompts: list[str]) -> None:
 async def until_finished(core: Core, prompts: list[str]) -> None:
     wanted = set(prompts)
     while True:
-        async with core.store.reading() as tx:
-            jobs = await tx.jobs_in_states(list(JobState))
+        jobs = await core.store.read(lambda tx: tx.jobs_in_states(list(JobState)))
         if wanted <= {job.request.prompt for job in jobs if job.state.finished}:
             return
         await asyncio.sleep(0.05)

@@ -8,6 +8,7 @@ from shutil import copyfile
 from bot.clock import to_epoch
 from bot.jobs.domain import FailureReason, Job, JobState
 from bot.quotas.service import Member
+from bot.store.transaction import Tx
 from tests.core.conftest import GUILD, CoreHarness, origin, request
 
 
@@ -20,10 +21,13 @@ async def _crash_in(harness: CoreHarness, job: Job, *states: JobState, **changes
     """Move the stored job as the runner would have, then stop as if the process died."""
     assert harness.core is not None
     now = to_epoch(harness.clock())
-    async with harness.core.store.transaction() as tx:
+
+    def walk(tx: Tx) -> None:
         current = job
         for state in states:
-            current = await tx.move_job(current, state, now, **(changes if state is states[-1] else {}))
+            current = tx.move_job(current, state, now, **(changes if state is states[-1] else {}))
+
+    await harness.core.store.write(walk)
     await harness.close()
 
 
@@ -92,8 +96,7 @@ async def test_newcomers_after_a_restart_do_not_jump_the_queue(harness: CoreHarn
     alice = [(await core.jobs.enqueue(origin(1), request(), Member(1))).job for _ in range(4)]
     now = to_epoch(harness.clock())
     for job in alice[:3]:  # started, as the runner would: tags 0, 2 and 4 leave the queue
-        async with core.store.transaction() as tx:
-            await tx.move_job(job, JobState.SUBMITTING, now)
+        await core.store.write(lambda tx, job=job: tx.move_job(job, JobState.SUBMITTING, now))
         core.queue.dispatched(job)
     await harness.close()
     core = await harness.open(start=False, **settings)

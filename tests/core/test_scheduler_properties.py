@@ -1,7 +1,8 @@
 """Property tests of the scheduler: FIFO per user, bounded waiting, weighted shares, limits, positions.
 
 The FairQueue properties run against the queue alone (pure, fast, many examples)
-driven the way JobService and the runner drive it: `claim_tag` + `add` on enqueue,
+driven the way JobService and the runner drive it: `start_tag` from virtual time and
+the user's latest finish (which the store reads back) + `add` on enqueue,
 the head of `in_order()` then `dispatched` on each pick. The bounds come from
 start-time fair queueing (Goyal et al., 1996) as this queue implements it:
 
@@ -34,7 +35,7 @@ from bot.core import Core
 from bot.jobs.domain import Job, JobRequest, JobState, Origin
 from bot.jobs.events import JobEvent
 from bot.jobs.refusal import Refusal
-from bot.jobs.scheduler import FairQueue
+from bot.jobs.scheduler import FairQueue, finish_tag, start_tag
 from bot.models import ModelCatalog, ModelSpec
 from bot.quotas.service import Member
 from bot.quotas.tiers import Tier
@@ -64,7 +65,9 @@ class Sim:
 
     def enqueue(self, user: int, cost: int, lane: int = 0) -> Job:
         weight = self.weights[user]
-        tag = self.queue.claim_tag((GUILD, user), cost, weight)
+        latest = next((job for job in reversed(self.enqueued) if job.user_id == user), None)
+        previous = None if latest is None else finish_tag(latest.sched_tag, latest.cost_seconds, latest.weight)
+        tag = start_tag(self.queue.virtual_time, previous)
         job = Job(
             id=f"J{len(self.enqueued):05d}",
             origin=Origin(GUILD, 20, user, 0),
