@@ -97,7 +97,12 @@ JOB_ID_LENGTH = 8
 
 
 def new_job_id() -> str:
-    return "".join(secrets.choice(JOB_ID_ALPHABET) for _ in range(JOB_ID_LENGTH))
+    number = secrets.randbelow(len(JOB_ID_ALPHABET) ** JOB_ID_LENGTH)  # one call to the OS, not one per letter
+    letters = []
+    for _ in range(JOB_ID_LENGTH):
+        number, digit = divmod(number, len(JOB_ID_ALPHABET))
+        letters.append(JOB_ID_ALPHABET[digit])
+    return "".join(letters)
 
 
 def normalize_job_id(text: str) -> str:

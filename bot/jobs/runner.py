@@ -285,15 +285,11 @@ class Runner:
 
     async def _drive(self, job: Job) -> None:
         backend = self._backends.get(job.backend)
-        started = self._clock()
         try:
             if backend is None:
                 await self._fail(job, FailureReason.BACKEND_UNAVAILABLE, f"backend {job.backend} is not configured")
                 return
-            finished = await self._advance(job, backend)
-            if finished is not None and finished.state is JobState.DELIVERED:
-                elapsed = (self._clock() - (finished.started_at or started)).total_seconds()
-                await self._record_run_time(finished.request.model, elapsed)
+            await self._advance(job, backend)
         except asyncio.CancelledError:
             if job.id in self._aborting:
                 await self._cancel_at_backend(job.id, backend)
@@ -425,12 +421,18 @@ class Runner:
             return None
         spec = self._catalog.get(job.request.model)
         charged = ledger.charged_seconds(job, info.duration)
-        now = to_epoch(self._clock())
         cost_per_second = spec.cost_per_second if spec else 0.0
+        clock = self._clock()
+        now = to_epoch(clock)
+        model = job.request.model
+        # The run time feeds the ETAs; it is saved with the settle, in the same write.
+        run_time = self._run_times.record(model, (clock - job.started_at).total_seconds()) if job.started_at else None
 
         def settle(tx: Tx) -> Job:
             delivered = tx.move_job(job, JobState.DELIVERED, now, result_message_id=outcome.message_id)
             ledger.settle(tx, job, charged, cost_per_second, now)
+            if run_time is not None:
+                tx.save_model_run_time(model, *run_time)
             return delivered
 
         delivered = await self._store.write(settle)
@@ -477,7 +479,3 @@ class Runner:
             await backend.cancel(BackendJob(current.backend_job_id, current.backend_data))
         except BackendError as error:
             log.info("backend cancel for job %s failed: %s", job_id, error)
-
-    async def _record_run_time(self, model: str, seconds: float) -> None:
-        average, samples = self._run_times.record(model, seconds)
-        await self._store.write(lambda tx: tx.save_model_run_time(model, average, samples))

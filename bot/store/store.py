@@ -7,11 +7,13 @@ everything it wrote is rolled back and the exception reaches the caller.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 from bot.store.database import Database
+from bot.store.guild_cache import GuildCache
 from bot.store.transaction import Tx
 
 T = TypeVar("T")
@@ -20,6 +22,7 @@ T = TypeVar("T")
 class Store:
     def __init__(self, database: Database) -> None:
         self.database = database
+        self._guild_cache = GuildCache()
 
     @classmethod
     async def open(cls, path: Path) -> Store:
@@ -29,7 +32,14 @@ class Store:
         await self.database.close()
 
     async def write(self, work: Callable[[Tx], T]) -> T:
-        return await self.database.run(lambda connection: work(Tx(connection)), writes=True)
+        def write_or_forget(connection: sqlite3.Connection) -> T:
+            try:
+                return work(Tx(connection, self._guild_cache))
+            except BaseException:
+                self._guild_cache.clear()  # it may hold what the rollback is about to undo
+                raise
+
+        return await self.database.run(write_or_forget, writes=True)
 
     async def read(self, work: Callable[[Tx], T]) -> T:
-        return await self.database.run(lambda connection: work(Tx(connection)), writes=False)
+        return await self.database.run(lambda connection: work(Tx(connection, self._guild_cache)), writes=False)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from bot.clock import from_epoch, to_epoch
 from bot.jobs.domain import FailureReason, Job, JobRequest, JobState, Origin, can_move
 from bot.jobs.scheduler import finish_tag
 from bot.quotas.tiers import Tier
+from bot.store.guild_cache import GuildCache
 from bot.store.records import BlockRule, GuildConfig, LedgerEntry, LedgerMismatch, Usage, UsageRow
 
 
@@ -42,6 +44,21 @@ _MUTABLE = frozenset(
         "result_message_id", "seed",
     }
 )  # fmt: skip
+
+
+# Columns that change while the runner holds a job: the Discord side records its messages.
+_CHANGED_ELSEWHERE = ("status_channel_id", "status_message_id", "result_message_id")
+
+
+def _as_field(column: str, value: Any) -> Any:
+    """A `_MUTABLE` column's value as the Job field holds it."""
+    if column in ("started_at", "finished_at") and isinstance(value, int | float):
+        return from_epoch(value)
+    if column == "failure":
+        return FailureReason(value) if value else None
+    if column == "backend_data":
+        return dict(value)
+    return value
 
 
 def _epoch(value: Any) -> Any:
@@ -91,8 +108,9 @@ def job_from_row(row: sqlite3.Row) -> Job:
 class Tx:
     """The statements, run synchronously on the database's thread inside a batch (see Database)."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, cache: GuildCache) -> None:
         self._db = connection
+        self._cache = cache
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         return self._db.execute(sql, params).fetchall()
@@ -133,15 +151,20 @@ class Tx:
         if target.finished:
             assignments.append("finished_at = ?")
             values.append(now)
-        # RETURNING: the moved row comes back from the same statement (one trip, no re-read).
         row = self._one(
             f"UPDATE jobs SET state = ?, updated_at = ?{''.join(', ' + a for a in assignments)} "
-            f"WHERE id = ? AND state = ? RETURNING {_JOB_COLUMNS}",
+            f"WHERE id = ? AND state = ? RETURNING {', '.join(_CHANGED_ELSEWHERE)}",
             (target.value, now, *values, job.id, job.state.value),
         )
         if row is None:
             raise StaleState(f"job {job.id} is no longer {job.state.value}")
-        return job_from_row(row)
+        # The caller's copy with the move applied, plus what others may have written meanwhile
+        # (cheaper than decoding the whole row, which was most of a checkpoint's cost).
+        fields: dict[str, Any] = dict(zip(_CHANGED_ELSEWHERE, row, strict=True))
+        fields.update((name, _as_field(name, value)) for name, value in changes.items())
+        if target.finished:
+            fields["finished_at"] = from_epoch(now)
+        return replace(job, state=target, updated_at=from_epoch(now), **fields)
 
     def update_job(self, job_id: str, now: float, **changes: Any) -> None:
         assignments, values = self._assignments(changes)
@@ -292,6 +315,9 @@ class Tx:
     # Tiers
 
     def tiers(self, guild_id: int) -> dict[str, Tier]:
+        return self._cache.tiers(guild_id, lambda: self._load_tiers(guild_id))
+
+    def _load_tiers(self, guild_id: int) -> dict[str, Tier]:
         rows = self._all(
             "SELECT name, daily_seconds, monthly_seconds, max_running, max_queued, max_clip_seconds, weight, "
             "relax_allowed FROM tiers WHERE guild_id = ? ORDER BY name",
@@ -300,6 +326,7 @@ class Tx:
         return {row[0]: Tier(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7])) for row in rows}
 
     def upsert_tier(self, guild_id: int, tier: Tier) -> None:
+        self._cache.forget(guild_id)
         self._run(
             "INSERT OR REPLACE INTO tiers (guild_id, name, daily_seconds, monthly_seconds, max_running, max_queued, "
             "max_clip_seconds, weight, relax_allowed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -308,15 +335,20 @@ class Tx:
         )  # fmt: skip
 
     def delete_tier(self, guild_id: int, name: str) -> int:
+        self._cache.forget(guild_id)
         self._run("DELETE FROM role_tiers WHERE guild_id = ? AND tier_name = ?", (guild_id, name))
         self._run("DELETE FROM user_tiers WHERE guild_id = ? AND tier_name = ?", (guild_id, name))
         return self._run("DELETE FROM tiers WHERE guild_id = ? AND name = ?", (guild_id, name))
 
     def role_tiers(self, guild_id: int) -> dict[int, str]:
+        return self._cache.role_tiers(guild_id, lambda: self._load_role_tiers(guild_id))
+
+    def _load_role_tiers(self, guild_id: int) -> dict[int, str]:
         rows = self._all("SELECT role_id, tier_name FROM role_tiers WHERE guild_id = ?", (guild_id,))
         return {row[0]: row[1] for row in rows}
 
     def set_role_tier(self, guild_id: int, role_id: int, tier_name: str | None) -> None:
+        self._cache.forget(guild_id)
         if tier_name is None:
             self._run("DELETE FROM role_tiers WHERE guild_id = ? AND role_id = ?", (guild_id, role_id))
         else:
@@ -341,6 +373,9 @@ class Tx:
     # Guild configuration
 
     def guild_config(self, guild_id: int) -> GuildConfig:
+        return self._cache.config(guild_id, lambda: self._load_guild_config(guild_id))
+
+    def _load_guild_config(self, guild_id: int) -> GuildConfig:
         row = self._one(
             "SELECT paused, daily_budget_seconds, timezone, admins_exempt, enabled_models, allowed_channels "
             "FROM guild_settings WHERE guild_id = ?",
@@ -372,6 +407,7 @@ class Tx:
         }
         if set(changes) - allowed:
             raise ValueError(f"unknown guild settings {sorted(set(changes) - allowed)}")
+        self._cache.forget(guild_id)
         self._run("INSERT OR IGNORE INTO guild_settings (guild_id) VALUES (?)", (guild_id,))
         for name, value in changes.items():
             stored = (
@@ -384,12 +420,14 @@ class Tx:
         return {row[0] for row in rows}
 
     def add_block(self, guild_id: int, rule: BlockRule) -> None:
+        self._cache.forget(guild_id)
         self._run(
             "INSERT OR IGNORE INTO blocklist (guild_id, pattern, is_regex) VALUES (?, ?, ?)",
             (guild_id, rule.pattern, int(rule.is_regex)),
         )
 
     def remove_block(self, guild_id: int, pattern: str) -> int:
+        self._cache.forget(guild_id)
         return self._run("DELETE FROM blocklist WHERE guild_id = ? AND pattern = ?", (guild_id, pattern))
 
     # Meta and statistics

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -8,10 +9,23 @@ import aiosqlite
 import pytest
 
 from bot.jobs.domain import Job, JobState
-from bot.store.records import LedgerEntry
+from bot.quotas.tiers import Tier
+from bot.store.records import BlockRule, GuildConfig, LedgerEntry
 from bot.store.store import Store
 from bot.store.transaction import InvalidTransition, StaleState, Tx
 from tests.core.conftest import origin, request
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(tmp_path / "store.db")
+    try:
+        yield opened
+    finally:
+        await opened.close()  # even when the test fails: an open connection would keep pytest alive
+
+
+TIER = Tier("gold", 600, 6000, max_running=2, max_queued=5, max_clip_seconds=10, weight=2.0)
 
 
 def a_job(job_id: str = "ABCDEFGH") -> Job:
@@ -34,15 +48,12 @@ async def test_open_creates_folder_applies_migrations_and_pragmas(tmp_path: Path
     assert versions == [(1,)]
 
 
-async def test_foreign_keys_are_enforced(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "f.db")
+async def test_foreign_keys_are_enforced(store: Store) -> None:
     with pytest.raises(aiosqlite.IntegrityError):
         await store.write(lambda tx: tx.add_ledger(a_job("NOTSAVED"), [LedgerEntry("reserve", 2, 1)], 0.0))
-    await store.close()
 
 
-async def test_invalid_and_stale_transitions_are_refused(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "t.db")
+async def test_invalid_and_stale_transitions_are_refused(store: Store) -> None:
     job = a_job()
     await store.write(lambda tx: tx.insert_job(job))
     with pytest.raises(InvalidTransition):
@@ -53,11 +64,9 @@ async def test_invalid_and_stale_transitions_are_refused(tmp_path: Path) -> None
         await store.write(lambda tx: tx.move_job(job, JobState.CANCELED, 2.0))
     stored = await store.read(lambda tx: tx.get_job(job.id))
     assert stored is not None and stored.state is JobState.SUBMITTING
-    await store.close()
 
 
-async def test_a_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "r.db")
+async def test_a_failed_write_leaves_nothing_behind(store: Store) -> None:
 
     def insert_then_fail(tx: Tx) -> None:
         tx.insert_job(a_job())
@@ -66,11 +75,9 @@ async def test_a_failed_write_leaves_nothing_behind(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="boom"):
         await store.write(insert_then_fail)
     assert await store.read(lambda tx: tx.get_job("ABCDEFGH")) is None
-    await store.close()
 
 
-async def test_writes_waiting_together_share_one_commit_and_fail_alone(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "batch.db")
+async def test_writes_waiting_together_share_one_commit_and_fail_alone(store: Store) -> None:
     first, second = a_job("AAAAAAAA"), a_job("BBBBBBBB")
 
     def insert_then_fail(tx: Tx) -> None:
@@ -95,11 +102,9 @@ async def test_writes_waiting_together_share_one_commit_and_fail_alone(tmp_path:
     assert await store.read(lambda tx: tx.get_job(second.id)) is None
     usage, _ = await store.read(lambda tx: tx.user_usage(second.guild_id, second.user_id, (0.0, 2e9), (0.0, 2e9)))
     assert (usage.seconds, usage.jobs) == (0, 0)  # the failed write's ledger row went with it
-    await store.close()
 
 
-async def test_a_write_whose_caller_gave_up_before_its_batch_never_runs(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "cancel.db")
+async def test_a_write_whose_caller_gave_up_before_its_batch_never_runs(store: Store) -> None:
     job = a_job()
     write = asyncio.ensure_future(store.write(lambda tx: tx.insert_job(job)))
     await asyncio.sleep(0)  # queued for the next batch, which has not left yet
@@ -107,7 +112,6 @@ async def test_a_write_whose_caller_gave_up_before_its_batch_never_runs(tmp_path
     with pytest.raises(asyncio.CancelledError):
         await write
     assert await store.read(lambda tx: tx.get_job(job.id)) is None
-    await store.close()
 
 
 async def test_closing_finishes_writes_already_handed_over(tmp_path: Path) -> None:
@@ -123,3 +127,44 @@ async def test_closing_finishes_writes_already_handed_over(tmp_path: Path) -> No
     store = await Store.open(path)
     assert await store.read(lambda tx: tx.get_job(job.id)) is not None
     await store.close()
+
+
+async def test_guild_settings_read_from_memory_are_never_stale(store: Store) -> None:
+    assert await store.read(lambda tx: tx.guild_config(7)) == GuildConfig(7)
+    await store.write(lambda tx: tx.update_guild_config(7, daily_budget_seconds=60))
+    assert (await store.read(lambda tx: tx.guild_config(7))).daily_budget_seconds == 60
+    await store.write(lambda tx: tx.add_block(7, BlockRule("fog", False)))
+    assert (await store.read(lambda tx: tx.guild_config(7))).blocklist == [BlockRule("fog", False)]
+    await store.write(lambda tx: tx.upsert_tier(7, TIER))
+    await store.write(lambda tx: tx.set_role_tier(7, 70, TIER.name))
+    assert await store.read(lambda tx: (tx.tiers(7), tx.role_tiers(7))) == ({TIER.name: TIER}, {70: TIER.name})
+
+    def change_then_fail(tx: Tx) -> None:
+        tx.update_guild_config(7, daily_budget_seconds=5)
+        assert tx.guild_config(7).daily_budget_seconds == 5  # its own change, cached for a moment
+        raise RuntimeError("refused")
+
+    with pytest.raises(RuntimeError):
+        await store.write(change_then_fail)
+    assert (await store.read(lambda tx: tx.guild_config(7))).daily_budget_seconds == 60  # the rollback wins
+    tiers = await store.read(lambda tx: tx.tiers(7))
+    tiers.clear()  # a caller's copy; the cache keeps its own
+    await store.write(lambda tx: tx.delete_tier(7, TIER.name))
+    assert await store.read(lambda tx: (tx.tiers(7), tx.role_tiers(7))) == ({}, {})
+
+
+async def test_a_move_applies_to_the_callers_copy_and_brings_back_what_others_wrote(store: Store) -> None:
+    job = a_job()
+    await store.write(lambda tx: tx.insert_job(job))
+    await store.write(lambda tx: tx.update_job(job.id, 1.0, status_channel_id=5, status_message_id=6))
+    submitting = await store.write(lambda tx: tx.move_job(job, JobState.SUBMITTING, 2.0))
+    running = await store.write(
+        lambda tx: tx.move_job(submitting, JobState.RUNNING, 3.0, backend_job_id="r-1", started_at=3.0)
+    )
+    failed = await store.write(
+        lambda tx: tx.move_job(running, JobState.FAILED, 4.0, failure="timed_out", failure_detail="slow")
+    )
+    stored = await store.read(lambda tx: tx.get_job(job.id))
+    assert stored is not None
+    assert (failed.status_channel_id, failed.status_message_id) == (5, 6)
+    assert failed == stored  # what the caller holds is exactly what a fresh read gives

@@ -1,0 +1,50 @@
+"""Per-guild settings that every enqueue reads, kept beside the connection.
+
+Only `Tx` touches the cache, and a `Tx` only runs on the database's thread inside
+a batch, one work function at a time, so it needs no lock. A write to a guild's
+settings forgets that guild; a write that fails forgets everything, because it may
+have read its own change before that change was rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from bot.quotas.tiers import Tier
+from bot.store.records import GuildConfig
+
+T = TypeVar("T")
+
+
+class GuildCache:
+    def __init__(self) -> None:
+        self._configs: dict[int, GuildConfig] = {}
+        self._tiers: dict[int, dict[str, Tier]] = {}
+        self._role_tiers: dict[int, dict[int, str]] = {}
+
+    def config(self, guild_id: int, load: Callable[[], GuildConfig]) -> GuildConfig:
+        return _cached(self._configs, guild_id, load)
+
+    def tiers(self, guild_id: int, load: Callable[[], dict[str, Tier]]) -> dict[str, Tier]:
+        tiers = _cached(self._tiers, guild_id, load)
+        return dict(tiers)  # a copy: callers may add to it
+
+    def role_tiers(self, guild_id: int, load: Callable[[], dict[int, str]]) -> dict[int, str]:
+        role_tiers = _cached(self._role_tiers, guild_id, load)
+        return dict(role_tiers)
+
+    def forget(self, guild_id: int) -> None:
+        for entries in (self._configs, self._tiers, self._role_tiers):
+            entries.pop(guild_id, None)
+
+    def clear(self) -> None:
+        for entries in (self._configs, self._tiers, self._role_tiers):
+            entries.clear()
+
+
+def _cached(entries: dict[int, T], guild_id: int, load: Callable[[], T]) -> T:
+    value = entries.get(guild_id)
+    if value is None:
+        value = entries[guild_id] = load()
+    return value
