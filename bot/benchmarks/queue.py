@@ -18,6 +18,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bot.backends.base import BackendCapabilities, BackendJob, FetchedClip, GenerationRequest, PollResult
@@ -127,7 +128,7 @@ async def _run(args: argparse.Namespace, settings: Settings, folder: Path) -> di
     core = await Core.open(bench_settings, backends={"demo": backend}, catalog=catalog)
     core.attach_deliverer(deliverer)
     try:
-        await _fill_backlog(core, args.queued, args.users)
+        await _fill_backlog(core, args.queued, args.users, args.in_flight)
         await core.start()
         figures = await _measure(core, deliverer, args)
     finally:
@@ -136,7 +137,19 @@ async def _run(args: argparse.Namespace, settings: Settings, folder: Path) -> di
     return figures
 
 
-async def _fill_backlog(core: Core, count: int, users: int) -> None:
+async def _commands(count: int, in_flight: int, command: Callable[[int], Awaitable[None]]) -> None:
+    """Run `command(0)` ... `command(count - 1)` the way Discord delivers commands: each
+    answered in a task of its own, `in_flight` at once, the rest waiting their turn."""
+    indices = iter(range(count))
+
+    async def answer_commands() -> None:
+        for index in indices:
+            await command(index)
+
+    await asyncio.gather(*(answer_commands() for _ in range(in_flight)))
+
+
+async def _fill_backlog(core: Core, count: int, users: int, in_flight: int) -> None:
     """Jobs past their quota, waiting at the lowest priority in another server."""
     if count <= 0:
         return
@@ -144,12 +157,15 @@ async def _fill_backlog(core: Core, count: int, users: int) -> None:
     await core.guilds.set_tier(BACKLOG_GUILD, backlog)
     await core.guilds.set_role_tier(BACKLOG_GUILD, BACKLOG_ROLE, backlog.name)
     started = time.perf_counter()
-    for index in range(count):
+
+    async def command(index: int) -> None:
         user = 1_000_000 + index % users
         member = Member(user, role_ids=frozenset({BACKLOG_ROLE}))
         await core.jobs.enqueue(
             Origin(BACKLOG_GUILD, 1, user, UPLOAD_LIMIT), JobRequest("backlog", MODEL, 4, "16:9"), member
         )
+
+    await _commands(count, in_flight, command)
     print(f"filled the queue with {count} waiting jobs in {time.perf_counter() - started:.1f} s")
 
 
@@ -162,18 +178,14 @@ async def _measure(core: Core, deliverer: CountingDeliverer, args: argparse.Name
     rss_before = _peak_rss_mib()
     dispatch_before = core.runner.stats
     started = time.perf_counter()
-    commands = asyncio.Semaphore(args.in_flight)
 
     async def command(index: int) -> None:
         user = index % args.users + 1
-        async with commands:
-            before = time.perf_counter()
-            enqueued = await core.jobs.enqueue(
-                Origin(MEASURED_GUILD, 1, user, UPLOAD_LIMIT),
-                JobRequest(f"clip {index}", MODEL, 4, "16:9"),
-                Member(user),
-            )
-            enqueue_ms.append((time.perf_counter() - before) * 1000)
+        before = time.perf_counter()
+        enqueued = await core.jobs.enqueue(
+            Origin(MEASURED_GUILD, 1, user, UPLOAD_LIMIT), JobRequest(f"clip {index}", MODEL, 4, "16:9"), Member(user)
+        )
+        enqueue_ms.append((time.perf_counter() - before) * 1000)
         waiting.append(enqueued.job)
         if index % sample_every == 0:
             job = rng.choice(waiting)
@@ -181,9 +193,7 @@ async def _measure(core: Core, deliverer: CountingDeliverer, args: argparse.Name
             core.jobs.place(job)
             position_ms.append((time.perf_counter() - before) * 1000)
 
-    # Commands arrive as Discord delivers them: each in a task of its own, up to
-    # `in_flight` being answered at once; the rest wait their turn at the door.
-    await asyncio.gather(*(command(index) for index in range(args.jobs)))
+    await _commands(args.jobs, args.in_flight, command)
     await deliverer.all_delivered.wait()
     elapsed = time.perf_counter() - started
     dispatch = core.runner.stats.since(dispatch_before)
