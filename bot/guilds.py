@@ -109,8 +109,8 @@ class GuildConfigService:
     async def set_paused(self, guild_id: int, paused: bool) -> None:
         """Pause or resume one guild's queue; once this returns, no job of the guild starts.
 
-        The runner hears first: a dispatch already past its check holds the database
-        lock ahead of our write, so it lands before we return, and none can follow.
+        The runner hears first: a dispatch already past its check has handed its write
+        to the store ahead of ours, so it lands before we return, and none can follow.
         """
         previous = [guild_id in target.paused_guilds for target in self._on_pause]
         for target in self._on_pause:

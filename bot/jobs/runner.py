@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from bot.backends.base import (
@@ -62,6 +63,16 @@ _REASONS: dict[BackendErrorKind, FailureReason] = {
 }
 
 
+def _start_jobs(jobs: list[Job], now: float, tx: Tx) -> list[Job | None]:
+    started: list[Job | None] = []
+    for job in jobs:
+        try:
+            started.append(tx.move_job(job, JobState.SUBMITTING, now))
+        except StaleState:  # nothing was written for it: the UPDATE matched no row
+            started.append(None)
+    return started
+
+
 def failure_for(error: BackendError) -> FailureReason:
     return _REASONS[error.kind]
 
@@ -94,6 +105,9 @@ class DispatchStats:
     passes: int = 0
     dispatched: int = 0
     choosing_seconds: float = 0.0
+
+    def add(self, *, dispatched: int, choosing: float) -> DispatchStats:
+        return DispatchStats(self.passes + 1, self.dispatched + dispatched, self.choosing_seconds + choosing)
 
     def since(self, earlier: DispatchStats) -> DispatchStats:
         return DispatchStats(
@@ -220,46 +234,52 @@ class Runner:
     async def _dispatch_ready(self) -> None:
         if self.paused:
             return
+        mark = time.perf_counter()
+        chosen = self._choose()
+        choosing = time.perf_counter() - mark
+        started: list[Job | None] = []
+        try:
+            if chosen:
+                # One write moves every chosen job to submitting: the jobs start together
+                # instead of one database trip apart.
+                now = to_epoch(self._clock())
+                started = await self._store.write(partial(_start_jobs, chosen, now))
+        finally:
+            self.stats = self.stats.add(dispatched=sum(job is not None for job in started), choosing=choosing)
+        for job, moved in zip(chosen, started, strict=True):
+            self._queue.dispatched(job)
+            if moved is not None:  # None: canceled while the write was on its way
+                self._launch(moved)
+                self._events.publish("state", moved)
+        if chosen:
+            self._announce_new_positions()
+
+    def _choose(self) -> list[Job]:
+        """The waiting jobs to start now, in queue order, within every running limit."""
         per_user = Counter((job.guild_id, job.user_id) for job in self._running.values())
         per_guild = Counter(job.guild_id for job in self._running.values())
         per_model = Counter(job.request.model for job in self._running.values())
         per_backend = Counter(job.backend for job in self._running.values())
-        dispatched = 0
-        choosing = 0.0
-        mark = time.perf_counter()
-        try:
-            for job in self._queue.in_order():
-                if not self._has_free_slot(per_model, per_backend):
-                    return
-                spec = self._catalog.get(job.request.model)
-                if (
-                    spec is None
-                    or per_model[spec.name] >= spec.max_concurrency
-                    or per_backend[spec.backend] >= self._catalog.backend_limit(spec.backend)
-                    or job.guild_id in self.paused_guilds
-                    or per_user[(job.guild_id, job.user_id)] >= job.max_running
-                    or per_guild[job.guild_id] >= self._guild_max_running
-                ):
-                    continue
-                choosing += time.perf_counter() - mark
-                started = await self._move(job, JobState.SUBMITTING)
-                mark = time.perf_counter()
-                self._queue.dispatched(job)
-                if started is None:
-                    continue
-                dispatched += 1
-                per_user[(job.guild_id, job.user_id)] += 1
-                per_guild[job.guild_id] += 1
-                per_model[spec.name] += 1
-                per_backend[spec.backend] += 1
-                self._launch(started)
-                self._announce_new_positions()
-        finally:
-            choosing += time.perf_counter() - mark
-            stats = self.stats
-            self.stats = DispatchStats(
-                stats.passes + 1, stats.dispatched + dispatched, stats.choosing_seconds + choosing
-            )
+        chosen: list[Job] = []
+        for job in self._queue.in_order():
+            if not self._has_free_slot(per_model, per_backend):
+                break
+            spec = self._catalog.get(job.request.model)
+            if (
+                spec is None
+                or per_model[spec.name] >= spec.max_concurrency
+                or per_backend[spec.backend] >= self._catalog.backend_limit(spec.backend)
+                or job.guild_id in self.paused_guilds
+                or per_user[(job.guild_id, job.user_id)] >= job.max_running
+                or per_guild[job.guild_id] >= self._guild_max_running
+            ):
+                continue
+            chosen.append(job)
+            per_user[(job.guild_id, job.user_id)] += 1
+            per_guild[job.guild_id] += 1
+            per_model[spec.name] += 1
+            per_backend[spec.backend] += 1
+        return chosen
 
     def _announce_new_positions(self) -> None:
         """Jobs near the front moved up: let their status messages say so.
