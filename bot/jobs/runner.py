@@ -261,24 +261,31 @@ class Runner:
         per_model = Counter(job.request.model for job in self._running.values())
         per_backend = Counter(job.backend for job in self._running.values())
         chosen: list[Job] = []
-        for job in self._queue.in_order():
-            if not self._has_free_slot(per_model, per_backend):
-                break
+
+        def user_blocked(job: Job) -> bool:
+            return (
+                job.guild_id in self.paused_guilds
+                or per_user[(job.guild_id, job.user_id)] >= job.max_running
+                or per_guild[job.guild_id] >= self._guild_max_running
+            )
+
+        if not self._has_free_slot(per_model, per_backend):
+            return chosen
+        for job in self._queue.in_order(user_blocked):
             spec = self._catalog.get(job.request.model)
             if (
                 spec is None
                 or per_model[spec.name] >= spec.max_concurrency
                 or per_backend[spec.backend] >= self._catalog.backend_limit(spec.backend)
-                or job.guild_id in self.paused_guilds
-                or per_user[(job.guild_id, job.user_id)] >= job.max_running
-                or per_guild[job.guild_id] >= self._guild_max_running
             ):
-                continue
+                continue  # this model is full; the user's next job may use another
             chosen.append(job)
             per_user[(job.guild_id, job.user_id)] += 1
             per_guild[job.guild_id] += 1
             per_model[spec.name] += 1
             per_backend[spec.backend] += 1
+            if not self._has_free_slot(per_model, per_backend):
+                break  # before the walk looks further: that can mean passing over every user
         return chosen
 
     def _announce_new_positions(self) -> None:

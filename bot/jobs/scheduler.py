@@ -14,7 +14,8 @@ Queue position and ETA come from this same order.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+import heapq
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from bot.jobs.domain import Job
@@ -30,9 +31,18 @@ class QueuePlace:
     eta_seconds: float  # until the clip should be ready
 
 
+def _never(job: Job) -> bool:
+    return False
+
+
 class FairQueue:
     def __init__(self) -> None:
         self._order: list[_SortKey] = []
+        # The same keys per user, and each user's first key in order: a dispatch pass
+        # merges the users' queues, so a user who can't start anything now is passed
+        # over once, not once per waiting job.
+        self._by_user: dict[UserKey, list[_SortKey]] = {}
+        self._heads: list[tuple[_SortKey, UserKey]] = []
         self._keys: dict[str, _SortKey] = {}
         self._jobs: dict[str, Job] = {}
         self._virtual = 0.0
@@ -57,6 +67,12 @@ class FairQueue:
         self._arrivals += 1
         key = (job.lane, job.sched_tag, self._arrivals, job.id)
         bisect.insort(self._order, key)
+        user = (job.guild_id, job.user_id)
+        waiting = self._by_user.setdefault(user, [])
+        head = waiting[0] if waiting else None
+        bisect.insort(waiting, key)
+        if waiting[0] != head:
+            self._move_head(user, head, waiting[0])
         self._keys[job.id] = key
         self._jobs[job.id] = job
         model = job.request.model
@@ -66,9 +82,16 @@ class FairQueue:
         key = self._keys.pop(job_id, None)
         if key is None:
             return None
-        index = bisect.bisect_left(self._order, key)
-        del self._order[index]
+        del self._order[bisect.bisect_left(self._order, key)]
         job = self._jobs.pop(job_id)
+        user = (job.guild_id, job.user_id)
+        waiting = self._by_user[user]
+        index = bisect.bisect_left(waiting, key)
+        del waiting[index]
+        if index == 0:
+            self._move_head(user, key, waiting[0] if waiting else None)
+        if not waiting:
+            del self._by_user[user]
         self._per_model[job.request.model] -= 1
         return job
 
@@ -90,14 +113,41 @@ class FairQueue:
         if self.remove(job.id) is not None and job.lane == 0:
             self._virtual = max(self._virtual, job.sched_tag)
 
-    def in_order(self) -> Iterator[Job]:
-        """Waiting jobs, next first. Lazy and safe while jobs are added or removed:
-        each step finds its place again (O(log n)) instead of copying the queue."""
-        index = 0
-        while index < len(self._order):
-            key = self._order[index]
-            yield self._jobs[key[3]]
-            index = bisect.bisect_right(self._order, key)
+    def in_order(self, user_blocked: Callable[[Job], bool] = _never) -> Iterator[Job]:
+        """Waiting jobs, next first: the users' own queues merged by key.
+
+        When a user's next job surfaces and `user_blocked(job)` says the user can't
+        start anything now, the rest of that user's jobs are passed over in one step,
+        so a walk costs O(log users) per job it yields or user it passes over, however
+        many jobs wait behind them. The predicate is asked afresh each time, after the
+        caller has acted on the jobs before. Start (remove) jobs after the walk, not
+        during it.
+        """
+        untouched = 0  # users whose head this walk has not reached yet: self._heads[untouched:]
+        touched: list[tuple[_SortKey, UserKey]] = []  # the next job of each user already yielded
+        while True:
+            fresh = self._heads[untouched] if untouched < len(self._heads) else None
+            if touched and (fresh is None or touched[0] < fresh):
+                key, user = heapq.heappop(touched)
+            elif fresh is not None:
+                key, user = fresh
+                untouched += 1
+            else:
+                return
+            job = self._jobs[key[3]]
+            if user_blocked(job):
+                continue  # none of the user's later jobs is pushed: all are passed over
+            yield job
+            waiting = self._by_user[user]
+            after = bisect.bisect_right(waiting, key)
+            if after < len(waiting):
+                heapq.heappush(touched, (waiting[after], user))
+
+    def _move_head(self, user: UserKey, old: _SortKey | None, new: _SortKey | None) -> None:
+        if old is not None:
+            del self._heads[bisect.bisect_left(self._heads, (old, user))]
+        if new is not None:
+            bisect.insort(self._heads, (new, user))
 
     def first(self, count: int) -> list[Job]:
         return [self._jobs[key[3]] for key in self._order[:count]]
@@ -115,7 +165,7 @@ class FairQueue:
         return {model: count for model, count in self._per_model.items() if count}
 
     def queued_for(self, user: UserKey) -> list[Job]:
-        return [job for job in self._jobs.values() if (job.guild_id, job.user_id) == user]
+        return [self._jobs[key[3]] for key in self._by_user.get(user, [])]
 
 
 def start_tag(virtual_time: float, previous_finish: float | None) -> float:
