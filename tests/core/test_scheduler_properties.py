@@ -103,6 +103,18 @@ class Sim:
         fresh.restore_virtual_time(max(left, default=None))
         self.queue = fresh
 
+    def apply(self, op: str, a: int, b: int, c: int) -> Job | None:
+        """One step of a generated run; the job it started, if it started one."""
+        if op == "add":
+            self.enqueue(a, b, lane=c)
+        elif op == "cancel" and self.enqueued:
+            self.cancel(self.enqueued[a % len(self.enqueued)].id)
+        elif op == "restart":
+            self.restart()
+        elif op == "pick" and len(self.queue):
+            return self.pick()
+        return None
+
     def waiting(self) -> list[Job]:
         return list(self.queue.in_order())
 
@@ -132,18 +144,12 @@ def test_each_user_is_served_in_enqueue_order_and_relax_waits_for_normal(
     variations in the order they want them.
     """
     sim = Sim(weights)
-    for op, a, b, c in ops:
-        if op == "add":
-            sim.enqueue(a, b, lane=c)
-        elif op == "cancel" and sim.enqueued:
-            sim.cancel(sim.enqueued[a % len(sim.enqueued)].id)
-        elif op == "restart":
-            before = [job.id for job in sim.waiting()]
-            sim.restart()
-            assert [job.id for job in sim.waiting()] == before
-        elif op == "pick" and len(sim.queue):
-            waiting = sim.waiting()
-            job = sim.pick()
+    for op in ops:
+        waiting = sim.waiting()
+        job = sim.apply(*op)
+        if op[0] == "restart":
+            assert sim.waiting() == waiting
+        if job is not None:
             same = [other for other in waiting if other.user_id == job.user_id and other.lane == job.lane]
             assert job.id == min(same, key=sim.enqueued.index).id, "a later job of the same user went first"
             if job.lane == 1:
@@ -162,13 +168,8 @@ def test_a_walk_passes_over_a_blocked_user_in_one_step(
     running limit has thousands of jobs waiting.
     """
     sim = Sim(weights)
-    for op, a, b, c in ops:
-        if op == "add":
-            sim.enqueue(a, b, lane=c)
-        elif op == "cancel" and sim.enqueued:
-            sim.cancel(sim.enqueued[a % len(sim.enqueued)].id)
-        elif op == "pick" and len(sim.queue):
-            sim.pick()
+    for op in ops:
+        sim.apply(*op)
     asked: list[int] = []
 
     def user_blocked(job: Job) -> bool:
