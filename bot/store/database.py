@@ -106,6 +106,11 @@ class Database:
                         if not item.future.done():
                             item.future.set_exception(error)
                     continue
+                except BaseException:  # the batches are being torn down: no caller waits forever
+                    for item in (*batch, *self._pending):
+                        item.future.cancel()
+                    self._pending = []
+                    raise
                 for item in batch:
                     succeeded, value = item.outcome
                     if item.future.done():

@@ -168,3 +168,17 @@ async def test_a_move_applies_to_the_callers_copy_and_brings_back_what_others_wr
     assert stored is not None
     assert (failed.status_channel_id, failed.status_message_id) == (5, 6)
     assert failed == stored  # what the caller holds is exactly what a fresh read gives
+
+
+async def test_callers_are_not_left_waiting_when_the_batches_are_torn_down(store: Store) -> None:
+    job = a_job()
+    in_flight = asyncio.ensure_future(store.write(lambda tx: tx.insert_job(job)))
+    await asyncio.sleep(0)  # its batch has left for the database thread
+    waiting = asyncio.ensure_future(store.read(lambda tx: tx.get_job(job.id)))
+    await asyncio.sleep(0)
+    flusher = store.database._flusher  # the task a loop shutdown would cancel
+    assert flusher is not None
+    flusher.cancel()
+    for caller in (in_flight, waiting):
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(caller, 5)  # a timeout here means a caller was forgotten
