@@ -197,10 +197,13 @@ class Tx:
         return None if row is None or row[0] is None else float(row[0])
 
     def user_finish_tag(self, guild_id: int, user_id: int) -> float | None:
-        """Where the fair queue's share of the member's latest job ends (tags grow job by job)."""
+        """Where the fair queue's share of the member's latest job ends (tags grow job by job).
+
+        A job canceled before it started running never used its share, so it is not counted.
+        """
         row = self._one(
             "SELECT sched_tag, cost_seconds, weight FROM jobs WHERE guild_id = ? AND user_id = ? "
-            "ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            "AND NOT (state = 'canceled' AND started_at IS NULL) ORDER BY created_at DESC, rowid DESC LIMIT 1",
             (guild_id, user_id),
         )
         return None if row is None else finish_tag(row[0], row[1], row[2])

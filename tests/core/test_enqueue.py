@@ -145,3 +145,13 @@ async def test_guild_rules_channels_models_and_blocklist(harness: CoreHarness) -
     with pytest.raises(Refusal) as refused:
         await core.jobs.enqueue(origin(1), request(), Member(1))
     assert refused.value.code == "model_disabled"
+
+
+async def test_a_job_canceled_while_waiting_does_not_push_back_its_owners_next_one(harness: CoreHarness) -> None:
+    core = await harness.open(start=False)
+    first = (await core.jobs.enqueue(origin(1), request(seconds=4), Member(1))).job
+    canceled = (await core.jobs.enqueue(origin(1), request(seconds=4), Member(1))).job
+    await core.jobs.cancel(canceled.id, Member(1), GUILD)
+    after = (await core.jobs.enqueue(origin(1), request(seconds=4), Member(1))).job
+    assert canceled.sched_tag > first.sched_tag
+    assert after.sched_tag == canceled.sched_tag  # the share it never used is not charged again

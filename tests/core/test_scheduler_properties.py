@@ -62,10 +62,13 @@ class Sim:
         self.queue = FairQueue()
         self.weights = weights
         self.enqueued: list[Job] = []  # arrival order, what the store's rowid order gives back
+        self.canceled: set[str] = set()  # canceled while waiting
 
     def enqueue(self, user: int, cost: int, lane: int = 0) -> Job:
         weight = self.weights[user]
-        latest = next((job for job in reversed(self.enqueued) if job.user_id == user), None)
+        latest = next(
+            (job for job in reversed(self.enqueued) if job.user_id == user and job.id not in self.canceled), None
+        )
         previous = None if latest is None else finish_tag(latest.sched_tag, latest.cost_seconds, latest.weight)
         tag = start_tag(self.queue.virtual_time, previous)
         job = Job(
@@ -90,7 +93,8 @@ class Sim:
         return job
 
     def cancel(self, job_id: str) -> None:
-        self.queue.remove(job_id)
+        if self.queue.remove(job_id) is not None:  # canceled while waiting: its share is not counted
+            self.canceled.add(job_id)
 
     def restart(self) -> None:
         """What Runner.recover does: a fresh queue, the stored queued jobs added in rowid order,
