@@ -3,10 +3,16 @@
 One aiosqlite connection serves the process. Callers hand the database a small
 synchronous function (`run`); every function handed over while the previous
 batch was working runs in the next batch, on aiosqlite's own thread, inside one
-BEGIN ... COMMIT, each write in a savepoint of its own. A batch costs one trip
-to that thread however many statements it holds: the trip (a thread hand-off and
-an event-loop wake-up, about 100 µs here) costs twenty times a short statement,
-so batching is what lets many jobs share the database at full speed.
+BEGIN ... COMMIT. A batch costs one trip to that thread however many statements
+it holds: the trip (a thread hand-off and an event-loop wake-up, about 100 µs
+here) costs twenty times a short statement, so batching is what lets many jobs
+share the database at full speed.
+
+A write that raises must leave nothing behind and not disturb the others. The
+batch first runs optimistically, without savepoints; if a write raises, it is
+rolled back whole and run again with a savepoint around each write, so the
+failing one alone is undone. So a work function may run twice: it must only
+compute and query, never act outside the database.
 
 A caller's answer arrives after its batch committed; a write whose caller stopped
 waiting (a canceled task) may still land, exactly as if the process had stopped
@@ -139,25 +145,37 @@ def _prepare(connection: sqlite3.Connection) -> None:
 
 
 def _run_batch(connection: sqlite3.Connection, batch: list[_Item]) -> None:
-    writes = any(item.writes for item in batch)
-    connection.execute("BEGIN IMMEDIATE" if writes else "BEGIN")
+    # Savepoints cost two statements a write; most batches have no failing write, so
+    # they run without, and only a batch where one fails runs again with them.
+    if not _run_once(connection, batch, savepoints=False):
+        _run_once(connection, batch, savepoints=True)
+
+
+def _run_once(connection: sqlite3.Connection, batch: list[_Item], *, savepoints: bool) -> bool:
+    """One transaction for the batch. False, with nothing written, when a write failed and there were no savepoints."""
+    connection.execute("BEGIN IMMEDIATE" if any(item.writes for item in batch) else "BEGIN")
     try:
         for item in batch:
-            if item.writes:
+            guarded = savepoints and item.writes
+            if guarded:
                 connection.execute("SAVEPOINT item")
             try:
                 item.outcome = (True, item.work(connection))
             except Exception as error:
-                if item.writes:
+                if item.writes and not savepoints:
+                    connection.execute("ROLLBACK")
+                    return False
+                if guarded:
                     connection.execute("ROLLBACK TO item")
                 item.outcome = (False, error)
-            if item.writes:
+            if guarded:
                 connection.execute("RELEASE item")
         connection.execute("COMMIT")
     except BaseException:
         if connection.in_transaction:
             connection.execute("ROLLBACK")
         raise
+    return True
 
 
 def _migrate(connection: sqlite3.Connection) -> None:

@@ -2,7 +2,8 @@
 
 `write(work)` and `read(work)` run `work(tx)` on the database's thread in the next
 group-committed batch (see Database). A write is atomic: if `work` raises,
-everything it wrote is rolled back and the exception reaches the caller.
+everything it wrote is rolled back and the exception reaches the caller. `work`
+may run more than once, so it only computes and queries.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Every SQL statement the bot runs, grouped on one object bound to a connection.
 
 Callers hand `Store.write()` or `Store.read()` a function of a `Tx`; it runs on the
-database's thread, so it must only compute and query, never await or touch the event loop.
+database's thread, possibly twice (see Database), so it must only compute and query,
+never await, touch the event loop or act outside the database.
 """
 
 from __future__ import annotations
