@@ -134,24 +134,25 @@ def run_generate(page: Page, prompt: str, attempts: int = 3) -> Locator:
     return status
 
 
-def click_until(button: Locator, watched: Locator, text: str, attempts: int = 3) -> None:
+def click_until(button: Locator, watched: Locator, text: str, attempts: int = 5) -> None:
     """Click, and click again if the page did not take it.
 
     SimCord rejects a click made on a page revision that a newer publish replaced (the
     person is asked to click again); live updates publish while jobs run, so a click can
-    race one. Three rejected clicks in a row is a failure.
+    race one (a running job's status is edited every 2 s). Five rejected clicks in a
+    row is a failure.
     """
     from playwright.sync_api import expect
 
     for _ in range(attempts - 1):
         button.click(timeout=10_000)
         try:
-            expect(watched).to_contain_text(text, timeout=4_000)
+            expect(watched).to_contain_text(text, timeout=6_000)
             return
         except AssertionError:
             continue
     button.click(timeout=10_000)
-    expect(watched).to_contain_text(text, timeout=4_000)
+    expect(watched).to_contain_text(text, timeout=6_000)
 
 
 def test_generate_watch_progress_play_clip_and_cancel(chromium: Browser, preview: RunningPreview) -> None:
