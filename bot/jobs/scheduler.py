@@ -164,9 +164,6 @@ class FairQueue:
     def model_counts(self) -> dict[str, int]:
         return {model: count for model, count in self._per_model.items() if count}
 
-    def queued_for(self, user: UserKey) -> list[Job]:
-        return [self._jobs[key[3]] for key in self._by_user.get(user, [])]
-
 
 def start_tag(virtual_time: float, previous_finish: float | None) -> float:
     """A new job's tag: now in virtual time, or later if the user's previous job ends later."""
