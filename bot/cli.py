@@ -11,6 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from bot.gc_tuning import tune_collector
 from bot.logs import setup_logging
 from bot.models import CatalogError
 from bot.settings import Settings, SettingsError, load_settings
@@ -46,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     setup_logging(settings.log_level)
     module = importlib.import_module(SUBCOMMANDS[command][0])
+    tune_collector()
     try:
         code: int = module.main(args, settings)
     except CatalogError as error:
