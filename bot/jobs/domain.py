@@ -6,10 +6,13 @@ between states; the Discord side renders them.
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass, field, replace
+import os
+import random
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from enum import StrEnum
+from operator import attrgetter
+from typing import Any
 
 
 class JobState(StrEnum):
@@ -96,8 +99,21 @@ JOB_ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 JOB_ID_LENGTH = 8
 
 
+MAX_SEED = 2**32 - 1
+
+# Ids and seeds must differ from job to job, not be secret (a job's id grants nothing:
+# every action checks who asks), so a generator seeded once from the OS is enough,
+# and spares a system call per draw. A forked child draws its own (as `random` does).
+_draws = random.Random()
+os.register_at_fork(after_in_child=_draws.seed)
+
+
+def new_seed() -> int:
+    return _draws.randint(0, MAX_SEED)
+
+
 def new_job_id() -> str:
-    number = secrets.randbelow(len(JOB_ID_ALPHABET) ** JOB_ID_LENGTH)  # one call to the OS, not one per letter
+    number = _draws.randrange(len(JOB_ID_ALPHABET) ** JOB_ID_LENGTH)  # one draw, not one per letter
     letters = []
     for _ in range(JOB_ID_LENGTH):
         number, digit = divmod(number, len(JOB_ID_ALPHABET))
@@ -165,6 +181,13 @@ class Job:
     status_message_id: int | None = None
     result_message_id: int | None = None
 
+    def evolve(self, **changes: Any) -> Job:
+        """A copy with `changes`: `dataclasses.replace` without its per-field checks (every checkpoint makes one)."""
+        copy = Job(*_job_values(self))
+        for name, value in changes.items():
+            setattr(copy, name, value)
+        return copy
+
     @property
     def guild_id(self) -> int:
         return self.origin.guild_id
@@ -172,3 +195,6 @@ class Job:
     @property
     def user_id(self) -> int:
         return self.origin.user_id
+
+
+_job_values = attrgetter(*(job_field.name for job_field in fields(Job)))

@@ -411,16 +411,18 @@ class Runner:
     async def _fetch(self, job: Job, backend: Backend, result: PollResult) -> tuple[Job | None, VideoInfo]:
         handle = BackendJob(job.backend_job_id or job.id, job.backend_data)
         self._media_dir.mkdir(parents=True, exist_ok=True)
-        raw = self._media_dir / f"{job.id}.source.mp4"
-        fetched = await backend.fetch(handle, result, raw, MAX_DOWNLOAD_BYTES)
+        # Fetched straight to its final name: only the DELIVERING checkpoint below makes
+        # the file count, so a download cut by a restart is simply fetched again.
+        final = self._media_dir / f"{job.id}.mp4"
+        fetched = await backend.fetch(handle, result, final, MAX_DOWNLOAD_BYTES)
         fitted = await fit_to_limit(
             fetched.path, job.origin.upload_limit, self._media_dir, info=fetched.info, wait=self._wait
         )
         if not fitted.fitted:
             log.info("job %s: clip stays over the upload limit (%s); a link will be posted", job.id, fitted.detail)
-        final = self._media_dir / f"{job.id}.mp4"
-        fitted.path.replace(final)
-        if fetched.path != final:
+        if fitted.path != final:  # re-encoded smaller: the copy takes the original's place
+            fitted.path.replace(final)
+        if fetched.path not in (fitted.path, final):
             fetched.path.unlink(missing_ok=True)
         moved = await self._move(job, JobState.DELIVERING, result_path=str(final), result_url=fetched.source_url)
         return moved, fitted.info

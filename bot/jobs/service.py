@@ -7,7 +7,6 @@ inserts the job in one transaction, then hands it to the fair queue.
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Protocol
@@ -15,11 +14,13 @@ from typing import Protocol
 from bot.clock import Clock, to_epoch
 from bot.jobs.domain import (
     FINISHED_STATES,
+    MAX_SEED,
     Job,
     JobRequest,
     JobState,
     Origin,
     new_job_id,
+    new_seed,
     normalize_job_id,
 )
 from bot.jobs.events import EventBus
@@ -32,7 +33,6 @@ from bot.store.records import BlockRule, GuildConfig
 from bot.store.store import Store
 from bot.store.transaction import StaleState, Tx
 
-MAX_SEED = 2**32 - 1
 MAX_NEGATIVE_CHARS = 500
 _OPEN_LIMIT = 500
 
@@ -97,7 +97,7 @@ class JobService:
     ) -> Enqueued:
         spec = self._validate(request)
         if request.seed is None:
-            request = request.with_seed(secrets.randbelow(MAX_SEED + 1))
+            request = request.with_seed(new_seed())
         now = self._clock()
         virtual_time = self._queue.virtual_time
 
@@ -147,7 +147,7 @@ class JobService:
     async def retry(self, job_id: str, member: Member, *, channel_id: int, upload_limit: int) -> Enqueued:
         parent = await self._owned_or_moderated(job_id, member)
         origin = Origin(parent.guild_id, channel_id, member.user_id, upload_limit)
-        request = replace(parent.request, seed=secrets.randbelow(MAX_SEED + 1))
+        request = replace(parent.request, seed=new_seed())
         return await self.enqueue(origin, request, member, kind="retry", parent_id=parent.id)
 
     async def remix(self, job_id: str, member: Member, prompt: str, *, channel_id: int, upload_limit: int) -> Enqueued:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from typing import Any
 
 from bot.clock import from_epoch, to_epoch
@@ -165,7 +164,7 @@ class Tx:
         fields.update((name, _as_field(name, value)) for name, value in changes.items())
         if target.finished:
             fields["finished_at"] = from_epoch(now)
-        return replace(job, state=target, updated_at=from_epoch(now), **fields)
+        return job.evolve(state=target, updated_at=from_epoch(now), **fields)
 
     def update_job(self, job_id: str, now: float, **changes: Any) -> None:
         assignments, values = self._assignments(changes)
