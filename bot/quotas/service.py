@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.clock import Clock, to_epoch
-from bot.jobs.domain import ACTIVE_STATES, JobState
+from bot.jobs.domain import ACTIVE_STATES
 from bot.jobs.refusal import Refusal
 from bot.quotas.tiers import Tier, pick_tier
 from bot.quotas.windows import Window, day_window, month_window
@@ -82,7 +82,7 @@ class QuotaService:
 
     def admit(self, tx: Tx, config: GuildConfig, member: Member, tier: Tier, cost: int, now: datetime) -> int:
         """The lane a job of `cost` seconds may wait in, or a Refusal saying which limit and when it resets."""
-        queued = tx.count_user_jobs(config.guild_id, member.user_id, [JobState.QUEUED])
+        queued = tx.count_queued_jobs(config.guild_id, member.user_id)
         if queued >= tier.max_queued:
             raise Refusal(
                 "queue_full",
@@ -133,7 +133,7 @@ class QuotaService:
                 day_resets_at=day.end,
                 month_resets_at=month.end,
                 running=tx.count_user_jobs(guild_id, member.user_id, ACTIVE_STATES),
-                queued=tx.count_user_jobs(guild_id, member.user_id, [JobState.QUEUED]),
+                queued=tx.count_queued_jobs(guild_id, member.user_id),
                 exempt=member.is_admin and config.admins_exempt,
                 guild_budget=config.daily_budget_seconds,
                 guild_day_used=tx.guild_usage(guild_id, *_span(day)).seconds,

@@ -1,4 +1,5 @@
-"""Per-guild settings that every enqueue reads, kept beside the connection.
+"""Per-guild settings that every enqueue reads (configuration, tiers, role and member
+tier mappings), kept beside the connection.
 
 Only `Tx` touches the cache, and a `Tx` only runs on the database's thread inside
 a batch, one work function at a time, so it needs no lock. A write to a guild's
@@ -8,8 +9,8 @@ have read its own change before that change was rolled back.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from bot.quotas.tiers import Tier
 from bot.store.records import GuildConfig
@@ -22,6 +23,7 @@ class GuildCache:
         self._configs: dict[int, GuildConfig] = {}
         self._tiers: dict[int, dict[str, Tier]] = {}
         self._role_tiers: dict[int, dict[int, str]] = {}
+        self._user_tiers: dict[int, dict[int, str]] = {}
 
     def config(self, guild_id: int, load: Callable[[], GuildConfig]) -> GuildConfig:
         return _cached(self._configs, guild_id, load)
@@ -34,13 +36,19 @@ class GuildCache:
         role_tiers = _cached(self._role_tiers, guild_id, load)
         return dict(role_tiers)
 
+    def user_tiers(self, guild_id: int, load: Callable[[], dict[int, str]]) -> Mapping[int, str]:
+        return _cached(self._user_tiers, guild_id, load)
+
     def forget(self, guild_id: int) -> None:
-        for entries in (self._configs, self._tiers, self._role_tiers):
+        for entries in self._all():
             entries.pop(guild_id, None)
 
     def clear(self) -> None:
-        for entries in (self._configs, self._tiers, self._role_tiers):
+        for entries in self._all():
             entries.clear()
+
+    def _all(self) -> tuple[dict[int, Any], ...]:
+        return (self._configs, self._tiers, self._role_tiers, self._user_tiers)
 
 
 def _cached(entries: dict[int, T], guild_id: int, load: Callable[[], T]) -> T:

@@ -217,6 +217,13 @@ class Tx:
         )
         return int(row[0]) if row else 0
 
+    def count_queued_jobs(self, guild_id: int, user_id: int) -> int:
+        """A member's waiting jobs; the state is written out so the waiting-jobs index serves it."""
+        row = self._one(
+            "SELECT COUNT(*) FROM jobs WHERE guild_id = ? AND user_id = ? AND state = 'queued'", (guild_id, user_id)
+        )
+        return int(row[0]) if row else 0
+
     def open_retry(self, parent_id: str) -> Job | None:
         row = self._one(
             f"SELECT {_JOB_COLUMNS} FROM jobs WHERE parent_id = ? AND kind = 'retry' AND state NOT IN {_FINISHED}",
@@ -361,10 +368,14 @@ class Tx:
             )
 
     def user_tier(self, guild_id: int, user_id: int) -> str | None:
-        row = self._one("SELECT tier_name FROM user_tiers WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
-        return str(row[0]) if row else None
+        return self._cache.user_tiers(guild_id, lambda: self._load_user_tiers(guild_id)).get(user_id)
+
+    def _load_user_tiers(self, guild_id: int) -> dict[int, str]:
+        rows = self._all("SELECT user_id, tier_name FROM user_tiers WHERE guild_id = ?", (guild_id,))
+        return {row[0]: row[1] for row in rows}
 
     def set_user_tier(self, guild_id: int, user_id: int, tier_name: str | None) -> None:
+        self._cache.forget(guild_id)
         if tier_name is None:
             self._run("DELETE FROM user_tiers WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
         else:

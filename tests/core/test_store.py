@@ -45,7 +45,7 @@ async def test_open_creates_folder_applies_migrations_and_pragmas(tmp_path: Path
     async with aiosqlite.connect(path) as db:
         assert (await (await db.execute("PRAGMA journal_mode")).fetchone()) == ("wal",)
         versions = await (await db.execute("SELECT version FROM schema_migrations")).fetchall()
-    assert versions == [(1,)]
+    assert versions == [(1,), (2,)]
 
 
 async def test_foreign_keys_are_enforced(store: Store) -> None:
@@ -138,6 +138,9 @@ async def test_guild_settings_read_from_memory_are_never_stale(store: Store) -> 
     await store.write(lambda tx: tx.upsert_tier(7, TIER))
     await store.write(lambda tx: tx.set_role_tier(7, 70, TIER.name))
     assert await store.read(lambda tx: (tx.tiers(7), tx.role_tiers(7))) == ({TIER.name: TIER}, {70: TIER.name})
+    assert await store.read(lambda tx: tx.user_tier(7, 700)) is None
+    await store.write(lambda tx: tx.set_user_tier(7, 700, TIER.name))
+    assert await store.read(lambda tx: tx.user_tier(7, 700)) == TIER.name
 
     def change_then_fail(tx: Tx) -> None:
         tx.update_guild_config(7, daily_budget_seconds=5)
@@ -150,7 +153,10 @@ async def test_guild_settings_read_from_memory_are_never_stale(store: Store) -> 
     tiers = await store.read(lambda tx: tx.tiers(7))
     tiers.clear()  # a caller's copy; the cache keeps its own
     await store.write(lambda tx: tx.delete_tier(7, TIER.name))
-    assert await store.read(lambda tx: (tx.tiers(7), tx.role_tiers(7))) == ({}, {})
+    assert await store.read(lambda tx: (tx.tiers(7), tx.role_tiers(7), tx.user_tier(7, 700))) == ({}, {}, None)
+    await store.write(lambda tx: tx.set_user_tier(7, 700, "silver"))
+    await store.write(lambda tx: tx.set_user_tier(7, 700, None))
+    assert await store.read(lambda tx: tx.user_tier(7, 700)) is None
 
 
 async def test_a_move_applies_to_the_callers_copy_and_brings_back_what_others_wrote(store: Store) -> None:
@@ -182,3 +188,23 @@ async def test_callers_are_not_left_waiting_when_the_batches_are_torn_down(store
     for caller in (in_flight, waiting):
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(caller, 5)  # a timeout here means a caller was forgotten
+
+
+async def test_a_members_usage_and_waiting_count_never_walk_their_finished_history(store: Store) -> None:
+    def plans(tx: Tx) -> list[str]:
+        statements: list[str] = []
+        connection = tx._db  # the statements are the store's own; only their plans are looked at
+        connection.set_trace_callback(statements.append)
+        try:
+            tx.user_usage(1, 2, (0.0, 1.0), (0.0, 2.0))
+            tx.count_queued_jobs(1, 2)
+        finally:
+            connection.set_trace_callback(None)
+        return [
+            " ".join(row[3] for row in connection.execute(f"EXPLAIN QUERY PLAN {statement}"))
+            for statement in statements
+        ]
+
+    usage, queued = await store.read(plans)
+    assert "COVERING INDEX ledger_by_user" in usage
+    assert "INDEX jobs_queued_by_user" in queued
