@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -29,21 +30,27 @@ def is_valid_zone(name: str) -> bool:
 
 
 def day_window(now: datetime, tz_name: str = "UTC") -> Window:
-    local = now.astimezone(zone(tz_name))
-    start = _midnight(local, tz_name)
-    # The next calendar day's midnight, not start + 24 h, so DST days get their real length.
-    end = _midnight(local + timedelta(days=1), tz_name)
-    return Window(start.astimezone(UTC), end.astimezone(UTC))
+    return _day_window(now.astimezone(zone(tz_name)).date(), tz_name)
 
 
 def month_window(now: datetime, tz_name: str = "UTC") -> Window:
-    local = now.astimezone(zone(tz_name))
-    start = _midnight(local.replace(day=1), tz_name)
+    return _month_window(now.astimezone(zone(tz_name)).date().replace(day=1), tz_name)
+
+
+# Every enqueue asks for both windows; they change once a day per time zone.
+@lru_cache(maxsize=256)
+def _day_window(day: date, tz_name: str) -> Window:
+    # The next calendar day's midnight, not start + 24 h, so DST days get their real length.
+    return Window(_midnight(day, tz_name), _midnight(day + timedelta(days=1), tz_name))
+
+
+@lru_cache(maxsize=256)
+def _month_window(first: date, tz_name: str) -> Window:
     following = (
-        start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+        first.replace(year=first.year + 1, month=1) if first.month == 12 else first.replace(month=first.month + 1)
     )
-    return Window(start.astimezone(UTC), following.astimezone(UTC))
+    return Window(_midnight(first, tz_name), _midnight(following, tz_name))
 
 
-def _midnight(moment: datetime, tz_name: str) -> datetime:
-    return datetime(moment.year, moment.month, moment.day, tzinfo=zone(tz_name))
+def _midnight(day: date, tz_name: str) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=zone(tz_name)).astimezone(UTC)

@@ -294,10 +294,12 @@ class Tx:
         rows = self._all(
             """
             SELECT jobs.id, jobs.state, jobs.cost_seconds,
-                   COALESCE(SUM(ledger.seconds), 0) AS ledger_seconds,
-                   COALESCE(SUM(CASE WHEN ledger.entry = 'charge' THEN ledger.seconds END), 0) AS charged
-            FROM jobs LEFT JOIN ledger ON ledger.job_id = jobs.id
-            GROUP BY jobs.id
+                   COALESCE(totals.seconds, 0) AS ledger_seconds, COALESCE(totals.charged, 0) AS charged
+            FROM jobs LEFT JOIN (
+                -- One pass over the ledger, grouped: it has no index by job (see migration 0002).
+                SELECT job_id, SUM(seconds) AS seconds, SUM(CASE WHEN entry = 'charge' THEN seconds END) AS charged
+                FROM ledger GROUP BY job_id
+            ) AS totals ON totals.job_id = jobs.id
             """
         )
         mismatches = []
