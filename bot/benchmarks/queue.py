@@ -177,6 +177,7 @@ async def _measure(core: Core, deliverer: CountingDeliverer, args: argparse.Name
     sample_every = max(args.jobs // POSITION_SAMPLES, 1)
     rss_before = _peak_rss_mib()
     dispatch_before = core.runner.stats
+    batches_before = core.store.database.batches
     started = time.perf_counter()
 
     async def command(index: int) -> None:
@@ -197,6 +198,7 @@ async def _measure(core: Core, deliverer: CountingDeliverer, args: argparse.Name
     await deliverer.all_delivered.wait()
     elapsed = time.perf_counter() - started
     dispatch = core.runner.stats.since(dispatch_before)
+    batches = core.store.database.batches - batches_before
     mismatches = await core.store.read(lambda tx: tx.ledger_mismatches())
     if mismatches:
         raise RuntimeError(f"the quota ledger disagrees with the jobs after the run: {mismatches[:3]}")
@@ -205,6 +207,7 @@ async def _measure(core: Core, deliverer: CountingDeliverer, args: argparse.Name
     print(f"enqueue p50 {statistics.median(enqueue_ms):.3f} ms, p99 {_percentile(enqueue_ms, 0.99):.3f} ms")
     print(f"queue position + ETA p99 {_percentile(position_ms, 0.99):.4f} ms ({len(position_ms)} samples)")
     print(f"scheduling: {dispatch.decision_us:.1f} us of queue walking per dispatched job ({dispatch.dispatched} jobs)")
+    print(f"database: {batches} batches, one commit each ({args.jobs / max(batches, 1):.1f} lifecycles per commit)")
     return {
         "jobs": args.jobs,
         "users": args.users,
@@ -214,6 +217,7 @@ async def _measure(core: Core, deliverer: CountingDeliverer, args: argparse.Name
         "enqueue_p99_ms": round(_percentile(enqueue_ms, 0.99), 3),
         "position_p99_ms": round(_percentile(position_ms, 0.99), 4),
         "decision_us": round(dispatch.decision_us, 2),
+        "db_batches": batches,
         "peak_rss_mib": round(max(_peak_rss_mib(), rss_before), 1),
     }
 

@@ -63,7 +63,7 @@ class Database:
         self._pending: list[_Item] = []
         self._flusher: asyncio.Task[None] | None = None
         self._closed = False
-        self.batches = 0  # for benchmarks: how well writes are being grouped
+        self.batches = 0  # how well writes are being grouped (bench queue prints it)
 
     @classmethod
     async def open(cls, path: Path) -> Database:

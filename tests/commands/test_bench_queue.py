@@ -29,3 +29,4 @@ def test_bench_queue_runs_every_job_to_delivery_and_prints_its_figures(
     assert (figures["jobs"], figures["users"], figures["queued"]) == (300, 7, 40)
     for name in ("jobs_per_s", "enqueue_p99_ms", "position_p99_ms", "decision_us", "peak_rss_mib"):
         assert figures[name] > 0, name
+    assert 0 < figures["db_batches"] < 300 * 6  # six writes per lifecycle, grouped into fewer commits
