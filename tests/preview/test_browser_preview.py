@@ -139,20 +139,24 @@ def click_until(button: Locator, watched: Locator, text: str, attempts: int = 5)
 
     SimCord rejects a click made on a page revision that a newer publish replaced (the
     person is asked to click again); live updates publish while jobs run, so a click can
-    race one (a running job's status is edited every 2 s). Five rejected clicks in a
-    row is a failure.
+    race one (a running job's status is edited every 2 s). A click that was taken but
+    answered slowly removes the button: then there is nothing left to click, and the
+    answer must still show. Five rejected clicks in a row is a failure.
     """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
-    for _ in range(attempts - 1):
-        button.click(timeout=10_000)
+    for _ in range(attempts):
+        try:
+            button.click(timeout=5_000)
+        except PlaywrightTimeout:
+            break  # the button is gone: an earlier click was taken
         try:
             expect(watched).to_contain_text(text, timeout=6_000)
             return
         except AssertionError:
             continue
-    button.click(timeout=10_000)
-    expect(watched).to_contain_text(text, timeout=6_000)
+    expect(watched).to_contain_text(text, timeout=15_000)
 
 
 def test_generate_watch_progress_play_clip_and_cancel(chromium: Browser, preview: RunningPreview) -> None:
