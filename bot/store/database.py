@@ -97,6 +97,7 @@ class Database:
         return await future
 
     async def _flush(self) -> None:
+        batch: list[_Item] = []
         try:
             while self._pending:
                 # A caller that stopped waiting before its batch left gets no write.
@@ -112,19 +113,18 @@ class Database:
                         if not item.future.done():
                             item.future.set_exception(error)
                     continue
-                except BaseException:  # the batches are being torn down: no caller waits forever
-                    for item in (*batch, *self._pending):
-                        item.future.cancel()
-                    self._pending = []
-                    raise
-                for item in batch:
-                    succeeded, value = item.outcome
-                    if item.future.done():
-                        continue
-                    if succeeded:
-                        item.future.set_result(value)
-                    else:
-                        item.future.set_exception(value)
+                _answer(batch)
+                batch = []
+                # The callers just answered take their next step before the next batch leaves.
+                # Otherwise the database thread works while the loop runs them, and the two
+                # trade the GIL at every statement: bench queue made 174,000 futex calls for
+                # 20,000 lifecycles, 14,000 with this yield, and runs 7% faster.
+                await asyncio.sleep(0)
+        except BaseException:  # the batches are being torn down: no caller waits forever
+            for item in (*batch, *self._pending):
+                item.future.cancel()
+            self._pending = []
+            raise
         finally:
             self._flusher = None
 
@@ -142,6 +142,17 @@ def _prepare(connection: sqlite3.Connection) -> None:
     for pragma in _PRAGMAS:
         connection.execute(pragma).fetchall()
     _migrate(connection)
+
+
+def _answer(batch: list[_Item]) -> None:
+    for item in batch:
+        succeeded, value = item.outcome
+        if item.future.done():
+            continue
+        if succeeded:
+            item.future.set_result(value)
+        else:
+            item.future.set_exception(value)
 
 
 def _run_batch(connection: sqlite3.Connection, batch: list[_Item]) -> None:
