@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.postgres_cluster import PostgresCluster, PostgresUnavailable, postgres_required, running_cluster
+
 
 def _sqlite_workers() -> set[threading.Thread]:
     # aiosqlite runs each connection on a non-daemon thread: one left open keeps the
@@ -25,3 +27,23 @@ def _no_leaked_sqlite_connection() -> Iterator[None]:
     while (leaked := _sqlite_workers() - before) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not leaked, f"{len(leaked)} aiosqlite connection(s) left open by this test"
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """One throwaway PostgreSQL server for the whole run, started only if a test asks for it."""
+    try:
+        with running_cluster() as cluster:
+            yield cluster
+    except PostgresUnavailable as missing:
+        if postgres_required():
+            pytest.fail(f"PostgreSQL tests are required here (CI or FOOTAGE_REQUIRE_POSTGRES=1): {missing}")
+        pytest.skip(f"PostgreSQL TESTS SKIPPED: {missing}")
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty database on the test cluster, dropped after the test."""
+    url = postgres_cluster.new_database(request.node.name)
+    yield url
+    postgres_cluster.drop_database(url)
