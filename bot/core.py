@@ -6,13 +6,16 @@ object with `Core.open(settings, ...)`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+from bot import metrics
 from bot.backends.base import Backend, ExternalWait, await_directly
 from bot.clock import Clock, utc_now
-from bot.guilds import GuildConfigService
+from bot.guilds import PAUSED_EVERYWHERE, GuildConfigService
+from bot.health_server import ready_when
 from bot.jobs.delivery import Deliverer
 from bot.jobs.events import EventBus
 from bot.jobs.runner import Runner
@@ -66,6 +69,8 @@ class Core:
         )
         self.jobs.attach_dispatcher(self.runner)
         self.guilds.notify_pauses(self.runner)
+        self.events.subscribe(metrics.JobTimings().on_job_event)
+        self._unwatch: list[Callable[[], None]] = []
 
     @classmethod
     async def open(
@@ -94,6 +99,10 @@ class Core:
     async def start(self) -> None:
         """Recover unfinished jobs and start dispatching."""
         await self.runner.start()
+        self._unwatch = [
+            metrics.watch_jobs(self.queue.model_counts, self._running_counts),
+            ready_when("database", self._database_answers),
+        ]
 
     async def close(self) -> None:
         """Stop the runner, then close every backend and the database, even if one of them fails.
@@ -101,11 +110,21 @@ class Core:
         The store must close whatever happens: its connection's worker thread would
         otherwise keep the process from exiting.
         """
+        for unwatch in self._unwatch:
+            unwatch()
+        self._unwatch = []
         async with AsyncExitStack() as stack:
             stack.push_async_callback(self.store.close)
             for backend in self.backends.values():
                 stack.push_async_callback(backend.aclose)
             await self.runner.stop()
+
+    def _running_counts(self) -> Counter[str]:
+        return Counter(job.request.model for job in self.runner.running_jobs())
+
+    async def _database_answers(self) -> bool:
+        await self.store.read(lambda tx: tx.get_meta(PAUSED_EVERYWHERE))
+        return True
 
     async def meta_get(self, key: str) -> str | None:
         return await self.store.read(lambda tx: tx.get_meta(key))

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     database_path: Path = Path("data/footage.db")
     preview_database_path: Path = Path("data/preview.db")
     media_dir: Path = Path("data/clips")
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     # Models and backends
     footage_config: Path | None = None

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 import stamina
 
+from bot import metrics
 from bot.backends.base import (
     BackendError,
     BackendErrorKind,
@@ -272,7 +273,7 @@ class ProviderHttp:
         await self.client.aclose()
 
     def classify(self, response: httpx.Response, *, not_found: Kind = Kind.MODEL_UNAVAILABLE) -> BackendError:
-        return classify_status(
+        error = classify_status(
             response.status_code,
             _json_or_text(response),
             response.headers,
@@ -280,6 +281,8 @@ class ProviderHttp:
             not_found=not_found,
             secrets=self._secrets,
         )
+        metrics.provider_error(self.name, error.kind.value)
+        return error
 
     def retrying(self, mode: Retry) -> AsyncIterable[stamina.Attempt]:
         policy = self.retry
@@ -337,7 +340,9 @@ class ProviderHttp:
         try:
             response: httpx.Response = await self._wait(self.client.send(request, stream=stream), reason)
         except httpx.HTTPError as error:
-            raise classify_exception(error, self._secrets) from error
+            failure = classify_exception(error, self._secrets)
+            metrics.provider_error(self.name, failure.kind.value)
+            raise failure from error
         return response
 
     async def download(self, url: str, dest: Path, max_bytes: int) -> FetchedClip:

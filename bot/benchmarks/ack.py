@@ -3,8 +3,8 @@
 Builds the real bot with `create_bot` on a temporary database, runs it inside
 SimCord (an in-process Discord), fills the queue with waiting jobs through the
 core (in a paused server, so nothing dispatches), then drives /generate. The
-timer starts where the command tree receives the interaction and stops just
-before the initial response is sent.
+samples are the ones the `footage_interaction_ack_seconds` metric observes: from
+the command tree taking the interaction to just before the first answer is sent.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import simcord
 
+from bot import metrics
 from bot.discord_glue.app import create_bot
 from bot.discord_glue.client import FootageBot
 from bot.discord_glue.simcord_host import SimcordWait, detach_and_close
@@ -28,20 +29,6 @@ from bot.settings import Settings
 JOBS_PER_USER = 5
 UPLOAD_LIMIT = 10 * 1024 * 1024
 GENEROUS = 10**9
-
-
-class AckTimer:
-    def __init__(self) -> None:
-        self._arrived: dict[int, float] = {}
-        self.samples_ms: list[float] = []
-
-    def arrived(self, interaction_id: int) -> None:
-        self._arrived[interaction_id] = time.perf_counter()
-
-    def answered(self, interaction_id: int) -> None:
-        start = self._arrived.pop(interaction_id, None)
-        if start is not None:
-            self.samples_ms.append((time.perf_counter() - start) * 1000)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,15 +61,16 @@ async def _run(args: argparse.Namespace, settings: Settings, folder: Path) -> di
     )
     # Per-request logs would dominate the measurement.
     logging.getLogger("discord").setLevel(logging.WARNING)
-    timer = AckTimer()
+    samples: list[float] = []
     wait = SimcordWait()
-    bot = create_bot(bench_settings, database_path=folder / "bench.db", wait=wait, ack_probe=timer)
+    bot = create_bot(bench_settings, database_path=folder / "bench.db", wait=wait)
     assert isinstance(bot, FootageBot)
     env = simcord.Env(bot, settle_timeout=60.0)
     wait.env = env
     await env.start()
     services = bot.footage
     assert services is not None
+    stop_listening = metrics.listen_to_acks(lambda seconds: samples.append(seconds * 1000))
     try:
         with env.time_context():
             guild = env.create_guild("Bench")
@@ -103,8 +91,8 @@ async def _run(args: argparse.Namespace, settings: Settings, folder: Path) -> di
                 if result.response is None or result.ephemeral:
                     raise RuntimeError(f"/generate was not answered with a status message (command {index})")
     finally:
+        stop_listening()
         await detach_and_close(env, wait, bot)
-    samples = timer.samples_ms
     print(f"{len(samples)} answers: p50 {statistics.median(samples):.2f} ms, p99 {percentile(samples, 0.99):.2f} ms")
     return {
         "ack_p50_ms": round(statistics.median(samples), 3),

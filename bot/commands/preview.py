@@ -12,9 +12,12 @@ import signal
 import sys
 from typing import TextIO
 
+from bot.health_server import serving
 from bot.preview.session import PreviewOptions, PreviewSession, open_preview
 from bot.settings import Settings
 
+# Ready when the preview page is up with the bot in it and the database answers.
+PREVIEW_PARTS = ("preview", "database")
 # Long enough to watch the queue position, ETA and progress bar move.
 DEFAULT_LATENCY = 8.0
 
@@ -57,7 +60,7 @@ async def _serve(settings: Settings, options: PreviewOptions) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with open_preview(settings, options) as session:
+        async with serving(settings, parts=PREVIEW_PARTS), open_preview(settings, options) as session:
             announce(session, sys.stdout)
             closed = asyncio.ensure_future(session.preview.wait_closed())
             stopped = asyncio.ensure_future(stop.wait())

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
 import discord
+from discord.ext import commands
+from pydantic import SecretStr
 
 from bot.discord_glue.app import create_bot
+from bot.health_server import serving
 from bot.settings import Settings
+
+# Ready when Discord's gateway session is up and the database answers.
+RUN_PARTS = ("discord", "database")
 
 SETUP_HELP = """\
 footage-bot: no DISCORD_TOKEN is set, so the bot opens in a local preview of Discord.
@@ -41,8 +48,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         return preview.main(argparse.Namespace(port=0, latency=None), settings)
     bot = create_bot(settings, force_sync=bool(getattr(args, "sync", False)))
     try:
-        # Logging is already set up by the CLI; discord.py must not add its own handler.
-        bot.run(settings.discord_token.get_secret_value(), log_handler=None)
+        asyncio.run(_run(bot, settings.discord_token, settings))
     except discord.LoginFailure:
         print(
             "footage-bot: Discord refused the token (DISCORD_TOKEN); reset it in the developer portal.", file=sys.stderr
@@ -52,3 +58,9 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         print("footage-bot: Discord refused the gateway intents; check the bot's settings.", file=sys.stderr)
         return 2
     return 0
+
+
+async def _run(bot: commands.Bot, token: SecretStr, settings: Settings) -> None:
+    """`Client.run` without its logging set-up (the CLI's is in place), inside the metrics server."""
+    async with serving(settings, parts=RUN_PARTS), bot:
+        await bot.start(token.get_secret_value())

@@ -10,7 +10,7 @@ from typing import Any
 
 import discord
 
-from bot.discord_glue import text
+from bot.discord_glue import ack, text
 from bot.discord_glue.replies import NO_PINGS, say_ephemeral
 from bot.discord_glue.services import services_of
 from bot.discord_glue.status import status_embed, status_view
@@ -31,8 +31,7 @@ async def announce(interaction: discord.Interaction[Any], enqueued: Enqueued) ->
     place = QueuePlace(enqueued.position, enqueued.eta_seconds) if job.state is JobState.QUEUED else None
     embed = status_embed(job, place, services.clock())
     view = status_view(job)
-    if services.ack_probe is not None:
-        services.ack_probe.answered(interaction.id)
+    ack.answering(interaction)
     if view is None:
         callback = await interaction.response.send_message(embed=embed, allowed_mentions=NO_PINGS)
     else:

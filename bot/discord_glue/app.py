@@ -10,7 +10,6 @@ from discord.ext import commands
 from bot.backends.base import Backend, ExternalWait, await_directly
 from bot.clock import Clock, utc_now
 from bot.discord_glue.client import BotOptions, FootageBot
-from bot.discord_glue.services import AckProbe
 from bot.discord_glue.updater import EDIT_INTERVAL
 from bot.models import ModelCatalog
 from bot.settings import Settings
@@ -26,7 +25,6 @@ def create_bot(
     catalog: ModelCatalog | None = None,
     force_sync: bool = False,
     edit_interval: float = EDIT_INTERVAL,
-    ack_probe: AckProbe | None = None,
 ) -> commands.Bot:
     """Nothing touches the network or the database until the bot logs in (`setup_hook`)."""
     options = BotOptions(
@@ -37,6 +35,5 @@ def create_bot(
         catalog=catalog,
         force_sync=force_sync,
         edit_interval=edit_interval,
-        ack_probe=ack_probe,
     )
     return FootageBot(settings, options)

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import discord
 from discord.ext import commands
 
+from bot import metrics
 from bot.backends.base import Backend, ExternalWait, await_directly
 from bot.clock import Clock, utc_now
 from bot.core import Core
 from bot.discord_glue.buttons import DYNAMIC_ITEMS
 from bot.discord_glue.delivery import DiscordDeliverer
 from bot.discord_glue.errors import FootageTree
-from bot.discord_glue.services import AckProbe, Services
+from bot.discord_glue.services import Services
 from bot.discord_glue.status import CancelButton, status_embed, status_view
 from bot.discord_glue.sync import sync_commands
 from bot.discord_glue.updater import EDIT_INTERVAL, StatusUpdater
+from bot.health_server import ready_when
 from bot.jobs.domain import Job
 from bot.models import ModelCatalog
 from bot.settings import Settings
@@ -40,7 +42,6 @@ class BotOptions:
     catalog: ModelCatalog | None = None
     force_sync: bool = False
     edit_interval: float = EDIT_INTERVAL
-    ack_probe: AckProbe | None = None
 
 
 class FootageBot(commands.Bot):
@@ -52,10 +53,12 @@ class FootageBot(commands.Bot):
             tree_cls=FootageTree,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            http_trace=metrics.discord_http_trace(),
         )
         self.settings = settings
         self.options = options
         self.footage: Services | None = None
+        self._unready: Callable[[], None] | None = None
 
     async def setup_hook(self) -> None:
         options = self.options
@@ -69,7 +72,7 @@ class FootageBot(commands.Bot):
         )
         try:
             updater = StatusUpdater(self._edit_status, interval=options.edit_interval)
-            self.footage = Services(self.settings, core, options.clock, updater, options.ack_probe)
+            self.footage = Services(self.settings, core, options.clock, updater)
             core.attach_deliverer(DiscordDeliverer(self))
             for extension in EXTENSIONS:
                 await self.load_extension(extension)
@@ -77,6 +80,7 @@ class FootageBot(commands.Bot):
             core.events.subscribe(updater.on_event)
             await sync_commands(self.tree, core, dev_guild_id=self.settings.dev_guild_id, force=options.force_sync)
             await core.start()
+            self._unready = ready_when("discord", self._connected)
         except BaseException:
             await core.close()
             self.footage = None
@@ -96,7 +100,13 @@ class FootageBot(commands.Bot):
             return False
         return True
 
+    async def _connected(self) -> bool:
+        return self.is_ready() and not self.is_closed()
+
     async def close(self) -> None:
+        if self._unready is not None:
+            self._unready()
+            self._unready = None
         services = self.footage
         self.footage = None
         try:

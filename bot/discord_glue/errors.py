@@ -13,6 +13,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.discord_glue import ack
 from bot.discord_glue.replies import say_ephemeral
 
 log = logging.getLogger(__name__)
@@ -59,9 +60,7 @@ class FootageTree(app_commands.CommandTree[Any]):
         original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         await report_failure(interaction, original)
 
-    def _from_interaction(self, interaction: discord.Interaction[Any]) -> None:
-        # The gateway entry point for every command: the honest start of "bot time".
-        probe = getattr(getattr(self.client, "footage", None), "ack_probe", None)
-        if probe is not None:
-            probe.arrived(interaction.id)
-        super()._from_interaction(interaction)
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        # The first thing the tree runs for every command: where the ack latency starts.
+        ack.taken(interaction)
+        return True

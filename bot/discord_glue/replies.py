@@ -6,6 +6,7 @@ from typing import Any
 
 import discord
 
+from bot.discord_glue import ack
 from bot.jobs.refusal import Refusal
 
 NO_PINGS = discord.AllowedMentions.none()
@@ -16,6 +17,7 @@ async def say_ephemeral(interaction: discord.Interaction[Any], text: str, **kwar
     if interaction.response.is_done():
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS, **kwargs)
     else:
+        ack.answering(interaction)
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS, **kwargs)
 
 

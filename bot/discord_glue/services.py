@@ -15,21 +15,12 @@ if TYPE_CHECKING:
     from bot.discord_glue.updater import StatusUpdater
 
 
-class AckProbe(Protocol):
-    """Benchmark hook: told when an interaction arrives and when its first answer leaves."""
-
-    def arrived(self, interaction_id: int) -> None: ...
-
-    def answered(self, interaction_id: int) -> None: ...
-
-
 @dataclass(slots=True)
 class Services:
     settings: Settings
     core: Core
     clock: Clock
     updater: StatusUpdater
-    ack_probe: AckProbe | None = None
 
 
 class HasServices(Protocol):

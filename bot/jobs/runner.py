@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from bot import metrics
 from bot.backends.base import (
     Backend,
     BackendError,
@@ -414,9 +415,10 @@ class Runner:
         # Fetched straight to its final name: only the DELIVERING checkpoint below makes
         # the file count, so a download cut by a restart is simply fetched again.
         final = self._media_dir / f"{job.id}.mp4"
-        fetched = await backend.fetch(handle, result, final, MAX_DOWNLOAD_BYTES)
-        fitted = await fit_to_limit(
-            fetched.path, job.origin.upload_limit, self._media_dir, info=fetched.info, wait=self._wait
+        fetched = await metrics.timed(metrics.FETCH, backend.fetch(handle, result, final, MAX_DOWNLOAD_BYTES))
+        fitted = await metrics.timed(
+            metrics.FIT,
+            fit_to_limit(fetched.path, job.origin.upload_limit, self._media_dir, info=fetched.info, wait=self._wait),
         )
         if not fitted.fitted:
             log.info("job %s: clip stays over the upload limit (%s); a link will be posted", job.id, fitted.detail)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
+from bot import metrics
 from bot.backends.base import ExternalWait, await_directly
 from bot.media.probe import NotAVideo, VideoInfo, probe_video_async
 
@@ -94,7 +95,8 @@ async def fit_to_limit(
             return unfitted(f"{limit_bytes} bytes leaves {video_bps // 1000} kbit/s of video for {info.duration:.1f} s")
         output = workdir / f"{source.stem}.{uuid.uuid4().hex[:8]}.fit{attempt}.mp4"
         command = _command(ffmpeg, source, output, video_bps, audio_bps, scale_factor(info, video_bps))
-        failure = await _run(command, seconds=max(60.0, info.duration * 20), wait=wait)
+        with metrics.reencode_running():
+            failure = await _run(command, seconds=max(60.0, info.duration * 20), wait=wait)
         if failure:
             output.unlink(missing_ok=True)
             return unfitted(f"ffmpeg failed: {failure}")

@@ -14,6 +14,7 @@ from bot.discord_glue.app import create_bot
 from bot.discord_glue.client import FootageBot
 from bot.discord_glue.simcord_host import SimcordWait, detach_and_close
 from bot.discord_glue.updater import EDIT_INTERVAL
+from bot.health_server import ReadyCheck, ready_when
 from bot.preview.live import LiveRefresher, align_clock_to_wall, name_bot
 from bot.preview.world import PreviewWorld, build_world, seed_database
 from bot.settings import Settings
@@ -53,6 +54,13 @@ class PreviewSession:
     refresher: LiveRefresher
 
 
+def _bot_in_preview(bot: FootageBot) -> ReadyCheck:
+    async def ready() -> bool:
+        return bot.is_ready() and not bot.is_closed()
+
+    return ready
+
+
 @asynccontextmanager
 async def open_preview(settings: Settings, options: PreviewOptions) -> AsyncIterator[PreviewSession]:
     settings = preview_settings(settings, options.latency)
@@ -76,9 +84,11 @@ async def open_preview(settings: Settings, options: PreviewOptions) -> AsyncIter
             refresher = LiveRefresher(env, preview)
             unsubscribe = services.core.events.subscribe(refresher.on_job_event)
             refresher.start()
+            unready = ready_when("preview", _bot_in_preview(bot))
             try:
                 yield PreviewSession(preview.url, env, preview, bot, world, refresher)
             finally:
+                unready()
                 unsubscribe()
                 await refresher.stop()
     finally:

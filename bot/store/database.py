@@ -25,6 +25,7 @@ import asyncio
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -32,6 +33,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
+
+from bot import metrics
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +115,7 @@ class Database:
                     continue
                 self.batches += 1
                 try:
-                    await self._on_thread(_run_batch, batch)
+                    await self._on_thread(_timed_batch, batch)
                 except Exception as error:  # the batch as a whole failed: every caller hears why
                     for item in batch:
                         if not item.future.done():
@@ -160,6 +163,14 @@ def _answer(batch: list[_Item]) -> None:
             item.future.set_result(value)
         else:
             item.future.set_exception(value)
+
+
+def _timed_batch(connection: sqlite3.Connection, batch: list[_Item]) -> None:
+    started = time.perf_counter()
+    try:
+        _run_batch(connection, batch)
+    finally:
+        metrics.database_batch(time.perf_counter() - started)
 
 
 def _run_batch(connection: sqlite3.Connection, batch: list[_Item]) -> None:
