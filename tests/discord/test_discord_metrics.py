@@ -28,15 +28,19 @@ async def test_a_delivered_job_and_its_answer_show_in_the_metrics(world: World, 
             ready = await client.get(f"{server.url}/readyz")
 
     delivered = {"state": "delivered", "reason": ""}
-    assert after.value("footage_jobs_finished_total", **delivered) == before.value(
-        "footage_jobs_finished_total", **delivered
-    ) + 1
+    assert (
+        after.value("footage_jobs_finished_total", **delivered)
+        == before.value("footage_jobs_finished_total", **delivered) + 1
+    )
     for histogram in ("queue_wait", "provider_run", "fetch", "fit", "post"):
         labels = {"backend": "demo"} if histogram == "provider_run" else {}
         name = f"footage_{histogram}_seconds_count"
         assert after.value(name, **labels) == before.value(name, **labels) + 1, histogram
     # Both first answers were timed: the status message and the ephemeral refusal.
-    assert after.value("footage_interaction_ack_seconds_count") == before.value("footage_interaction_ack_seconds_count") + 2
+    assert (
+        after.value("footage_interaction_ack_seconds_count")
+        == before.value("footage_interaction_ack_seconds_count") + 2
+    )
     assert after.value("footage_database_batch_seconds_count") > before.value("footage_database_batch_seconds_count")
     assert {"footage_jobs_waiting", "footage_jobs_running", "footage_reencodes"} <= after.families
     assert live.status_code == 200 and live.json()["live"] is True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 
 import aiohttp
@@ -130,7 +129,9 @@ def test_route_classes(path: str, route: str) -> None:
 async def test_provider_request_errors_are_counted_per_attempt() -> None:
     labels = {"backend": "probe", "kind": "unavailable"}
     before = metrics.REGISTRY.get_sample_value("footage_provider_request_errors_total", labels) or 0.0
-    http = ProviderHttp("probe", base_url="http://127.0.0.1:9", wait=await_directly, timeouts=TIMEOUTS, retry=FAST_RETRY)
+    http = ProviderHttp(
+        "probe", base_url="http://127.0.0.1:9", wait=await_directly, timeouts=TIMEOUTS, retry=FAST_RETRY
+    )
     try:
         with pytest.raises(BackendError):
             await http.send("POST", "jobs", json={}, reason="submit", retry=Retry.UNDELIVERED)

@@ -63,6 +63,6 @@ def test_preview_serves_readiness_and_metrics(tmp_path: Path) -> None:
             process.kill()
             process.communicate()
     assert live.status_code == 200
-    assert 'footage_jobs_waiting' in scraped.text and "footage_interaction_ack_seconds_bucket" in scraped.text
+    assert "footage_jobs_waiting" in scraped.text and "footage_interaction_ack_seconds_bucket" in scraped.text
     assert process.returncode == 0, err
     assert "Traceback" not in err
