@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     # Discord
     discord_token: SecretStr | None = None
     dev_guild_id: int | None = Field(default=None, gt=0)
+    # Discord allows a bot 50 REST requests per second; the processes that post clips share this.
+    discord_requests_per_second: float = Field(default=40.0, ge=1, le=50)
 
     # Running
     log_level: LogLevel = "INFO"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,15 +17,12 @@ from bot.discord_glue.buttons import DYNAMIC_ITEMS
 from bot.discord_glue.delivery import DiscordDeliverer
 from bot.discord_glue.errors import FootageTree
 from bot.discord_glue.services import Services
-from bot.discord_glue.status import CancelButton, status_embed, status_view
+from bot.discord_glue.status import CancelButton, status_editor
 from bot.discord_glue.sync import sync_commands
 from bot.discord_glue.updater import EDIT_INTERVAL, StatusUpdater
 from bot.health_server import ready_when
-from bot.jobs.domain import Job
 from bot.models import ModelCatalog
 from bot.settings import Settings
-
-log = logging.getLogger(__name__)
 
 EXTENSIONS = ("cogs.generate", "cogs.jobs", "cogs.quota", "cogs.admin")
 
@@ -71,7 +67,7 @@ class FootageBot(commands.Bot):
             catalog=options.catalog,
         )
         try:
-            updater = StatusUpdater(self._edit_status, interval=options.edit_interval)
+            updater = StatusUpdater(status_editor(self, core, options.clock), interval=options.edit_interval)
             self.footage = Services(self.settings, core, options.clock, updater)
             core.attach_deliverer(DiscordDeliverer(self))
             for extension in EXTENSIONS:
@@ -85,20 +81,6 @@ class FootageBot(commands.Bot):
             await core.close()
             self.footage = None
             raise
-
-    async def _edit_status(self, job: Job, channel_id: int, message_id: int) -> bool:
-        """Edit through the channel (not the 15-minute interaction token)."""
-        services = self.footage
-        if services is None:
-            return False
-        place = services.core.jobs.place(job)
-        message = self.get_partial_messageable(channel_id, guild_id=job.guild_id).get_partial_message(message_id)
-        try:
-            await message.edit(embed=status_embed(job, place, services.clock()), view=status_view(job))
-        except (discord.NotFound, discord.Forbidden) as error:
-            log.info("status message for job %s can no longer be edited: %s", job.id, error)
-            return False
-        return True
 
     async def _connected(self) -> bool:
         return self.is_ready() and not self.is_closed()

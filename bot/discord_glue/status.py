@@ -6,12 +6,14 @@ and the message is sent with no allowed mentions at all.
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import discord
 
+from bot.clock import Clock
 from bot.discord_glue import text
 from bot.discord_glue.members import member_info
 from bot.discord_glue.replies import NO_PINGS, refuse, say_ephemeral
@@ -19,6 +21,12 @@ from bot.discord_glue.services import services_of
 from bot.jobs.domain import JOB_ID_ALPHABET, JOB_ID_LENGTH, Job, JobState
 from bot.jobs.refusal import Refusal
 from bot.jobs.scheduler import QueuePlace
+
+if TYPE_CHECKING:
+    from bot.core import Core
+    from bot.discord_glue.updater import Editor
+
+log = logging.getLogger(__name__)
 
 PROMPT_LIMIT = 1000
 
@@ -124,3 +132,22 @@ def status_view(job: Job) -> discord.ui.View | None:
     view = discord.ui.View(timeout=None)
     view.add_item(CancelButton(job.id))
     return view
+
+
+def status_editor(client: discord.Client, core: Core, clock: Clock) -> Editor:
+    """The updater's editor: through the channel (not the 15-minute interaction token), over REST.
+
+    Works the same with or without a gateway connection: it needs only the channel and
+    message ids. False once the message can no longer be edited (deleted, no access).
+    """
+
+    async def edit(job: Job, channel_id: int, message_id: int) -> bool:
+        message = client.get_partial_messageable(channel_id, guild_id=job.guild_id).get_partial_message(message_id)
+        try:
+            await message.edit(embed=status_embed(job, core.jobs.place(job), clock()), view=status_view(job))
+        except (discord.NotFound, discord.Forbidden) as error:
+            log.info("status message for job %s can no longer be edited: %s", job.id, error)
+            return False
+        return True
+
+    return edit
