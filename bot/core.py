@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bot import metrics
 from bot.backends.base import Backend, ExternalWait, await_directly
+from bot.backends.registry import build_backends, load_catalog
 from bot.clock import Clock, utc_now
 from bot.guilds import PAUSED_EVERYWHERE, GuildConfigService
 from bot.health_server import ready_when
@@ -21,7 +22,7 @@ from bot.jobs.events import EventBus
 from bot.jobs.runner import Runner
 from bot.jobs.scheduler import FairQueue, RunTimes
 from bot.jobs.service import JobService
-from bot.models import ModelCatalog, load_catalog
+from bot.models import ModelCatalog
 from bot.quotas.service import QuotaService
 from bot.quotas.tiers import default_tier
 from bot.reports import ReportService
@@ -85,8 +86,6 @@ class Core:
     ) -> Core:
         catalog = catalog or load_catalog(settings)
         if backends is None:
-            from bot.backends.registry import build_backends
-
             backends = build_backends(settings, catalog, wait)
         store = await Store.open(database_path or settings.database_path)
         averages = await store.read(lambda tx: tx.model_run_times())

@@ -1,29 +1,49 @@
-"""The catalog of video models an admin offers, from `footage.toml` or from `.env` alone.
+"""The catalog of video models an admin offers, as read from `footage.toml`.
 
 Each model names its backend, the provider's model id, what lengths and shapes it
-allows, its defaults and its cost. With no file, `FOOTAGE_BACKEND` and that
-backend's variables give one default model.
+allows, its defaults and its cost. Which backends exist, and what a `.env`-only
+setup gets, is the backend registry's business (`bot.backends.registry.load_catalog`).
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.settings import BackendName, Settings
-
 ASPECT_PATTERN = r"^\d{1,2}:\d{1,2}$"
+BACKEND_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+
+
+@dataclass(frozen=True, slots=True)
+class BackendCapabilities:
+    """What a backend (and so each of its models, unless the model narrows it) can do."""
+
+    text_to_video: bool = True
+    image_to_video: bool = False
+    seed: bool = True
+    negative_prompt: bool = False
+    cancel: bool = True
+    # Submits carry a client-chosen id the provider deduplicates, so a submit
+    # interrupted by a crash can safely be sent again.
+    idempotent_submit: bool = False
+    # The clip comes with a sound track; `audio_optional`: the request can switch it off.
+    audio: bool = False
+    audio_optional: bool = False
+    # What a model configured from `.env` alone offers.
+    durations: tuple[int, ...] = (5, 10)
+    aspects: tuple[str, ...] = ("16:9", "9:16", "1:1")
 
 
 class ModelSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,31}$")
-    backend: BackendName
+    backend: str = Field(pattern=BACKEND_NAME_PATTERN)
     provider_model: str = ""
     description: str = ""
     durations: tuple[int, ...] = Field(min_length=1)
@@ -33,7 +53,9 @@ class ModelSpec(BaseModel):
     params: Mapping[str, Any] = Field(default_factory=dict)
     cost_per_second: float = Field(default=0.0, ge=0)
     max_concurrency: int = Field(default=2, ge=1, le=100)
-    image_to_video: bool = False
+    # None: as the backend offers (the registry fills it in when it loads the catalog).
+    image_to_video: bool | None = None
+    audio: bool | None = None
     enabled: bool = True
 
     @field_validator("durations")
@@ -103,55 +125,16 @@ class ModelCatalog:
     def backends(self) -> set[str]:
         return {model.backend for model in self}
 
-
-# What each backend gets when `.env` alone configures it.
-_ENV_DEFAULTS: dict[str, dict[str, Any]] = {
-    "demo": {
-        "description": "Built-in demo renderer (no key, no cost)",
-        "durations": (2, 4, 6, 8, 10),
-        "aspects": ("16:9", "9:16", "1:1", "4:3"),
-        "default_seconds": 4,
-        "max_concurrency": 2,
-        "image_to_video": True,
-    },
-    "fal": {"durations": (5, 10), "aspects": ("16:9", "9:16", "1:1"), "cost_per_second": 0.05},
-    "replicate": {"durations": (5, 10), "aspects": ("16:9", "9:16", "1:1"), "cost_per_second": 0.1},
-    "comfyui": {"durations": (2, 3, 4, 5), "aspects": ("16:9", "9:16", "1:1"), "max_concurrency": 1},
-    "runway": {"durations": (5, 10), "aspects": ("16:9", "9:16"), "cost_per_second": 0.12},
-    "luma": {
-        "durations": (5, 9),
-        "aspects": ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "9:21"),
-        "cost_per_second": 0.1,
-    },
-}
-
-
-def _provider_model_from_env(settings: Settings) -> str:
-    return {
-        "demo": "demo",
-        "fal": settings.fal_model or "",
-        "replicate": settings.replicate_model or "",
-        "comfyui": str(settings.comfyui_workflow or ""),
-        "runway": settings.runway_model,
-        "luma": settings.luma_model,
-    }[settings.footage_backend]
+    @property
+    def backend_limits(self) -> dict[str, int]:
+        """The `[backends.NAME]` caps as configured."""
+        return dict(self._backend_limits)
 
 
 def _describe(error: ValidationError, source: str, model_name: str) -> str:
     problem = error.errors(include_input=False, include_url=False)[0]
     fields = ".".join(str(part) for part in problem["loc"]) or "model"
     return f"{source}: model {model_name!r}, field {fields}: {problem['msg']}"
-
-
-def load_catalog(settings: Settings) -> ModelCatalog:
-    """Models from `FOOTAGE_CONFIG` when set, else the one `.env` describes."""
-    if settings.footage_config is None:
-        backend = settings.footage_backend
-        fields = dict(_ENV_DEFAULTS[backend])
-        fields.setdefault("description", f"{backend} ({_provider_model_from_env(settings)})")
-        spec = ModelSpec(name=backend, backend=backend, provider_model=_provider_model_from_env(settings), **fields)
-        return ModelCatalog([spec])
-    return load_catalog_file(settings.footage_config)
 
 
 def load_catalog_file(path: Path) -> ModelCatalog:
@@ -185,8 +168,6 @@ def _backend_limits(path: Path, tables: object) -> dict[str, int]:
         raise CatalogError(f"{path}: [backends] must be a table of [backends.NAME] tables")
     limits: dict[str, int] = {}
     for name, table in tables.items():
-        if name not in _ENV_DEFAULTS:
-            raise CatalogError(f"{path}: backend {name!r}: unknown (known: {', '.join(_ENV_DEFAULTS)})")
         limit = table.get("max_concurrency") if isinstance(table, dict) else None
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
             raise CatalogError(f"{path}: backend {name!r}, field max_concurrency: must be a whole number from 1 to 100")

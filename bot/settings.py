@@ -1,5 +1,7 @@
 """Every setting the bot reads, typed, from the environment and `.env`.
 
+The core's settings are here; each backend declares its own variables in its module
+(`<Name>Settings`), and `Settings` inherits them all: adding a backend adds one base.
 Secrets are `SecretStr`: pydantic never prints them, and nothing in this project
 calls `get_secret_value()` except where the secret is put on the wire.
 """
@@ -9,14 +11,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-BackendName = Literal["demo", "fal", "replicate", "comfyui", "runway", "luma"]
+from bot.backends.comfyui import ComfyUISettings
+from bot.backends.demo import DemoSettings
+from bot.backends.entry import BackendSettings
+from bot.backends.fal import FalSettings
+from bot.backends.luma import LumaSettings
+from bot.backends.replicate import ReplicateSettings
+from bot.backends.runway import RunwaySettings
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
-class Settings(BaseSettings):
+class CoreSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
@@ -42,27 +51,7 @@ class Settings(BaseSettings):
 
     # Models and backends
     footage_config: Path | None = None
-    footage_backend: BackendName = "demo"
-    demo_latency_seconds: float = Field(default=0.0, ge=0, le=600)
-
-    fal_key: SecretStr | None = None
-    fal_model: str | None = None
-    fal_queue_url: AnyHttpUrl = AnyHttpUrl("https://queue.fal.run")
-
-    replicate_api_token: SecretStr | None = None
-    replicate_model: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.-]+$")
-    replicate_base_url: AnyHttpUrl = AnyHttpUrl("https://api.replicate.com/v1")
-
-    comfyui_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8188")
-    comfyui_workflow: Path | None = None
-
-    runwayml_api_secret: SecretStr | None = None
-    runway_model: str = "gen4.5"
-    runway_base_url: AnyHttpUrl = AnyHttpUrl("https://api.dev.runwayml.com")
-
-    lumaai_api_key: SecretStr | None = None
-    luma_model: str = "ray-2"
-    luma_base_url: AnyHttpUrl = AnyHttpUrl("https://api.lumalabs.ai/dream-machine/v1")
+    footage_backend: str = "demo"
 
     # Quotas: the default tier every member gets unless a role or override says otherwise.
     default_daily_seconds: int = Field(default=60, ge=0)
@@ -76,6 +65,30 @@ class Settings(BaseSettings):
     job_timeout_seconds: float = Field(default=1800, ge=10)
     prompt_max_chars: int = Field(default=1000, ge=10, le=4000)
     image_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+
+    @field_validator("footage_backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        names = backend_names()
+        if value not in names:
+            # The message lists the choices and never repeats the value (it may be a pasted key).
+            raise ValueError(f"must be one of {', '.join(names)}")
+        return value
+
+
+class Settings(
+    CoreSettings, DemoSettings, FalSettings, ReplicateSettings, ComfyUISettings, RunwaySettings, LumaSettings
+):
+    """The core's settings plus every backend's."""
+
+
+def backend_names() -> list[str]:
+    """The backends `Settings` has variables for, in the order of its bases."""
+    return [
+        base.backend_name
+        for base in Settings.__mro__
+        if issubclass(base, BackendSettings) and "backend_name" in vars(base)
+    ]
 
 
 class SettingsError(Exception):

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 from bot.media.probe import VideoInfo
+
+# Re-exported: declared beside the model it describes, used by every adapter.
+from bot.models import BackendCapabilities as BackendCapabilities
 from bot.models import ModelSpec
 
 T = TypeVar("T")
@@ -136,18 +139,6 @@ class FetchedClip:
     path: Path
     info: VideoInfo
     source_url: str | None  # the provider's URL, for a link when the file cannot be uploaded
-
-
-@dataclass(frozen=True, slots=True)
-class BackendCapabilities:
-    text_to_video: bool = True
-    image_to_video: bool = False
-    seed: bool = True
-    negative_prompt: bool = False
-    cancel: bool = True
-    # Submits carry a client-chosen id the provider deduplicates, so a submit
-    # interrupted by a crash can safely be sent again.
-    idempotent_submit: bool = False
 
 
 class Backend(Protocol):

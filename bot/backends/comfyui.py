@@ -29,6 +29,7 @@ and `/history` and treats a hit (or a server's "already exists" refusal) as acce
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import math
@@ -38,10 +39,11 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import websockets
+from pydantic import AnyHttpUrl
 from websockets.asyncio.client import ClientConnection, connect
 
 from bot.backends.base import (
@@ -55,7 +57,13 @@ from bot.backends.base import (
     PollResult,
     await_directly,
 )
+from bot.backends.entry import BackendEntry, BackendSettings, BuildContext, ModelDefaults
 from bot.backends.http import HttpTimeouts, ProviderHttp, Retry, RetryPolicy, UrlResultBackend
+from bot.models import CatalogError
+
+if TYPE_CHECKING:
+    from bot.models import ModelCatalog
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 Kind = BackendErrorKind
@@ -282,14 +290,7 @@ class ComfyUIBackend(UrlResultBackend):
     ) -> None:
         self.workflow = Workflow.load(workflow)
         self._workflows = {str(workflow): self.workflow}
-        self.capabilities = BackendCapabilities(
-            text_to_video=True,
-            image_to_video="image" in self.workflow.has,
-            seed=True,
-            negative_prompt="negative" in self.workflow.has,
-            cancel=True,
-            idempotent_submit=True,
-        )
+        self.capabilities = capabilities_of(self.workflow)
         self.client_id = uuid.uuid4().hex
         self._dequeued: set[str] = set()
         self.http = ProviderHttp("comfyui", base_url=base_url, wait=wait, timeouts=timeouts, retry=retry)
@@ -454,3 +455,87 @@ def _ws_url(base_url: str, client_id: str) -> str:
     parts = urlsplit(base_url)
     scheme = "wss" if parts.scheme == "https" else "ws"
     return urlunsplit((scheme, parts.netloc, f"{parts.path.rstrip('/')}/ws", f"clientId={client_id}", ""))
+
+
+CAPABILITIES = BackendCapabilities(
+    text_to_video=True,
+    image_to_video=False,
+    seed=True,
+    negative_prompt=False,
+    cancel=True,
+    idempotent_submit=True,
+    durations=(2, 3, 4, 5),
+)
+
+
+def capabilities_of(workflow: Workflow) -> BackendCapabilities:
+    """What the markers in the workflow let a job set."""
+    return dataclasses.replace(
+        CAPABILITIES, image_to_video="image" in workflow.has, negative_prompt="negative" in workflow.has
+    )
+
+
+def _workflow_capabilities(path: str) -> BackendCapabilities:
+    try:
+        return capabilities_of(Workflow.load(Path(path)))
+    except WorkflowError as error:
+        raise CatalogError(str(error)) from None
+
+
+class ComfyUISettings(BackendSettings):
+    backend_name: ClassVar[str] = "comfyui"
+    comfyui_url: AnyHttpUrl = AnyHttpUrl(DEFAULT_URL)
+    comfyui_workflow: Path | None = None
+
+
+def workflow_paths(settings: Settings, catalog: ModelCatalog) -> list[Path]:
+    paths = [Path(model.provider_model) for model in catalog if model.backend == "comfyui" and model.provider_model]
+    if not paths and settings.comfyui_workflow is not None:
+        paths.append(settings.comfyui_workflow)
+    return list(dict.fromkeys(paths))
+
+
+def _workflow_problem(settings: Settings, catalog: ModelCatalog) -> str | None:
+    paths = workflow_paths(settings, catalog)
+    if not paths:
+        users = ", ".join(repr(model.name) for model in catalog if model.backend == "comfyui")
+        return f"COMFYUI_WORKFLOW is not set (needed by model {users})"
+    for path in paths:
+        try:
+            Workflow.load(path)
+        except WorkflowError as error:
+            return str(error)
+    return None
+
+
+def _ready(settings: Settings, catalog: ModelCatalog) -> str:
+    where = ", ".join(str(path) for path in workflow_paths(settings, catalog))
+    return f"workflow {where} is valid; server {settings.comfyui_url}"
+
+
+def _build(context: BuildContext) -> ComfyUIBackend:
+    try:
+        return ComfyUIBackend(
+            workflow_paths(context.settings, context.catalog)[0],
+            base_url=str(context.settings.comfyui_url),
+            **context.http_options(),
+        )
+    except WorkflowError as error:
+        raise CatalogError(str(error)) from None
+
+
+def _provider_model(settings: Settings) -> str:
+    return str(settings.comfyui_workflow or "")
+
+
+ENTRY = BackendEntry(
+    name="comfyui",
+    settings=ComfyUISettings,
+    capabilities=CAPABILITIES,
+    build=_build,
+    provider_model=_provider_model,
+    defaults=ModelDefaults(max_concurrency=1),
+    capabilities_for=_workflow_capabilities,
+    checks=(_workflow_problem,),
+    ready=_ready,
+)

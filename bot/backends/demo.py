@@ -17,6 +17,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import Field
 
 from bot.backends.base import (
     BackendCapabilities,
@@ -29,9 +32,13 @@ from bot.backends.base import (
     PollResult,
     await_directly,
 )
+from bot.backends.entry import BackendEntry, BackendSettings, BuildContext, ModelDefaults
 from bot.media.demo_render import BadInputImage, RenderedClip, frame_size, ignore_interrupts, render_demo
 from bot.media.probe import NotAVideo, probe_video_async
-from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.models import ModelCatalog
+    from bot.settings import Settings
 
 MAX_WORKERS = 2
 # The simulated queue takes this share of the latency, counting down from this position.
@@ -49,6 +56,18 @@ def new_render_pool(max_workers: int = MAX_WORKERS) -> ProcessPoolExecutor:
         mp_context=multiprocessing.get_context("spawn"),
         initializer=ignore_interrupts,
     )
+
+
+CAPABILITIES = BackendCapabilities(
+    text_to_video=True,
+    image_to_video=True,
+    seed=True,
+    negative_prompt=True,  # accepted and ignored: the demo draws the prompt only
+    cancel=True,
+    idempotent_submit=True,  # a resubmit just renders again; nothing is billed
+    durations=(2, 4, 6, 8, 10),
+    aspects=("16:9", "9:16", "1:1", "4:3"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +89,7 @@ class _Job:
 
 class DemoBackend:
     name: str = "demo"
-    capabilities: BackendCapabilities = BackendCapabilities(
-        text_to_video=True,
-        image_to_video=True,
-        seed=True,
-        negative_prompt=True,  # accepted and ignored: the demo draws the prompt only
-        cancel=True,
-        idempotent_submit=True,  # a resubmit just renders again; nothing is billed
-    )
+    capabilities: BackendCapabilities = CAPABILITIES
 
     def __init__(
         self,
@@ -264,3 +276,33 @@ def _classify(failure: BaseException) -> BackendError:
     if isinstance(failure, ValueError):
         return BackendError(BackendErrorKind.INVALID_REQUEST, str(failure))
     return BackendError(BackendErrorKind.GENERATION_FAILED, f"{type(failure).__name__}: {failure}")
+
+
+class DemoSettings(BackendSettings):
+    backend_name: ClassVar[str] = "demo"
+    demo_latency_seconds: float = Field(default=0.0, ge=0, le=600)
+
+
+def _build(context: BuildContext) -> DemoBackend:
+    return DemoBackend.from_settings(context.settings, context.wait)
+
+
+def _provider_model(settings: Settings) -> str:
+    return "demo"
+
+
+def _ready(settings: Settings, catalog: ModelCatalog) -> str:
+    return "built in; needs no key"
+
+
+ENTRY = BackendEntry(
+    name="demo",
+    settings=DemoSettings,
+    capabilities=CAPABILITIES,
+    build=_build,
+    provider_model=_provider_model,
+    defaults=ModelDefaults(
+        max_concurrency=2, default_seconds=4, description="Built-in demo renderer (no key, no cost)"
+    ),
+    ready=_ready,
+)

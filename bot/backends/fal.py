@@ -10,9 +10,9 @@ negative_prompt, and the image as a data URI under `image_url` (override the key
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import SecretStr
+from pydantic import AnyHttpUrl, SecretStr
 
 from bot.backends.base import (
     BackendCapabilities,
@@ -24,6 +24,7 @@ from bot.backends.base import (
     PollResult,
     await_directly,
 )
+from bot.backends.entry import BackendEntry, BackendSettings, BuildContext, KeyRule, ModelDefaults
 from bot.backends.http import (
     HttpTimeouts,
     ProviderHttp,
@@ -36,6 +37,9 @@ from bot.backends.http import (
     mentions_content_policy,
     provider_input,
 )
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 Kind = BackendErrorKind
 DEFAULT_QUEUE_URL = "https://queue.fal.run"
@@ -60,11 +64,14 @@ def is_content_policy(body: Any, message: str) -> bool:
     return mentions_content_policy(message)
 
 
+CAPABILITIES = BackendCapabilities(
+    text_to_video=True, image_to_video=True, seed=True, negative_prompt=True, cancel=True
+)
+
+
 class FalBackend(UrlResultBackend):
     name = "fal"
-    capabilities = BackendCapabilities(
-        text_to_video=True, image_to_video=True, seed=True, negative_prompt=True, cancel=True
-    )
+    capabilities = CAPABILITIES
 
     def __init__(
         self,
@@ -178,3 +185,39 @@ def _video_url(output: Any) -> str | None:
     if isinstance(video, dict) and isinstance(video.get("url"), str):
         return str(video["url"])
     return None
+
+
+class FalSettings(BackendSettings):
+    backend_name: ClassVar[str] = "fal"
+    fal_key: SecretStr | None = None
+    fal_model: str | None = None
+    fal_queue_url: AnyHttpUrl = AnyHttpUrl(DEFAULT_QUEUE_URL)
+
+
+_KEY = KeyRule("fal_key")
+
+
+def _build(context: BuildContext) -> FalBackend:
+    settings = context.settings
+    return FalBackend(
+        SecretStr(_KEY.read(settings)),
+        settings.fal_model or "",
+        queue_url=str(settings.fal_queue_url),
+        **context.http_options(),
+    )
+
+
+def _provider_model(settings: Settings) -> str:
+    return settings.fal_model or ""
+
+
+ENTRY = BackendEntry(
+    name="fal",
+    settings=FalSettings,
+    capabilities=CAPABILITIES,
+    build=_build,
+    provider_model=_provider_model,
+    keys=(_KEY,),
+    model_variable="FAL_MODEL",
+    defaults=ModelDefaults(cost_per_second=0.05),
+)

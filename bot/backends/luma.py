@@ -10,9 +10,9 @@ image host; the refusal comes back as an invalid request.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import SecretStr
+from pydantic import AnyHttpUrl, SecretStr
 
 from bot.backends.base import (
     BackendCapabilities,
@@ -24,6 +24,7 @@ from bot.backends.base import (
     PollResult,
     await_directly,
 )
+from bot.backends.entry import BackendEntry, BackendSettings, BuildContext, KeyRule, ModelDefaults
 from bot.backends.http import (
     HttpTimeouts,
     ProviderHttp,
@@ -35,6 +36,9 @@ from bot.backends.http import (
     mentions_content_policy,
     provider_input,
 )
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 Kind = BackendErrorKind
@@ -48,11 +52,20 @@ def is_refusal(reason: str) -> bool:
     return mentions_content_policy(reason) or any(word in lowered for word in _REFUSAL_WORDS)
 
 
+CAPABILITIES = BackendCapabilities(
+    text_to_video=True,
+    image_to_video=True,
+    seed=False,
+    negative_prompt=False,
+    cancel=False,
+    durations=(5, 9),
+    aspects=("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "9:21"),
+)
+
+
 class LumaBackend(UrlResultBackend):
     name = "luma"
-    capabilities = BackendCapabilities(
-        text_to_video=True, image_to_video=True, seed=False, negative_prompt=False, cancel=False
-    )
+    capabilities = CAPABILITIES
 
     def __init__(
         self,
@@ -120,3 +133,38 @@ class LumaBackend(UrlResultBackend):
     async def cancel(self, job: BackendJob) -> None:
         # Luma cannot stop a generation; the job runs out and is simply not fetched.
         log.info("luma: generation %s cannot be cancelled; it will finish unused", job.id)
+
+
+class LumaSettings(BackendSettings):
+    backend_name: ClassVar[str] = "luma"
+    lumaai_api_key: SecretStr | None = None
+    luma_model: str = "ray-2"
+    luma_base_url: AnyHttpUrl = AnyHttpUrl(DEFAULT_BASE_URL)
+
+
+_KEY = KeyRule("lumaai_api_key", prefix="luma-")
+
+
+def _build(context: BuildContext) -> LumaBackend:
+    settings = context.settings
+    return LumaBackend(
+        SecretStr(_KEY.read(settings)),
+        settings.luma_model,
+        base_url=str(settings.luma_base_url),
+        **context.http_options(),
+    )
+
+
+def _provider_model(settings: Settings) -> str:
+    return settings.luma_model
+
+
+ENTRY = BackendEntry(
+    name="luma",
+    settings=LumaSettings,
+    capabilities=CAPABILITIES,
+    build=_build,
+    provider_model=_provider_model,
+    keys=(_KEY,),
+    defaults=ModelDefaults(cost_per_second=0.1),
+)

@@ -1,170 +1,162 @@
-"""Build one adapter per backend the catalog uses, and say what each one still needs."""
+"""Every backend's entry, the catalog resolved against them, one adapter per backend used.
+
+`ENTRIES` is the one list of backends; each entry comes from its own module.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
-from pydantic import SecretStr
-
+from bot.backends import comfyui, demo, fal, luma, replicate, runway
 from bot.backends.base import Backend, ExternalWait, await_directly
-from bot.backends.comfyui import ComfyUIBackend, Workflow, WorkflowError
-from bot.backends.fal import FalBackend
-from bot.backends.luma import LumaBackend
-from bot.backends.replicate import ReplicateBackend
-from bot.backends.runway import RunwayBackend
-from bot.models import CatalogError, ModelCatalog
-from bot.settings import Settings
+from bot.backends.entry import BackendEntry, BuildContext
+from bot.backends.http import HttpTimeouts, RetryPolicy
+from bot.models import CatalogError, ModelCatalog, ModelSpec, load_catalog_file
+from bot.settings import Settings, backend_names
 
-
-@dataclass(frozen=True, slots=True)
-class _KeyRule:
-    variable: str
-    read: Callable[[Settings], SecretStr | None]
-    prefix: str  # what the provider's keys look like; a mismatch is only a hint
-
-
-_KEYS: dict[str, _KeyRule] = {
-    "fal": _KeyRule("FAL_KEY", lambda settings: settings.fal_key, ""),
-    "replicate": _KeyRule("REPLICATE_API_TOKEN", lambda settings: settings.replicate_api_token, "r8_"),
-    "runway": _KeyRule("RUNWAYML_API_SECRET", lambda settings: settings.runwayml_api_secret, "key_"),
-    "luma": _KeyRule("LUMAAI_API_KEY", lambda settings: settings.lumaai_api_key, "luma-"),
+ENTRIES: dict[str, BackendEntry] = {
+    entry.name: entry for entry in (demo.ENTRY, fal.ENTRY, replicate.ENTRY, comfyui.ENTRY, runway.ENTRY, luma.ENTRY)
 }
+# Every backend `Settings` has variables for has an entry, and the other way round.
+assert list(ENTRIES) == backend_names(), (list(ENTRIES), backend_names())
 _MIN_KEY_LENGTH = 16
+
+
+def entry_for(backend: str) -> BackendEntry:
+    try:
+        return ENTRIES[backend]
+    except KeyError:
+        raise CatalogError(f"unknown backend {backend!r} (known: {', '.join(ENTRIES)})") from None
+
+
+def load_catalog(settings: Settings) -> ModelCatalog:
+    """Models from `FOOTAGE_CONFIG` when set, else the one `.env` describes; capabilities filled in."""
+    if settings.footage_config is None:
+        catalog = ModelCatalog([_env_model(settings)])
+    else:
+        catalog = load_catalog_file(settings.footage_config)
+        source = str(settings.footage_config)
+        for name in sorted(set(catalog.backend_limits) - set(ENTRIES)):
+            raise CatalogError(f"{source}: backend {name!r}: unknown (known: {', '.join(ENTRIES)})")
+        for model in catalog:
+            if model.backend not in ENTRIES:
+                known = ", ".join(ENTRIES)
+                raise CatalogError(
+                    f"{source}: model {model.name!r}, field backend: unknown {model.backend!r} ({known})"
+                )
+    return ModelCatalog([resolve_model(model) for model in catalog], catalog.backend_limits)
+
+
+def _env_model(settings: Settings) -> ModelSpec:
+    entry = entry_for(settings.footage_backend)
+    provider_model = entry.provider_model(settings)
+    offers = entry.model_capabilities(provider_model)
+    defaults = entry.defaults
+    return ModelSpec(
+        name=entry.name,
+        backend=entry.name,
+        provider_model=provider_model,
+        description=defaults.description or f"{entry.name} ({provider_model})",
+        durations=offers.durations,
+        aspects=offers.aspects,
+        default_seconds=defaults.default_seconds,
+        cost_per_second=defaults.cost_per_second,
+        max_concurrency=defaults.max_concurrency,
+    )
+
+
+def resolve_model(model: ModelSpec) -> ModelSpec:
+    """Fill what the model leaves open from its backend; refuse what the backend cannot do."""
+    offers = entry_for(model.backend).model_capabilities(model.provider_model)
+    update: dict[str, Any] = {}
+    for field, offered in (("image_to_video", offers.image_to_video), ("audio", offers.audio)):
+        wanted = getattr(model, field)
+        if wanted is None:
+            update[field] = offered
+        elif wanted and not offered:
+            raise CatalogError(f"model {model.name!r}: {field} = true, but backend {model.backend} cannot do it")
+    return model.model_copy(update=update)
 
 
 def _models_using(catalog: ModelCatalog, backend: str) -> str:
     return ", ".join(repr(model.name) for model in catalog if model.backend == backend)
 
 
-def _key_problem(settings: Settings, catalog: ModelCatalog, backend: str) -> str | None:
-    rule = _KEYS[backend]
-    secret = rule.read(settings)
-    value = secret.get_secret_value() if secret is not None else ""
-    needed_by = f"(needed by model {_models_using(catalog, backend)})"
-    if not value.strip():
-        return f"{rule.variable} is not set {needed_by}"
-    if value != value.strip() or any(char.isspace() for char in value):
-        return f"{rule.variable} contains spaces or line breaks; copy the key again {needed_by}"
-    if len(value) < _MIN_KEY_LENGTH:
-        return f"{rule.variable} is too short to be an API key {needed_by}"
+def _key_problem(settings: Settings, catalog: ModelCatalog, entry: BackendEntry) -> str | None:
+    needed_by = f"(needed by model {_models_using(catalog, entry.name)})"
+    for rule in entry.keys:
+        value = rule.read(settings)
+        if not value.strip():
+            return f"{rule.variable} is not set {needed_by}"
+        if value != value.strip() or any(char.isspace() for char in value):
+            return f"{rule.variable} contains spaces or line breaks; copy the key again {needed_by}"
+        if len(value) < _MIN_KEY_LENGTH:
+            return f"{rule.variable} is too short to be an API key {needed_by}"
     return None
 
 
-def _key_hint(settings: Settings, backend: str) -> str:
-    rule = _KEYS[backend]
-    secret = rule.read(settings)
-    if secret is None or not rule.prefix or secret.get_secret_value().startswith(rule.prefix):
-        return ""
-    return f"; note: {backend} keys usually start with {rule.prefix!r}"
+def _key_hint(settings: Settings, entry: BackendEntry) -> str:
+    hints = [
+        f"; note: {entry.name} keys usually start with {rule.prefix!r}"
+        for rule in entry.keys
+        if rule.prefix and not rule.read(settings).startswith(rule.prefix)
+    ]
+    return "".join(hints)
 
 
-def _model_problem(settings: Settings, catalog: ModelCatalog, backend: str) -> str | None:
-    """fal and Replicate have no default model: every model needs a provider id."""
-    variable = {"fal": "FAL_MODEL", "replicate": "REPLICATE_MODEL"}.get(backend)
-    if variable is None:
+def _model_problem(settings: Settings, catalog: ModelCatalog, entry: BackendEntry) -> str | None:
+    """A backend with no default model needs a provider id for every model."""
+    if entry.model_variable is None:
         return None
-    default = settings.fal_model if backend == "fal" else settings.replicate_model
-    missing = [model.name for model in catalog if model.backend == backend and not (model.provider_model or default)]
+    default = entry.provider_model(settings)
+    missing = [model.name for model in catalog if model.backend == entry.name and not (model.provider_model or default)]
     if missing:
         names = ", ".join(repr(name) for name in missing)
-        return f"{variable} is not set and model {names} has no provider_model"
+        return f"{entry.model_variable} is not set and model {names} has no provider_model"
     return None
 
 
-def _workflow_paths(settings: Settings, catalog: ModelCatalog) -> list[Path]:
-    paths = [Path(model.provider_model) for model in catalog if model.backend == "comfyui" and model.provider_model]
-    if not paths and settings.comfyui_workflow is not None:
-        paths.append(settings.comfyui_workflow)
-    return list(dict.fromkeys(paths))
+def _problem(settings: Settings, catalog: ModelCatalog, entry: BackendEntry) -> str | None:
+    for check in entry.checks:
+        if (problem := check(settings, catalog)) is not None:
+            return problem
+    return _key_problem(settings, catalog, entry) or _model_problem(settings, catalog, entry)
 
 
-def _workflow_problem(settings: Settings, catalog: ModelCatalog) -> str | None:
-    paths = _workflow_paths(settings, catalog)
-    if not paths:
-        return f"COMFYUI_WORKFLOW is not set (needed by model {_models_using(catalog, 'comfyui')})"
-    for path in paths:
-        try:
-            Workflow.load(path)
-        except WorkflowError as error:
-            return str(error)
-    return None
-
-
-def _problem(settings: Settings, catalog: ModelCatalog, backend: str) -> str | None:
-    if backend == "comfyui":
-        return _workflow_problem(settings, catalog)
-    if backend in _KEYS:
-        return _key_problem(settings, catalog, backend) or _model_problem(settings, catalog, backend)
-    return None
+def _ready(settings: Settings, catalog: ModelCatalog, entry: BackendEntry) -> str:
+    if entry.ready is not None:
+        return entry.ready(settings, catalog)
+    variables = " and ".join(rule.variable for rule in entry.keys)
+    return f"{variables} {'are' if len(entry.keys) > 1 else 'is'} set{_key_hint(settings, entry)}"
 
 
 def check_backend_settings(settings: Settings, catalog: ModelCatalog) -> list[tuple[str, bool, str]]:
     """(backend, ok, plain message) for every backend the catalog uses; for `doctor`."""
     report: list[tuple[str, bool, str]] = []
     for backend in sorted(catalog.backends()):
-        problem = _problem(settings, catalog, backend)
-        if problem is not None:
-            report.append((backend, False, problem))
-        elif backend == "demo":
-            report.append((backend, True, "built in; needs no key"))
-        elif backend == "comfyui":
-            where = ", ".join(str(path) for path in _workflow_paths(settings, catalog))
-            report.append((backend, True, f"workflow {where} is valid; server {settings.comfyui_url}"))
-        else:
-            report.append((backend, True, f"{_KEYS[backend].variable} is set{_key_hint(settings, backend)}"))
+        entry = entry_for(backend)
+        problem = _problem(settings, catalog, entry)
+        report.append(
+            (backend, False, problem) if problem is not None else (backend, True, _ready(settings, catalog, entry))
+        )
     return report
 
 
 def build_backends(
-    settings: Settings, catalog: ModelCatalog, wait: ExternalWait = await_directly
+    settings: Settings,
+    catalog: ModelCatalog,
+    wait: ExternalWait = await_directly,
+    *,
+    timeouts: HttpTimeouts | None = None,
+    retry: RetryPolicy | None = None,
 ) -> dict[str, Backend]:
     """One adapter per backend named in the catalog. Raises CatalogError naming what is missing."""
+    context = BuildContext(settings, catalog, wait, timeouts, retry)
     backends: dict[str, Backend] = {}
     for backend in sorted(catalog.backends()):
-        problem = _problem(settings, catalog, backend)
+        entry = entry_for(backend)
+        problem = _problem(settings, catalog, entry)
         if problem is not None:
             raise CatalogError(problem)
-        backends[backend] = _build(settings, catalog, backend, wait)
+        backends[backend] = entry.build(context)
     return backends
-
-
-def _secret(settings: Settings, backend: str) -> SecretStr:
-    secret = _KEYS[backend].read(settings)
-    assert secret is not None  # _problem() has checked it
-    return secret
-
-
-def _build(settings: Settings, catalog: ModelCatalog, backend: str, wait: ExternalWait) -> Backend:
-    if backend == "demo":
-        # Imported here: the demo renderer is its own module with its own dependencies.
-        from bot.backends.demo import DemoBackend
-
-        demo: Backend = DemoBackend.from_settings(settings, wait)
-        return demo
-    if backend == "fal":
-        return FalBackend(
-            _secret(settings, "fal"), settings.fal_model or "", queue_url=str(settings.fal_queue_url), wait=wait
-        )
-    if backend == "replicate":
-        return ReplicateBackend(
-            _secret(settings, "replicate"),
-            settings.replicate_model or "",
-            base_url=str(settings.replicate_base_url),
-            wait=wait,
-        )
-    if backend == "runway":
-        return RunwayBackend(
-            _secret(settings, "runway"), settings.runway_model, base_url=str(settings.runway_base_url), wait=wait
-        )
-    if backend == "luma":
-        return LumaBackend(
-            _secret(settings, "luma"), settings.luma_model, base_url=str(settings.luma_base_url), wait=wait
-        )
-    if backend == "comfyui":
-        try:
-            return ComfyUIBackend(_workflow_paths(settings, catalog)[0], base_url=str(settings.comfyui_url), wait=wait)
-        except WorkflowError as error:
-            raise CatalogError(str(error)) from None
-    raise CatalogError(f"unknown backend {backend!r}")

@@ -11,9 +11,9 @@ says `succeeded`.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import SecretStr
+from pydantic import AnyHttpUrl, Field, SecretStr
 
 from bot.backends.base import (
     BackendCapabilities,
@@ -25,6 +25,7 @@ from bot.backends.base import (
     PollResult,
     await_directly,
 )
+from bot.backends.entry import BackendEntry, BackendSettings, BuildContext, KeyRule, ModelDefaults
 from bot.backends.http import (
     HttpTimeouts,
     ProviderHttp,
@@ -38,6 +39,9 @@ from bot.backends.http import (
     provider_input,
 )
 
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
 Kind = BackendErrorKind
 DEFAULT_BASE_URL = "https://api.replicate.com/v1"
 _POLL_AFTER = 2.0
@@ -45,11 +49,14 @@ _POLL_AFTER = 2.0
 _PERCENT = re.compile(r"(\d{1,3})%\|")
 
 
+CAPABILITIES = BackendCapabilities(
+    text_to_video=True, image_to_video=True, seed=True, negative_prompt=True, cancel=True
+)
+
+
 class ReplicateBackend(UrlResultBackend):
     name = "replicate"
-    capabilities = BackendCapabilities(
-        text_to_video=True, image_to_video=True, seed=True, negative_prompt=True, cancel=True
-    )
+    capabilities = CAPABILITIES
 
     def __init__(
         self,
@@ -149,3 +156,39 @@ def _output_url(output: Any) -> str | None:
     if isinstance(output, dict):
         output = output.get("video") or output.get("url")
     return output if isinstance(output, str) and output else None
+
+
+class ReplicateSettings(BackendSettings):
+    backend_name: ClassVar[str] = "replicate"
+    replicate_api_token: SecretStr | None = None
+    replicate_model: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.-]+$")
+    replicate_base_url: AnyHttpUrl = AnyHttpUrl(DEFAULT_BASE_URL)
+
+
+_KEY = KeyRule("replicate_api_token", prefix="r8_")
+
+
+def _build(context: BuildContext) -> ReplicateBackend:
+    settings = context.settings
+    return ReplicateBackend(
+        SecretStr(_KEY.read(settings)),
+        settings.replicate_model or "",
+        base_url=str(settings.replicate_base_url),
+        **context.http_options(),
+    )
+
+
+def _provider_model(settings: Settings) -> str:
+    return settings.replicate_model or ""
+
+
+ENTRY = BackendEntry(
+    name="replicate",
+    settings=ReplicateSettings,
+    capabilities=CAPABILITIES,
+    build=_build,
+    provider_model=_provider_model,
+    keys=(_KEY,),
+    model_variable="REPLICATE_MODEL",
+    defaults=ModelDefaults(cost_per_second=0.1),
+)

@@ -7,9 +7,9 @@ No negative prompt. `params` add model-specific fields.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import SecretStr
+from pydantic import AnyHttpUrl, SecretStr
 
 from bot.backends.base import (
     BackendCapabilities,
@@ -21,6 +21,7 @@ from bot.backends.base import (
     PollResult,
     await_directly,
 )
+from bot.backends.entry import BackendEntry, BackendSettings, BuildContext, KeyRule, ModelDefaults
 from bot.backends.http import (
     HttpTimeouts,
     ProviderHttp,
@@ -31,6 +32,9 @@ from bot.backends.http import (
     data_uri,
     provider_input,
 )
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 Kind = BackendErrorKind
 DEFAULT_BASE_URL = "https://api.dev.runwayml.com"
@@ -60,11 +64,20 @@ def failure_kind(code: str) -> Kind:
     return Kind.GENERATION_FAILED
 
 
+CAPABILITIES = BackendCapabilities(
+    text_to_video=True,
+    image_to_video=True,
+    seed=True,
+    negative_prompt=False,
+    cancel=True,
+    durations=(5, 10),
+    aspects=("16:9", "9:16"),
+)
+
+
 class RunwayBackend(UrlResultBackend):
     name = "runway"
-    capabilities = BackendCapabilities(
-        text_to_video=True, image_to_video=True, seed=True, negative_prompt=False, cancel=True
-    )
+    capabilities = CAPABILITIES
 
     def __init__(
         self,
@@ -147,3 +160,38 @@ class RunwayBackend(UrlResultBackend):
             retry=Retry.IDEMPOTENT,
             accept=lambda response: response.status_code == 404,
         )
+
+
+class RunwaySettings(BackendSettings):
+    backend_name: ClassVar[str] = "runway"
+    runwayml_api_secret: SecretStr | None = None
+    runway_model: str = "gen4.5"
+    runway_base_url: AnyHttpUrl = AnyHttpUrl(DEFAULT_BASE_URL)
+
+
+_KEY = KeyRule("runwayml_api_secret", prefix="key_")
+
+
+def _build(context: BuildContext) -> RunwayBackend:
+    settings = context.settings
+    return RunwayBackend(
+        SecretStr(_KEY.read(settings)),
+        settings.runway_model,
+        base_url=str(settings.runway_base_url),
+        **context.http_options(),
+    )
+
+
+def _provider_model(settings: Settings) -> str:
+    return settings.runway_model
+
+
+ENTRY = BackendEntry(
+    name="runway",
+    settings=RunwaySettings,
+    capabilities=CAPABILITIES,
+    build=_build,
+    provider_model=_provider_model,
+    keys=(_KEY,),
+    defaults=ModelDefaults(cost_per_second=0.12),
+)

@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class InstantBackend:
     """Accepts, finishes and hands over a clip at once: the backend costs nothing."""
 
-    name = "demo"
+    name = "instant"
     capabilities = BackendCapabilities()
 
     def __init__(self, clip: Path, info: VideoInfo) -> None:
@@ -110,7 +110,7 @@ async def _run(args: argparse.Namespace, settings: Settings, folder: Path) -> di
     clip = folder / "clip.mp4"
     render_demo(clip, prompt="bench", seconds=1, aspect="1:1", seed=1)
     catalog = ModelCatalog(
-        [ModelSpec(name=MODEL, backend="demo", durations=(4,), aspects=("16:9",), max_concurrency=PARALLEL)]
+        [ModelSpec(name=MODEL, backend="instant", durations=(4,), aspects=("16:9",), max_concurrency=PARALLEL)]
     )
     bench_settings = settings.model_copy(
         update={
@@ -125,7 +125,7 @@ async def _run(args: argparse.Namespace, settings: Settings, folder: Path) -> di
     )
     backend = InstantBackend(clip, probe_video(clip))
     deliverer = CountingDeliverer(args.jobs)
-    core = await Core.open(bench_settings, backends={"demo": backend}, catalog=catalog)
+    core = await Core.open(bench_settings, backends={"instant": backend}, catalog=catalog)
     core.attach_deliverer(deliverer)
     try:
         await _fill_backlog(core, args.queued, args.users, args.in_flight)

@@ -11,8 +11,9 @@ import re
 import tempfile
 from dataclasses import dataclass
 
+from bot.backends.registry import check_backend_settings, load_catalog
 from bot.clock import utc_now
-from bot.models import CatalogError, ModelCatalog, load_catalog
+from bot.models import CatalogError, ModelCatalog
 from bot.reports import ReportService
 from bot.settings import Settings
 from bot.store.records import LedgerMismatch
@@ -102,8 +103,6 @@ def check_ffmpeg() -> Check:
 
 
 def check_backends(settings: Settings, catalog: ModelCatalog) -> list[Check]:
-    from bot.backends.registry import check_backend_settings
-
     return [Check(f"backend {name}", ok, detail) for name, ok, detail in check_backend_settings(settings, catalog)]
 
 

@@ -28,9 +28,9 @@ from bot.backends.base import (
     PollResult,
     await_directly,
 )
-from bot.backends.registry import build_backends
+from bot.backends.registry import build_backends, load_catalog
 from bot.jobs.polling import poll_until_done
-from bot.models import ModelCatalog, ModelSpec, load_catalog
+from bot.models import ModelCatalog, ModelSpec
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def _read_image(path: Path, model: ModelSpec, max_bytes: int) -> InputImage:
 def _check_capabilities(request: GenerationRequest, backend: Backend) -> None:
     can = backend.capabilities
     name = request.model.name
-    if request.image is not None and not can.image_to_video:
+    if request.image is not None and not request.model.image_to_video:
         raise UsageError(f"model {name!r} ({backend.name}) cannot animate an image")
     if request.image is None and not can.text_to_video:
         raise UsageError(f"model {name!r} ({backend.name}) needs --image")

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.backends.comfyui import ComfyUIBackend
+from bot.backends.demo import DemoBackend
 from bot.backends.fal import FalBackend
-from bot.backends.registry import build_backends, check_backend_settings
-from bot.models import CatalogError, ModelCatalog, ModelSpec, load_catalog
+from bot.backends.registry import ENTRIES, build_backends, check_backend_settings, load_catalog
+from bot.models import CatalogError, ModelCatalog, ModelSpec
 from bot.settings import Settings
 
 from .harness import WORKFLOW
@@ -29,7 +28,7 @@ def _catalog(*specs: tuple[str, str]) -> ModelCatalog:
         [
             ModelSpec(name=name, backend=backend, provider_model="", durations=(5,), aspects=("16:9",))
             for name, backend in specs
-        ]  # type: ignore[arg-type]
+        ]
     )
 
 
@@ -55,26 +54,61 @@ def test_a_missing_key_names_the_variable_and_the_model() -> None:
         build_backends(settings, load_catalog(settings))
 
 
-def test_demo_is_built_by_its_own_factory(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[Settings, Any]] = []
-
-    class DemoBackend:
-        @classmethod
-        def from_settings(cls, settings: Settings, wait: Any) -> str:
-            calls.append((settings, wait))
-            return "demo-instance"
-
-    module = types.ModuleType("bot.backends.demo")
-    module.DemoBackend = DemoBackend  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "bot.backends.demo", module)
-    settings = _settings()
+async def test_demo_is_built_by_its_own_factory(tmp_path: Path) -> None:
+    settings = _settings(media_dir=tmp_path, demo_latency_seconds=1.5)
 
     async def wait(awaitable: Any, reason: str) -> Any:
         return await awaitable
 
     backends = build_backends(settings, load_catalog(settings), wait)
-    assert backends == {"demo": "demo-instance"}
-    assert calls == [(settings, wait)]
+    try:
+        assert list(backends) == ["demo"]
+        assert isinstance(backends["demo"], DemoBackend)
+        assert backends["demo"]._latency == 1.5
+    finally:
+        await backends["demo"].aclose()
+
+
+def test_env_only_comfyui_model_follows_its_workflow(tmp_path: Path) -> None:
+    """A workflow with a `footage:image` input makes the `.env`-only model image-to-video."""
+    import json
+
+    graph = json.loads(WORKFLOW.read_text())
+    graph["90"] = {"class_type": "LoadImage", "inputs": {"image": "x.png"}, "_meta": {"title": "footage:image"}}
+    with_image = tmp_path / "i2v.json"
+    with_image.write_text(json.dumps(graph))
+
+    plain = load_catalog(_settings(footage_backend="comfyui", comfyui_workflow=WORKFLOW)).default
+    animated = load_catalog(_settings(footage_backend="comfyui", comfyui_workflow=with_image)).default
+
+    assert plain.image_to_video is False
+    assert animated.image_to_video is True
+
+
+def test_a_model_cannot_claim_what_its_backend_cannot_do(tmp_path: Path) -> None:
+    config = tmp_path / "footage.toml"
+    config.write_text(
+        f'[models.local]\nbackend = "comfyui"\nprovider_model = "{WORKFLOW}"\ndurations = [2]\naspects = ["1:1"]\n'
+        "image_to_video = true\n"
+    )
+    with pytest.raises(CatalogError, match="model 'local': image_to_video = true, but backend comfyui cannot"):
+        load_catalog(_settings(footage_config=config))
+
+
+def test_a_model_file_naming_an_unknown_backend_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "footage.toml"
+    config.write_text('[models.x]\nbackend = "sora"\ndurations = [4]\naspects = ["1:1"]\n')
+    with pytest.raises(CatalogError, match="field backend: unknown 'sora'"):
+        load_catalog(_settings(footage_config=config))
+
+
+def test_every_entry_declares_its_variables_in_settings() -> None:
+    for entry in ENTRIES.values():
+        assert entry.variables, entry.name
+        for variable in entry.variables:
+            assert variable.lower() in Settings.model_fields
+        for rule in entry.keys:
+            assert rule.variable in entry.variables
 
 
 def test_check_reports_each_backend(tmp_path: Path) -> None:

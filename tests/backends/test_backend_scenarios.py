@@ -27,9 +27,9 @@ async def test_success_with_progress(harness: Harness, tmp_path: Path) -> None:
         "running",
         "succeeded",
     ]
-    assert results[0].queue_position == harness.queue_position
+    assert results[0].queue_position == harness.traits.queue_position
     running = results[states.index("running")]
-    assert running.progress == (pytest.approx(harness.progress) if harness.progress else None)
+    assert running.progress == (pytest.approx(harness.traits.progress) if harness.traits.progress else None)
     assert all(result.poll_after for result in results[:-1])
     clip = await harness.backend.fetch(job, results[-1], tmp_path / "clip.mp4", MAX_BYTES)
     assert (clip.info.width, clip.info.height) == (64, 64)
@@ -64,7 +64,7 @@ async def test_server_error_on_poll_is_retried(harness: Harness) -> None:
 
 async def test_server_error_on_submit_is_resent_only_when_idempotent(harness: Harness) -> None:
     harness.server.queue_replies("submit", Reply(502, "<html>Bad gateway</html>"))
-    if harness.idempotent:
+    if harness.traits.idempotent:
         job = await harness.backend.submit(harness.request())
         assert (await harness.run(job))[-1].state == "succeeded"
         assert harness.server.received["submit"] == 2
@@ -80,7 +80,7 @@ async def test_server_error_on_submit_is_resent_only_when_idempotent(harness: Ha
 async def test_slow_submit_times_out_and_is_never_sent_twice(harness: Harness) -> None:
     # The provider takes the job but answers after the client's read timeout.
     harness.server.queue_replies("submit-answer", Reply(delay=0.6))
-    if harness.idempotent:
+    if harness.traits.idempotent:
         job = await harness.backend.submit(harness.request())
         assert (await harness.run(job))[-1].state == "succeeded"
     else:
@@ -98,14 +98,14 @@ async def test_content_rejected(harness: Harness) -> None:
 
     assert results[-1].state == "failed"
     assert results[-1].error is not None
-    assert results[-1].error.kind is harness.rejected_kind
+    assert results[-1].error.kind is harness.traits.rejected_kind
     assert not results[-1].error.retryable
 
 
 async def test_invalid_request(harness: Harness) -> None:
     request = harness.request()
-    if harness.invalid is not None:
-        harness.server.queue_replies("submit", harness.invalid)
+    if harness.traits.invalid is not None:
+        harness.server.queue_replies("submit", harness.traits.invalid)
     else:
         request = harness.request(prompt="")  # the fake refuses it like the provider does
     with pytest.raises(BackendError) as caught:
@@ -138,9 +138,9 @@ async def test_auth_error_names_no_secret(harness: Harness, caplog: pytest.LogCa
 
 
 async def test_out_of_credit(harness: Harness) -> None:
-    if harness.out_of_credit is None:
+    if harness.traits.out_of_credit is None:
         pytest.skip("a local ComfyUI server has no account balance")
-    harness.server.queue_replies("submit", harness.out_of_credit)
+    harness.server.queue_replies("submit", harness.traits.out_of_credit)
     with pytest.raises(BackendError) as caught:
         await harness.backend.submit(harness.request())
 

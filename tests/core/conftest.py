@@ -51,7 +51,7 @@ def catalog(max_concurrency: int = 2) -> ModelCatalog:
         [
             ModelSpec(
                 name="scripted",
-                backend="demo",
+                backend="scripted",
                 durations=(2, 4, 8),
                 aspects=("16:9", "1:1"),
                 max_concurrency=max_concurrency,
@@ -101,7 +101,7 @@ class CoreHarness:
         self.core = await Core.open(
             settings_for(self.tmp_path, **overrides),
             clock=self.clock,
-            backends={"demo": self.backend},
+            backends={"scripted": self.backend},
             catalog=models or catalog(max_concurrency),
         )
         self.core.attach_deliverer(self.deliverer)

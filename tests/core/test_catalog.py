@@ -28,7 +28,6 @@ def test_backend_limit_caps_all_models_of_a_backend(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("[models.x]\nbackend = \"demo\"\ndurations = [0]\naspects = [\"16:9\"]\n", "model 'x', field durations"),
-        ("[models.x]\nbackend = \"sora\"\ndurations = [4]\naspects = [\"16:9\"]\n", "model 'x', field backend"),
         ("[backends.fal]\nmax_concurrency = 0\n[models.x]\nbackend = \"demo\"\ndurations = [4]\naspects = [\"1:1\"]\n",
          "backend 'fal', field max_concurrency"),
         ("models = 3\n", "needs at least one [models.NAME] table"),
@@ -46,7 +45,7 @@ def test_bad_catalogs_name_file_model_and_field(tmp_path: Path, text: str, messa
 async def test_runner_honours_the_backend_limit(harness: CoreHarness) -> None:
     harness.backend.auto_release = False
     spec = next(iter(catalog()))
-    two_models = ModelCatalog([spec, spec.model_copy(update={"name": "second"})], backend_limits={"demo": 2})
+    two_models = ModelCatalog([spec, spec.model_copy(update={"name": "second"})], backend_limits={"scripted": 2})
     core = await harness.open(models=two_models, default_max_queued=10, default_daily_seconds=1000)
     jobs = [
         await core.jobs.enqueue(origin(user), request(model=model), Member(user))

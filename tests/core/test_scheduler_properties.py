@@ -408,8 +408,8 @@ GUILDS = (10, 11)
 MODELS = ("alpha", "beta", "gamma")
 
 
-def limits_catalog(alpha: int = 2, beta: int = 2, gamma: int = 1, demo_limit: int = 3) -> ModelCatalog:
-    """Two models sharing the demo account (capped below their sum) and one on another backend."""
+def limits_catalog(alpha: int = 2, beta: int = 2, gamma: int = 1, shared_limit: int = 3) -> ModelCatalog:
+    """Two models sharing one account (capped below their sum) and one on another backend."""
 
     def spec(name: str, backend: str, concurrency: int) -> ModelSpec:
         return ModelSpec(
@@ -421,8 +421,8 @@ def limits_catalog(alpha: int = 2, beta: int = 2, gamma: int = 1, demo_limit: in
         )
 
     return ModelCatalog(
-        [spec("alpha", "demo", alpha), spec("beta", "demo", beta), spec("gamma", "fal", gamma)],
-        backend_limits={"demo": demo_limit},
+        [spec("alpha", "scripted", alpha), spec("beta", "scripted", beta), spec("gamma", "scripted_b", gamma)],
+        backend_limits={"scripted": shared_limit},
     )
 
 
@@ -448,7 +448,7 @@ class Driven:
                 default_monthly_seconds=10**6,
             ),
             clock=FakeClock(),
-            backends={"demo": backend, "fal": backend},
+            backends={"scripted": backend, "scripted_b": backend},
             catalog=models,
         )
         oracle = Oracle(models, guild_limit)

@@ -91,7 +91,7 @@ def simcord_bot(make_bot: BotMaker) -> commands.Bot:
 
 @pytest.fixture
 def gated_bot(make_bot: BotMaker, gated: GatedBackend) -> commands.Bot:
-    return make_bot(backends={"demo": gated}, catalog=gated_catalog())
+    return make_bot(backends={"gated": gated}, catalog=gated_catalog())
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ def gated_catalog() -> ModelCatalog:
         [
             ModelSpec(
                 name=MODEL,
-                backend="demo",
+                backend="gated",
                 description="test provider",
                 durations=(2, 4),
                 aspects=("16:9", "1:1"),

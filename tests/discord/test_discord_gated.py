@@ -90,7 +90,7 @@ async def test_restart_mid_job_resumes_polling_and_posts_once(world: World, gate
     job_id = await generate(world, world.alice, "survives a restart")
     assert (await world.job(job_id)).state is JobState.RUNNING
 
-    await world.env.restart_bot(make_bot(backends={"demo": gated}, catalog=gated_catalog()))
+    await world.env.restart_bot(make_bot(backends={"gated": gated}, catalog=gated_catalog()))
     gated.release()
     await world.env.settle()
 
@@ -100,7 +100,7 @@ async def test_restart_mid_job_resumes_polling_and_posts_once(world: World, gate
     clips = [m for m in world.channel.history() if m.attachments]
     assert [m.id for m in clips] == [job.result_message_id]
     # Buttons made before another restart still answer.
-    await world.env.restart_bot(make_bot(backends={"demo": gated}, catalog=gated_catalog()))
+    await world.env.restart_bot(make_bot(backends={"gated": gated}, catalog=gated_catalog()))
     info = await world.bob.click(clips[0], label="Info")
     assert info.ephemeral and info.response is not None
 

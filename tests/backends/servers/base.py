@@ -14,6 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.backends.base import BackendErrorKind as Kind
+
 NOT_A_VIDEO = b"<html><body>Access denied</body></html>\n" * 20
 
 
@@ -23,6 +25,18 @@ class Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class HarnessTraits:
+    """What the shared scenarios expect of one provider where providers differ."""
+
+    queue_position: int | None
+    progress: float | None
+    rejected_kind: Kind
+    out_of_credit: Reply | None  # None: the provider has no account balance
+    invalid: Reply | None = None  # None: the fake refuses an empty prompt on its own
+    idempotent: bool = False
 
 
 class FakeProvider:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from .base import FakeProvider
+from .base import FakeProvider, HarnessTraits, Kind, Reply
 
 
 class ComfyFake(FakeProvider):
@@ -190,3 +191,27 @@ class ComfyFake(FakeProvider):
             if message.type == WSMsgType.ERROR:
                 break
         return socket
+
+
+FAKE = ComfyFake
+WORKFLOW = Path(__file__).resolve().parents[3] / "examples" / "comfyui" / "wan_t2v_api.json"
+PROVIDER_MODEL = ""
+TRAITS = HarnessTraits(
+    queue_position=0,
+    progress=0.3,
+    # A local server has no moderation: a failing workflow is the closest case.
+    rejected_kind=Kind.GENERATION_FAILED,
+    out_of_credit=None,
+    invalid=Reply(
+        400,
+        {
+            "error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation"},
+            "node_errors": {"3": {"errors": [{"message": "Value not in list"}]}},
+        },
+    ),
+    idempotent=True,
+)
+
+
+def settings_for(base_url: str) -> dict[str, object]:
+    return {"comfyui_url": base_url, "comfyui_workflow": WORKFLOW}

@@ -6,7 +6,7 @@ import uuid
 
 from aiohttp import web
 
-from .base import FakeProvider, JobBook
+from .base import FakeProvider, HarnessTraits, JobBook, Kind, Reply
 
 KEY = "0b8e0f4e-6a2d-4d9f-9a51-1c2f7e9d3a10:3f9b2c7d8e1a4b5c6d7e8f9a0b1c2d3e"
 
@@ -92,3 +92,17 @@ class FalFake(FakeProvider):
             return scripted
         self.jobs.canceled.add(request.match_info["id"])
         return web.json_response({"status": "CANCELLATION_REQUESTED"}, status=202)
+
+
+FAKE = FalFake
+PROVIDER_MODEL = "fal-ai/wan/v2.2-5b/text-to-video"
+TRAITS = HarnessTraits(
+    queue_position=2,
+    progress=None,
+    rejected_kind=Kind.CONTENT_POLICY,
+    out_of_credit=Reply(403, {"detail": "User is locked. Reason: Exhausted balance. Top up your balance."}),
+)
+
+
+def settings_for(base_url: str) -> dict[str, object]:
+    return {"fal_key": KEY, "fal_queue_url": base_url}

@@ -6,7 +6,7 @@ import uuid
 
 from aiohttp import web
 
-from .base import FakeProvider, JobBook
+from .base import FakeProvider, HarnessTraits, JobBook, Kind, Reply
 
 KEY = "luma-7c1e9a2b-3d4f-4e5a-8b6c-0d1e2f3a4b5c-9f8e7d6c5b4a"
 PREFIX = "/dream-machine/v1"
@@ -67,3 +67,17 @@ class LumaFake(FakeProvider):
         if (scripted := await self.intercept("cancel", request)) is not None:
             return scripted
         return web.Response(status=204)
+
+
+FAKE = LumaFake
+PROVIDER_MODEL = "ray-2"
+TRAITS = HarnessTraits(
+    queue_position=None,
+    progress=None,
+    rejected_kind=Kind.CONTENT_POLICY,
+    out_of_credit=Reply(402, {"detail": "Insufficient credits. Please add credits to your account."}),
+)
+
+
+def settings_for(base_url: str) -> dict[str, object]:
+    return {"lumaai_api_key": KEY, "luma_base_url": f"{base_url}{PREFIX}"}

@@ -6,7 +6,7 @@ import uuid
 
 from aiohttp import web
 
-from .base import FakeProvider, JobBook
+from .base import FakeProvider, HarnessTraits, JobBook, Kind, Reply
 
 TOKEN = "r8_T3stT0kenF0rF00tageB0tAbCdEfGh1234"
 
@@ -78,3 +78,19 @@ class ReplicateFake(FakeProvider):
         job_id = request.match_info["id"]
         self.jobs.canceled.add(job_id)
         return web.json_response(self._prediction(job_id, "canceled"))
+
+
+FAKE = ReplicateFake
+PROVIDER_MODEL = "wan-video/wan-2.2-t2v-fast"
+TRAITS = HarnessTraits(
+    queue_position=None,
+    progress=0.5,
+    rejected_kind=Kind.CONTENT_POLICY,
+    out_of_credit=Reply(
+        402, {"title": "Insufficient credit", "detail": "You have insufficient credit to run this model."}
+    ),
+)
+
+
+def settings_for(base_url: str) -> dict[str, object]:
+    return {"replicate_api_token": TOKEN, "replicate_base_url": f"{base_url}/v1"}

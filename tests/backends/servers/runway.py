@@ -6,7 +6,7 @@ import uuid
 
 from aiohttp import web
 
-from .base import FakeProvider, JobBook
+from .base import FakeProvider, HarnessTraits, JobBook, Kind, Reply
 
 KEY = "key_5f2a9c8e7d6b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b"
 VERSION = "2024-11-06"
@@ -70,3 +70,17 @@ class RunwayFake(FakeProvider):
             return scripted
         self.jobs.canceled.add(request.match_info["id"])
         return web.Response(status=204)
+
+
+FAKE = RunwayFake
+PROVIDER_MODEL = "gen4.5"
+TRAITS = HarnessTraits(
+    queue_position=None,
+    progress=0.42,
+    rejected_kind=Kind.CONTENT_POLICY,
+    out_of_credit=Reply(400, {"error": "You do not have enough credits to run this task."}),
+)
+
+
+def settings_for(base_url: str) -> dict[str, object]:
+    return {"runwayml_api_secret": KEY, "runway_base_url": base_url}
