@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
+from bot.jobs.blocklist import check_pattern
 from bot.jobs.refusal import Refusal
 from bot.models import ModelCatalog
 from bot.quotas.tiers import DEFAULT_TIER, Tier
@@ -138,15 +139,7 @@ class GuildConfigService:
     # Blocklist
 
     async def add_block(self, guild_id: int, pattern: str, is_regex: bool) -> BlockRule:
-        pattern = pattern.strip()
-        if not pattern or len(pattern) > 200:
-            raise Refusal("bad_pattern", "A blocked word or pattern must be 1-200 characters.")
-        if is_regex:
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                raise Refusal("bad_pattern", f"That pattern is not a valid regular expression: {error}.") from None
-        rule = BlockRule(pattern, is_regex)
+        rule = BlockRule(check_pattern(pattern, is_regex), is_regex)
         await self._store.write(lambda tx: tx.add_block(guild_id, rule))
         return rule
 

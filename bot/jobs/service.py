@@ -6,12 +6,13 @@ inserts the job in one transaction, then hands it to the fair queue.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Protocol
 
 from bot.clock import Clock, to_epoch
+from bot.jobs.blocklist import first_blocked
 from bot.jobs.domain import (
     FINISHED_STATES,
     MAX_SEED,
@@ -35,6 +36,14 @@ from bot.store.transaction import StaleState, Tx
 
 MAX_NEGATIVE_CHARS = 500
 _OPEN_LIMIT = 500
+_BLOCKLIST_RECHECKS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class _BlocklistChanged:
+    """The guild's blocklist is not the one the prompt was matched against."""
+
+    rules: list[BlockRule]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +84,8 @@ class JobService:
         self._clock = clock
         self._prompt_max = prompt_max_chars
         self._dispatcher: Dispatcher | None = None
+        # Each guild's blocklist as last read, so an enqueue can match before its write.
+        self._blocklists: dict[int, list[BlockRule]] = {}
 
     def attach_dispatcher(self, dispatcher: Dispatcher) -> None:
         self._dispatcher = dispatcher
@@ -101,9 +112,11 @@ class JobService:
         now = self._clock()
         virtual_time = self._queue.virtual_time
 
-        def admit_and_insert(tx: Tx) -> tuple[Job, bool]:
+        def admit_and_insert(checked: list[BlockRule], tx: Tx) -> tuple[Job, bool] | _BlocklistChanged:
             config = tx.guild_config(origin.guild_id)
-            _check_guild_rules(config, origin, request, spec)
+            if config.blocklist != checked:
+                return _BlocklistChanged(config.blocklist)
+            _check_guild_rules(config, origin, spec)
             if kind == "retry" and parent_id is not None:
                 existing = tx.open_retry(parent_id)
                 if existing is not None:
@@ -136,7 +149,26 @@ class JobService:
             ledger.reserve(tx, job, to_epoch(now))
             return job, False
 
-        job, duplicate = await self._store.write(admit_and_insert)
+        # The prompt is matched against the blocklist here, on the loop, before the write:
+        # user patterns never run on the database thread. The write only checks that the
+        # blocklist is still the one matched, and says so when an admin changed it.
+        checked = self._blocklists.get(origin.guild_id, [])
+        for _ in range(_BLOCKLIST_RECHECKS):
+            blocked = _blocked_text(checked, request)
+            if blocked is None:
+                outcome = await self._store.write(partial(admit_and_insert, checked))
+                if not isinstance(outcome, _BlocklistChanged):
+                    break
+                checked = self._blocklists[origin.guild_id] = outcome.rules
+                continue
+            # Refuse only on the blocklist as it is now: an admin may have just removed the rule.
+            current = (await self._store.read(lambda tx: tx.guild_config(origin.guild_id))).blocklist
+            if current == checked:
+                raise Refusal("prompt_blocked", f"The prompt contains {blocked!r}, which this server does not allow.")
+            checked = self._blocklists[origin.guild_id] = current
+        else:
+            raise Refusal("busy", "This server's blocklist is changing right now; try again in a moment.")
+        job, duplicate = outcome
         if duplicate:
             return self._enqueued(job, duplicate=True)
         self._queue.add(job)
@@ -269,7 +301,7 @@ def _cancel(job: Job, now: float, tx: Tx) -> Job:
     return canceled
 
 
-def _check_guild_rules(config: GuildConfig, origin: Origin, request: JobRequest, spec: ModelSpec) -> None:
+def _check_guild_rules(config: GuildConfig, origin: Origin, spec: ModelSpec) -> None:
     if config.allowed_channels is not None and origin.channel_id not in config.allowed_channels:
         raise Refusal(
             "channel_not_allowed",
@@ -280,16 +312,8 @@ def _check_guild_rules(config: GuildConfig, origin: Origin, request: JobRequest,
             "model_disabled",
             f"{spec.name} is turned off in this server. Enabled: {', '.join(config.enabled_models) or 'none'}.",
         )
-    blocked = first_blocked(config.blocklist, request.prompt + "\n" + (request.negative_prompt or ""))
-    if blocked is not None:
-        raise Refusal("prompt_blocked", f"The prompt contains {blocked!r}, which this server does not allow.")
 
 
-def first_blocked(rules: list[BlockRule], text: str) -> str | None:
-    """The first blocked word or pattern found in `text` (words match whole, case-insensitively)."""
-    for rule in rules:
-        pattern = rule.pattern if rule.is_regex else rf"\b{re.escape(rule.pattern)}\b"
-        match = re.search(pattern, text, flags=re.IGNORECASE)
-        if match is not None:
-            return match.group(0)
-    return None
+def _blocked_text(rules: Sequence[BlockRule], request: JobRequest) -> str | None:
+    texts = (request.prompt, request.negative_prompt or "")
+    return next((found for text in texts if (found := first_blocked(rules, text)) is not None), None)
