@@ -27,6 +27,7 @@ from bot.quotas.service import QuotaService
 from bot.quotas.tiers import default_tier
 from bot.reports import ReportService
 from bot.settings import Settings
+from bot.store.opening import open_store, sqlite_url
 from bot.store.store import Store
 
 
@@ -87,7 +88,7 @@ class Core:
         catalog = catalog or load_catalog(settings)
         if backends is None:
             backends = build_backends(settings, catalog, wait)
-        store = await Store.open(database_path or settings.database_path)
+        store = await open_store(sqlite_url(database_path or settings.database_path))
         averages = await store.read(lambda tx: tx.model_run_times())
         run_times = RunTimes(averages, _first_estimates(settings, catalog))
         return cls(settings, store, catalog, backends, run_times, clock, wait)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
+from bot.domain.records import BlockRule, GuildConfig
+from bot.domain.tiers import Tier
 from bot.jobs.blocklist import check_pattern
 from bot.jobs.refusal import Refusal
 from bot.models import ModelCatalog
-from bot.quotas.tiers import DEFAULT_TIER, Tier
+from bot.quotas.tiers import DEFAULT_TIER
 from bot.quotas.windows import is_valid_zone
-from bot.store.records import BlockRule, GuildConfig
 from bot.store.store import Store
 
 PAUSED_EVERYWHERE = "paused"

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.clock import Clock, to_epoch
-from bot.store.records import LedgerMismatch, UsageRow
+from bot.domain.records import LedgerMismatch, UsageRow
+from bot.quotas import ledger
 from bot.store.store import Store
 
 
@@ -36,4 +37,4 @@ class ReportService:
 
     async def ledger_check(self) -> list[LedgerMismatch]:
         """Jobs whose ledger rows disagree with their state; empty when reserved + used = ledger."""
-        return await self._store.read(lambda tx: tx.ledger_mismatches())
+        return await self._store.read(ledger.mismatches)

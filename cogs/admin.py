@@ -17,8 +17,8 @@ from discord.ext import commands
 from bot.discord_glue.replies import NO_PINGS, refuse, say_ephemeral
 from bot.discord_glue.services import services_of
 from bot.discord_glue.sync import sync_commands
+from bot.domain.tiers import Tier
 from bot.jobs.refusal import Refusal
-from bot.quotas.tiers import Tier
 from bot.reports import UsageReport
 from bot.usage_chart import render_usage_chart
 

@@ -12,7 +12,7 @@ from bot.discord_glue.answers import announce
 from bot.discord_glue.members import member_info
 from bot.discord_glue.replies import refuse, say_ephemeral
 from bot.discord_glue.services import Services, services_of
-from bot.jobs.domain import JobRequest, Origin
+from bot.domain.jobs import JobRequest, Origin
 from bot.jobs.refusal import Refusal
 from bot.models import ModelSpec
 

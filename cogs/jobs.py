@@ -16,7 +16,7 @@ from bot.discord_glue.members import member_info
 from bot.discord_glue.replies import NO_PINGS, refuse, say_ephemeral
 from bot.discord_glue.services import Services, services_of
 from bot.discord_glue.status import status_embed, status_view
-from bot.jobs.domain import Job, JobState, normalize_job_id
+from bot.domain.jobs import Job, JobState, normalize_job_id
 from bot.jobs.refusal import Refusal
 
 LIST_LIMIT = 20

@@ -22,7 +22,7 @@ from bot import metrics
 from bot.discord_glue.app import create_bot
 from bot.discord_glue.client import FootageBot
 from bot.discord_glue.simcord_host import SimcordWait, detach_and_close
-from bot.jobs.domain import JobRequest, Origin
+from bot.domain.jobs import JobRequest, Origin
 from bot.quotas.service import Member
 from bot.settings import Settings
 

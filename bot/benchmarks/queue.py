@@ -23,13 +23,14 @@ from pathlib import Path
 
 from bot.backends.base import BackendCapabilities, BackendJob, FetchedClip, GenerationRequest, PollResult
 from bot.core import Core
+from bot.domain.jobs import Job, JobRequest, Origin
+from bot.domain.tiers import Tier
 from bot.jobs.delivery import Clip, Delivered, DeliveryOutcome
-from bot.jobs.domain import Job, JobRequest, Origin
 from bot.media.demo_render import render_demo
 from bot.media.probe import VideoInfo, probe_video
 from bot.models import ModelCatalog, ModelSpec
+from bot.quotas import ledger
 from bot.quotas.service import Member
-from bot.quotas.tiers import Tier
 from bot.settings import Settings
 
 MODEL = "bench"
@@ -177,7 +178,7 @@ async def _measure(core: Core, deliverer: CountingDeliverer, args: argparse.Name
     sample_every = max(args.jobs // POSITION_SAMPLES, 1)
     rss_before = _peak_rss_mib()
     dispatch_before = core.runner.stats
-    batches_before = core.store.database.batches
+    batches_before = core.store.batches
     started = time.perf_counter()
 
     async def command(index: int) -> None:
@@ -198,8 +199,8 @@ async def _measure(core: Core, deliverer: CountingDeliverer, args: argparse.Name
     await deliverer.all_delivered.wait()
     elapsed = time.perf_counter() - started
     dispatch = core.runner.stats.since(dispatch_before)
-    batches = core.store.database.batches - batches_before
-    mismatches = await core.store.read(lambda tx: tx.ledger_mismatches())
+    batches = core.store.batches - batches_before
+    mismatches = await core.store.read(ledger.mismatches)
     if mismatches:
         raise RuntimeError(f"the quota ledger disagrees with the jobs after the run: {mismatches[:3]}")
     jobs_per_s = args.jobs / elapsed

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 from bot.backends.registry import check_backend_settings, load_catalog
 from bot.clock import utc_now
+from bot.domain.records import LedgerMismatch
 from bot.models import CatalogError, ModelCatalog
 from bot.reports import ReportService
 from bot.settings import Settings
-from bot.store.records import LedgerMismatch
-from bot.store.store import Store
+from bot.store.opening import open_store, sqlite_url
 
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}$")
 
@@ -118,7 +118,7 @@ def check_ledger(settings: Settings) -> Check:
 
 
 async def _ledger_mismatches(settings: Settings) -> list[LedgerMismatch]:
-    store = await Store.open(settings.database_path)
+    store = await open_store(sqlite_url(settings.database_path))
     try:
         return await ReportService(store, utc_now).ledger_check()
     finally:

@@ -14,7 +14,7 @@ from bot.discord_glue import ack, text
 from bot.discord_glue.replies import NO_PINGS, say_ephemeral
 from bot.discord_glue.services import services_of
 from bot.discord_glue.status import status_embed, status_view
-from bot.jobs.domain import JobState
+from bot.domain.jobs import JobState
 from bot.jobs.scheduler import QueuePlace
 from bot.jobs.service import Enqueued
 

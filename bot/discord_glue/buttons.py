@@ -20,7 +20,7 @@ from bot.discord_glue.members import is_moderator, member_info
 from bot.discord_glue.replies import NO_PINGS, refuse, say_ephemeral
 from bot.discord_glue.services import services_of
 from bot.discord_glue.status import JOB_ID_PATTERN
-from bot.jobs.domain import Job
+from bot.domain.jobs import Job
 from bot.jobs.refusal import Refusal
 
 log = logging.getLogger(__name__)

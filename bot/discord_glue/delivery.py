@@ -15,8 +15,8 @@ import discord
 
 from bot.discord_glue import text
 from bot.discord_glue.buttons import result_view
+from bot.domain.jobs import FailureReason, Job
 from bot.jobs.delivery import Clip, Delivered, DeliveryOutcome, Undeliverable
-from bot.jobs.domain import FailureReason, Job
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from bot.discord_glue import text
 from bot.discord_glue.members import member_info
 from bot.discord_glue.replies import NO_PINGS, refuse, say_ephemeral
 from bot.discord_glue.services import services_of
-from bot.jobs.domain import JOB_ID_ALPHABET, JOB_ID_LENGTH, Job, JobState
+from bot.domain.jobs import JOB_ID_ALPHABET, JOB_ID_LENGTH, Job, JobState
 from bot.jobs.refusal import Refusal
 from bot.jobs.scheduler import QueuePlace
 

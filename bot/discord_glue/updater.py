@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.jobs.domain import Job
+from bot.domain.jobs import Job
 from bot.jobs.events import JobEvent
 
 log = logging.getLogger(__name__)

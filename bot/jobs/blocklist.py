@@ -18,8 +18,8 @@ from typing import Any, Protocol, cast
 
 import re2
 
+from bot.domain.records import BlockRule
 from bot.jobs.refusal import Refusal
-from bot.store.records import BlockRule
 
 log = logging.getLogger(__name__)
 

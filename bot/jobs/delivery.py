@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from bot.jobs.domain import FailureReason, Job
+from bot.domain.jobs import FailureReason, Job
 from bot.media.probe import VideoInfo
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.jobs.domain import Job
+from bot.domain.jobs import Job
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ from bot.backends.base import (
     PollResult,
 )
 from bot.clock import Clock, to_epoch
+from bot.domain.jobs import ACTIVE_STATES, FailureReason, Job, JobState
 from bot.guilds import PAUSED_EVERYWHERE
 from bot.jobs.delivery import Clip, Delivered, Deliverer
-from bot.jobs.domain import ACTIVE_STATES, FailureReason, Job, JobState
 from bot.jobs.events import EventBus
 from bot.jobs.polling import poll_until_done
 from bot.jobs.scheduler import FairQueue, QueuePlace, RunTimes, place_of

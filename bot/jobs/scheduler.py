@@ -18,7 +18,8 @@ import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from bot.jobs.domain import Job
+from bot.domain.jobs import Job
+from bot.domain.records import QueueShare
 
 UserKey = tuple[int, int]  # (guild_id, user_id)
 MIN_WEIGHT = 0.01
@@ -173,6 +174,11 @@ def start_tag(virtual_time: float, previous_finish: float | None) -> float:
 def finish_tag(tag: float, cost: float, weight: float) -> float:
     """Where a job's share ends: its cost stretched by the inverse of its owner's weight."""
     return tag + cost / max(weight, MIN_WEIGHT)
+
+
+def share_finish(share: QueueShare | None) -> float | None:
+    """Where the share of a member's latest counted job ends (tags grow job by job)."""
+    return None if share is None else finish_tag(share.tag, share.cost_seconds, share.weight)
 
 
 class RunTimes:

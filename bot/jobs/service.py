@@ -12,8 +12,7 @@ from functools import partial
 from typing import Protocol
 
 from bot.clock import Clock, to_epoch
-from bot.jobs.blocklist import first_blocked
-from bot.jobs.domain import (
+from bot.domain.jobs import (
     FINISHED_STATES,
     MAX_SEED,
     Job,
@@ -24,13 +23,14 @@ from bot.jobs.domain import (
     new_seed,
     normalize_job_id,
 )
+from bot.domain.records import BlockRule, GuildConfig
+from bot.jobs.blocklist import first_blocked
 from bot.jobs.events import EventBus
 from bot.jobs.refusal import Refusal
-from bot.jobs.scheduler import FairQueue, QueuePlace, start_tag
+from bot.jobs.scheduler import FairQueue, QueuePlace, share_finish, start_tag
 from bot.models import ModelCatalog, ModelSpec
 from bot.quotas import ledger
 from bot.quotas.service import Member, QuotaService
-from bot.store.records import BlockRule, GuildConfig
 from bot.store.store import Store
 from bot.store.transaction import StaleState, Tx
 
@@ -139,7 +139,7 @@ class JobService:
                 created_at=now,
                 updated_at=now,
                 lane=lane,
-                sched_tag=start_tag(virtual_time, tx.user_finish_tag(origin.guild_id, origin.user_id)),
+                sched_tag=start_tag(virtual_time, share_finish(tx.latest_share(origin.guild_id, origin.user_id))),
                 weight=tier.weight,
                 max_running=tier.max_running,
                 cost_seconds=request.seconds,

@@ -16,7 +16,7 @@ import discord
 import simcord
 
 from bot.core import Core
-from bot.quotas.tiers import Tier
+from bot.domain.tiers import Tier
 
 GUILD_ID = 1_300_000_000_000_000_001
 GUILD_NAME = "Footage Studio (preview)"

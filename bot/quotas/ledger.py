@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.jobs.domain import Job
-from bot.store.records import LedgerEntry
+from bot.domain.jobs import Job
+from bot.domain.records import LedgerEntry, LedgerMismatch
 from bot.store.transaction import Tx
 
 
@@ -33,3 +33,22 @@ def settle(tx: Tx, job: Job, actual_seconds: int, cost_per_second: float, now: f
 def charged_seconds(job: Job, duration: float) -> int:
     """Charge what was delivered, never more than was reserved, never less than one second."""
     return min(job.cost_seconds, max(1, round(duration)))
+
+
+def mismatches(tx: Tx) -> list[LedgerMismatch]:
+    """Jobs whose ledger rows don't add up to what their state says they hold.
+
+    Unfinished: the reservation (cost_seconds). Delivered: the charge. Failed or
+    canceled: zero. Summed over all jobs this is "reserved + used = ledger".
+    """
+    found = []
+    for job in tx.job_ledgers():
+        if job.state in ("failed", "canceled"):
+            expected = 0
+        elif job.state == "delivered":
+            expected = job.charged_seconds
+        else:
+            expected = job.cost_seconds
+        if expected != job.ledger_seconds:
+            found.append(LedgerMismatch(job.job_id, job.state, expected, job.ledger_seconds))
+    return found

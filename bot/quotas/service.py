@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.clock import Clock, to_epoch
-from bot.jobs.domain import ACTIVE_STATES
+from bot.domain.jobs import ACTIVE_STATES
+from bot.domain.records import GuildConfig
+from bot.domain.tiers import Tier
 from bot.jobs.refusal import Refusal
-from bot.quotas.tiers import Tier, pick_tier
+from bot.quotas.tiers import pick_tier
 from bot.quotas.windows import Window, day_window, month_window
-from bot.store.records import GuildConfig
 from bot.store.store import Store
 from bot.store.transaction import Tx
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from bot.quotas.tiers import Tier
-from bot.store.records import GuildConfig
+from bot.domain.records import GuildConfig
+from bot.domain.tiers import Tier
 
 T = TypeVar("T")
 

@@ -1,46 +1,54 @@
-"""The store: the only door to the database.
+"""The store: the only door to the database, whichever database it is.
 
-`write(work)` and `read(work)` run `work(tx)` on the database's thread in the next
-group-committed batch (see Database). A write is atomic: if `work` raises,
+`write(work)` and `read(work)` run `work(tx)` in the implementation's next
+transaction, on its own thread (see `Tx`). A write is atomic: if `work` raises,
 everything it wrote is rolled back and the exception reaches the caller. `work`
 may run more than once, so it only computes and queries.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
-from pathlib import Path
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from bot.store.database import Database
 from bot.store.guild_cache import GuildCache
 from bot.store.transaction import Tx
 
 T = TypeVar("T")
 
 
-class Store:
-    def __init__(self, database: Database) -> None:
-        self.database = database
+class Store(ABC):
+    def __init__(self) -> None:
         self._guild_cache = GuildCache()
 
-    @classmethod
-    async def open(cls, path: Path) -> Store:
-        return cls(await Database.open(path))
+    @property
+    @abstractmethod
+    def kind(self) -> str:
+        """Which database: "sqlite" or "postgresql" (bench queue and doctor print it)."""
 
+    @property
+    @abstractmethod
+    def batches(self) -> int:
+        """Transactions committed so far: how well writes are being grouped (bench queue prints it)."""
+
+    @abstractmethod
     async def close(self) -> None:
-        await self.database.close()
+        """Finish the work already handed over, then close."""
+
+    @abstractmethod
+    def _run(self, work: Callable[[Tx], T], *, writes: bool) -> Awaitable[T]:
+        """Run `work` in the next transaction; a write that raises is rolled back alone."""
 
     async def write(self, work: Callable[[Tx], T]) -> T:
-        def write_or_forget(connection: sqlite3.Connection) -> T:
+        def write_or_forget(tx: Tx) -> T:
             try:
-                return work(Tx(connection, self._guild_cache))
+                return work(tx)
             except BaseException:
                 self._guild_cache.clear()  # it may hold what the rollback is about to undo
                 raise
 
-        return await self.database.run(write_or_forget, writes=True)
+        return await self._run(write_or_forget, writes=True)
 
     async def read(self, work: Callable[[Tx], T]) -> T:
-        return await self.database.run(lambda connection: work(Tx(connection, self._guild_cache)), writes=False)
+        return await self._run(work, writes=False)

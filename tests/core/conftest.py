@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from bot.core import Core
-from bot.jobs.domain import Job, JobRequest, JobState, Origin
+from bot.domain.jobs import Job, JobRequest, JobState, Origin
 from bot.models import ModelCatalog, ModelSpec
 from bot.settings import Settings
 from tests.core.scripted import RecordingDeliverer, ScriptedBackend

@@ -28,8 +28,8 @@ from pydantic import SecretStr
 
 import bot.backends.fal as fal_adapter
 from bot.core import Core
+from bot.domain.jobs import FailureReason, Job, JobRequest, JobState, Origin
 from bot.jobs.delivery import Clip, Delivered, DeliveryOutcome, Undeliverable
-from bot.jobs.domain import FailureReason, Job, JobRequest, JobState, Origin
 from bot.quotas.service import Member
 from bot.settings import Settings
 from tests.backends.servers.fal import KEY

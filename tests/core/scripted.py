@@ -19,8 +19,8 @@ from bot.backends.base import (
     GenerationRequest,
     PollResult,
 )
+from bot.domain.jobs import Job
 from bot.jobs.delivery import Clip, Delivered, DeliveryOutcome, Undeliverable
-from bot.jobs.domain import Job
 from bot.media.probe import probe_video_async
 
 

@@ -9,11 +9,11 @@ import threading
 
 import pytest
 
+from bot.domain.records import BlockRule
 from bot.jobs import service
 from bot.jobs.blocklist import first_blocked
 from bot.jobs.refusal import Refusal
 from bot.quotas.service import Member
-from bot.store.records import BlockRule
 from tests.core.conftest import GUILD, CoreHarness, origin, request
 
 # Python's backtracking `re` needs 2**n steps for these; RE2 needs n.
@@ -26,7 +26,7 @@ def test_a_catastrophic_pattern_matches_in_linear_time(pattern: str, text: str) 
     # limit instead of spinning for years; the limit is liveness, not a speed figure.
     code = (
         "from bot.jobs.blocklist import first_blocked\n"
-        "from bot.store.records import BlockRule\n"
+        "from bot.domain.records import BlockRule\n"
         f"print(first_blocked([BlockRule({pattern!r}, True)], {text!r}))\n"
     )
     finished = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs.domain import JobState
+from bot.domain.jobs import JobState
 from bot.models import CatalogError, ModelCatalog, load_catalog_file
 from bot.quotas.service import Member
 from tests.core.conftest import CoreHarness, catalog, origin, request

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.jobs.domain import JOB_ID_ALPHABET, JobState
+from bot.domain.jobs import JOB_ID_ALPHABET, JobState
+from bot.domain.tiers import Tier
 from bot.jobs.refusal import Refusal
 from bot.quotas.service import Member
-from bot.quotas.tiers import Tier
 from tests.core.conftest import CHANNEL, GUILD, CoreHarness, origin, request
 
 
@@ -28,7 +28,7 @@ async def test_bad_requests_are_refused_with_a_reason(
     core = await harness.open(start=False)
     base = {"prompt": "harbour", "model": "scripted", "seconds": 2, "aspect": "16:9"}
     base.update(fields)
-    from bot.jobs.domain import JobRequest
+    from bot.domain.jobs import JobRequest
 
     with pytest.raises(Refusal) as refused:
         await core.jobs.enqueue(origin(1), JobRequest(**base), Member(1))  # type: ignore[arg-type]

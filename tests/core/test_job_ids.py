@@ -1,6 +1,6 @@
 import multiprocessing
 
-from bot.jobs.domain import JOB_ID_ALPHABET, JOB_ID_LENGTH, new_job_id, new_seed
+from bot.domain.jobs import JOB_ID_ALPHABET, JOB_ID_LENGTH, new_job_id, new_seed
 
 
 def _child_draws(results: "multiprocessing.Queue[tuple[str, int]]") -> None:

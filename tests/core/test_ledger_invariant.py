@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.jobs.domain import JobState
+from bot.domain.jobs import JobState
 from bot.jobs.refusal import Refusal
 from bot.quotas.service import Member
 from tests.core.conftest import GUILD, CoreHarness, origin, request

@@ -6,7 +6,7 @@ from pathlib import Path
 from shutil import copyfile
 
 from bot.clock import to_epoch
-from bot.jobs.domain import FailureReason, Job, JobState
+from bot.domain.jobs import FailureReason, Job, JobState
 from bot.quotas.service import Member
 from bot.store.transaction import Tx
 from tests.core.conftest import GUILD, CoreHarness, origin, request

@@ -5,12 +5,12 @@ import asyncio
 import pytest
 
 from bot.backends.base import BackendError, BackendErrorKind
+from bot.domain.jobs import FailureReason, JobState
+from bot.domain.tiers import Tier
 from bot.jobs.delivery import Undeliverable
-from bot.jobs.domain import FailureReason, JobState
 from bot.jobs.events import JobEvent
 from bot.jobs.refusal import Refusal
 from bot.quotas.service import Member
-from bot.quotas.tiers import Tier
 from tests.core.conftest import GUILD, CoreHarness, origin, request
 
 

@@ -32,13 +32,13 @@ from hypothesis import strategies as st
 
 from bot.backends.base import BackendError, BackendErrorKind
 from bot.core import Core
-from bot.jobs.domain import Job, JobRequest, JobState, Origin
+from bot.domain.jobs import Job, JobRequest, JobState, Origin
+from bot.domain.tiers import Tier
 from bot.jobs.events import JobEvent
 from bot.jobs.refusal import Refusal
 from bot.jobs.scheduler import FairQueue, finish_tag, start_tag
 from bot.models import ModelCatalog, ModelSpec
 from bot.quotas.service import Member
-from bot.quotas.tiers import Tier
 from tests.core.conftest import FakeClock, origin, request, settings_for
 from tests.core.scripted import RecordingDeliverer, ScriptedBackend
 

@@ -13,7 +13,7 @@ import simcord
 from PIL import Image
 
 from bot.discord_glue.client import FootageBot
-from bot.jobs.domain import Job
+from bot.domain.jobs import Job
 
 
 def write_clip(path: Path, *, size: tuple[int, int] = (64, 64), frames: int = 16, noise: bool = False) -> Path:

@@ -7,7 +7,7 @@ from typing import Any
 import discord
 import pytest
 
-from bot.jobs.domain import JobState
+from bot.domain.jobs import JobState
 from tests.discord.simworld import World, job_id_of
 
 

@@ -10,7 +10,7 @@ import simcord.interactions
 from discord.ext import commands
 
 from bot.backends.base import BackendError, BackendErrorKind
-from bot.jobs.domain import FailureReason, JobState
+from bot.domain.jobs import FailureReason, JobState
 from bot.media.probe import probe_video
 from tests.discord.gated import GatedBackend, gated_catalog
 from tests.discord.simworld import World, job_id_of, write_clip

@@ -17,8 +17,8 @@ import pytest
 from bot.discord_glue.budget import DiscordBudget
 from bot.discord_glue.delivery import DiscordDeliverer
 from bot.discord_glue.rest import RestDiscord
+from bot.domain.jobs import JobState
 from bot.jobs.delivery import Clip
-from bot.jobs.domain import JobState
 from bot.media.probe import probe_video_async
 from bot.quotas.service import Member
 from tests.core.conftest import CHANNEL, CoreHarness, origin, request

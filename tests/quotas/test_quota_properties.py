@@ -32,11 +32,11 @@ from hypothesis import strategies as st
 
 from bot.backends.base import BackendError, BackendErrorKind
 from bot.clock import to_epoch
-from bot.jobs.domain import Job, JobState
+from bot.domain.jobs import Job, JobState
+from bot.domain.tiers import Tier
 from bot.jobs.events import JobEvent
 from bot.jobs.refusal import Refusal
 from bot.quotas.service import RELAX_LANE, Member, QuotaStatus
-from bot.quotas.tiers import Tier
 from bot.quotas.windows import Window, day_window, month_window
 from tests.core.conftest import GUILD, CoreHarness, origin, request
 from tests.core.conftest import small_clip as small_clip  # the fixture, shared with tests/core

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from bot import metrics
+from bot.store.sqlite.queries import Q
 
 log = logging.getLogger(__name__)
 
@@ -210,22 +211,20 @@ def _run_once(connection: sqlite3.Connection, batch: list[_Item], *, savepoints:
 def _migrate(connection: sqlite3.Connection) -> None:
     migrations = sorted(
         (int(match.group(1)), entry.name, entry.read_text(encoding="utf-8"))
-        for entry in resources.files("bot.store").joinpath("migrations").iterdir()
+        for entry in resources.files("bot.store.sqlite").joinpath("migrations").iterdir()
         if (match := _MIGRATION_NAME.match(entry.name))
     )
     connection.execute("BEGIN IMMEDIATE")
     try:
-        connection.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)"
-        )
-        applied = {row[0] for row in connection.execute("SELECT version FROM schema_migrations").fetchall()}
+        connection.execute(Q["create_migrations_table"])
+        applied = {row[0] for row in connection.execute(Q["applied_migrations"]).fetchall()}
         for version, name, script in migrations:
             if version in applied:
                 continue
             log.info("applying database migration %s", name)
             for statement in _statements(script):
                 connection.execute(statement)
-            connection.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", (version, name))
+            connection.execute(Q["record_migration"], (version, name))
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")

@@ -1,4 +1,4 @@
-"""Plain records the store returns besides jobs."""
+"""Plain records the store keeps and the services use, besides jobs and tiers."""
 
 from __future__ import annotations
 
@@ -52,3 +52,23 @@ class LedgerEntry:
     seconds: int
     jobs: int
     cost: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class JobLedger:
+    """One job beside the sum of its ledger rows: what the ledger check compares."""
+
+    job_id: str
+    state: str
+    cost_seconds: int
+    ledger_seconds: int
+    charged_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueShare:
+    """A member's latest job that counts in the fair queue: its start tag, cost and weight."""
+
+    tag: float
+    cost_seconds: int
+    weight: float

@@ -8,17 +8,19 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from bot.jobs.domain import Job, JobState
-from bot.quotas.tiers import Tier
-from bot.store.records import BlockRule, GuildConfig, LedgerEntry
+from bot.domain.jobs import Job, JobState
+from bot.domain.records import BlockRule, GuildConfig, LedgerEntry
+from bot.domain.tiers import Tier
+from bot.store.sqlite.store import SqliteStore
+from bot.store.sqlite.transaction import SqliteTx
 from bot.store.store import Store
 from bot.store.transaction import InvalidTransition, StaleState, Tx
 from tests.core.conftest import origin, request
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "store.db")
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    opened = await SqliteStore.open(tmp_path / "store.db")
     try:
         yield opened
     finally:
@@ -38,9 +40,9 @@ def a_job(job_id: str = "ABCDEFGH") -> Job:
 
 async def test_open_creates_folder_applies_migrations_and_pragmas(tmp_path: Path) -> None:
     path = tmp_path / "nested" / "footage.db"
-    store = await Store.open(path)
+    store = await SqliteStore.open(path)
     await store.close()
-    store = await Store.open(path)  # a second start applies nothing twice
+    store = await SqliteStore.open(path)  # a second start applies nothing twice
     await store.close()
     async with aiosqlite.connect(path) as db:
         assert (await (await db.execute("PRAGMA journal_mode")).fetchone()) == ("wal",)
@@ -88,14 +90,14 @@ async def test_writes_waiting_together_share_one_commit_and_fail_alone(store: St
     def move_first(tx: Tx) -> Job:
         return tx.move_job(first, JobState.SUBMITTING, 2.0)
 
-    batches = store.database.batches
+    batches = store.batches
     outcomes = await asyncio.gather(
         store.write(lambda tx: tx.insert_job(first)),
         store.write(insert_then_fail),
         store.write(move_first),
         return_exceptions=True,
     )
-    assert store.database.batches == batches + 1  # one trip to the database thread, one COMMIT
+    assert store.batches == batches + 1  # one trip to the database thread, one COMMIT
     assert outcomes[0] is None
     assert isinstance(outcomes[1], RuntimeError)
     assert isinstance(outcomes[2], Job) and outcomes[2].state is JobState.SUBMITTING  # saw the first write
@@ -116,7 +118,7 @@ async def test_a_write_whose_caller_gave_up_before_its_batch_never_runs(store: S
 
 async def test_closing_finishes_writes_already_handed_over(tmp_path: Path) -> None:
     path = tmp_path / "close.db"
-    store = await Store.open(path)
+    store = await SqliteStore.open(path)
     job = a_job()
     write = asyncio.ensure_future(store.write(lambda tx: tx.insert_job(job)))
     await asyncio.sleep(0)
@@ -124,7 +126,7 @@ async def test_closing_finishes_writes_already_handed_over(tmp_path: Path) -> No
     await write
     with pytest.raises(RuntimeError, match="closed"):
         await store.read(lambda tx: tx.get_job(job.id))
-    store = await Store.open(path)
+    store = await SqliteStore.open(path)
     assert await store.read(lambda tx: tx.get_job(job.id)) is not None
     await store.close()
 
@@ -176,7 +178,7 @@ async def test_a_move_applies_to_the_callers_copy_and_brings_back_what_others_wr
     assert failed == stored  # what the caller holds is exactly what a fresh read gives
 
 
-async def test_callers_are_not_left_waiting_when_the_batches_are_torn_down(store: Store) -> None:
+async def test_callers_are_not_left_waiting_when_the_batches_are_torn_down(store: SqliteStore) -> None:
     job = a_job()
     in_flight = asyncio.ensure_future(store.write(lambda tx: tx.insert_job(job)))
     await asyncio.sleep(0)  # its batch has left for the database thread
@@ -190,8 +192,9 @@ async def test_callers_are_not_left_waiting_when_the_batches_are_torn_down(store
             await asyncio.wait_for(caller, 5)  # a timeout here means a caller was forgotten
 
 
-async def test_a_members_usage_and_waiting_count_never_walk_their_finished_history(store: Store) -> None:
+async def test_a_members_usage_and_waiting_count_never_walk_their_finished_history(store: SqliteStore) -> None:
     def plans(tx: Tx) -> list[str]:
+        assert isinstance(tx, SqliteTx)
         statements: list[str] = []
         connection = tx._db  # the statements are the store's own; only their plans are looked at
         connection.set_trace_callback(statements.append)

@@ -1,0 +1,223 @@
+"""`Tx` on SQLite: each statement is a named query from `queries.sql` beside this file."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from bot.clock import to_epoch
+from bot.domain.jobs import Job, JobState
+from bot.domain.records import BlockRule, GuildConfig, JobLedger, LedgerEntry, QueueShare, Usage, UsageRow
+from bot.domain.tiers import Tier
+from bot.store.guild_cache import GuildCache
+from bot.store.rows import job_from_row, job_values, stored_value
+from bot.store.sqlite.queries import Q
+from bot.store.transaction import Tx
+
+_LEDGER_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_JSON_SETTINGS = ("enabled_models", "allowed_channels")
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def _assignments(names: Iterable[str]) -> str:
+    return "".join(f", {name} = ?" for name in names)
+
+
+class SqliteTx(Tx):
+    """The statements, run synchronously on the connection's thread inside a batch (see Database)."""
+
+    def __init__(self, connection: sqlite3.Connection, cache: GuildCache) -> None:
+        super().__init__(cache)
+        self._db = connection
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        return self._db.execute(sql, params).fetchall()
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        rows = self._all(sql, params)
+        return rows[0] if rows else None
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._db.execute(sql, params).rowcount
+
+    def _count(self, sql: str, params: Sequence[Any]) -> int:
+        row = self._one(sql, params)
+        return int(row[0]) if row else 0
+
+    # Jobs
+
+    def insert_job(self, job: Job) -> None:
+        self._run(Q["insert_job"], job_values(job))
+
+    def get_job(self, job_id: str) -> Job | None:
+        row = self._one(Q["get_job"], (job_id,))
+        return job_from_row(row) if row else None
+
+    def _move_job(self, job: Job, target: JobState, now: float, changes: dict[str, Any]) -> Sequence[Any] | None:
+        names = list(changes)
+        values = [stored_value(name, value) for name, value in changes.items()]
+        if target.finished:
+            names.append("finished_at")
+            values.append(now)
+        return self._one(
+            Q["move_job"].format(assignments=_assignments(names)),
+            (target.value, now, *values, job.id, job.state.value),
+        )
+
+    def _update_job(self, job_id: str, now: float, changes: dict[str, Any]) -> None:
+        values = [stored_value(name, value) for name, value in changes.items()]
+        self._run(Q["update_job"].format(assignments=_assignments(changes)), (now, *values, job_id))
+
+    def jobs_in_states(self, states: Iterable[JobState]) -> list[Job]:
+        names = [state.value for state in states]
+        rows = self._all(Q["jobs_in_states"].format(marks=_marks(len(names))), names)
+        return [job_from_row(row) for row in rows]
+
+    def highest_started_tag(self) -> float | None:
+        row = self._one(Q["highest_started_tag"])
+        return None if row is None or row[0] is None else float(row[0])
+
+    def latest_share(self, guild_id: int, user_id: int) -> QueueShare | None:
+        row = self._one(Q["latest_share"], (guild_id, user_id))
+        return None if row is None else QueueShare(row[0], row[1], row[2])
+
+    def count_user_jobs(self, guild_id: int, user_id: int, states: Iterable[JobState]) -> int:
+        names = [state.value for state in states]
+        return self._count(Q["count_user_jobs"].format(marks=_marks(len(names))), (guild_id, user_id, *names))
+
+    def count_queued_jobs(self, guild_id: int, user_id: int) -> int:
+        return self._count(Q["count_queued_jobs"], (guild_id, user_id))
+
+    def open_retry(self, parent_id: str) -> Job | None:
+        row = self._one(Q["open_retry"], (parent_id,))
+        return job_from_row(row) if row else None
+
+    def user_jobs(self, guild_id: int, user_id: int, *, unfinished: bool, limit: int) -> list[Job]:
+        rows = self._all(Q["user_open_jobs" if unfinished else "user_jobs"], (guild_id, user_id, limit))
+        return [job_from_row(row) for row in rows]
+
+    def guild_open_jobs(self, guild_id: int, limit: int) -> list[Job]:
+        return [job_from_row(row) for row in self._all(Q["guild_open_jobs"], (guild_id, limit))]
+
+    # Ledger
+
+    def add_ledger(self, job: Job, entries: Sequence[LedgerEntry], now: float) -> None:
+        params: list[Any] = []
+        window_at = to_epoch(job.created_at)
+        for entry in entries:
+            params += (job.id, job.guild_id, job.user_id, job.request.model, entry.kind, entry.seconds,
+                       entry.jobs, entry.cost, window_at, now)  # fmt: skip
+        self._run(Q["add_ledger"].format(rows=", ".join([_LEDGER_ROW] * len(entries))), params)
+
+    def user_usage(
+        self, guild_id: int, user_id: int, day: tuple[float, float], month: tuple[float, float]
+    ) -> tuple[Usage, Usage]:
+        row = self._one(Q["user_usage"], (*day, *day, guild_id, user_id, *month))
+        if row is None:
+            return Usage(0, 0), Usage(0, 0)
+        return Usage(int(row[0]), int(row[1])), Usage(int(row[2]), int(row[3]))
+
+    def guild_usage(self, guild_id: int, start: float, end: float) -> Usage:
+        row = self._one(Q["guild_usage"], (guild_id, start, end))
+        return Usage(int(row[0]), int(row[1])) if row else Usage(0, 0)
+
+    def job_ledgers(self) -> list[JobLedger]:
+        return [JobLedger(row[0], row[1], int(row[2]), int(row[3]), int(row[4])) for row in self._all(Q["job_ledgers"])]
+
+    def usage_rows(self, guild_id: int, since: float) -> list[UsageRow]:
+        rows = self._all(Q["usage_rows"], (guild_id, since))
+        return [UsageRow(row[0], row[1], int(row[2]), int(row[3]), float(row[4])) for row in rows]
+
+    # Tiers
+
+    def _load_tiers(self, guild_id: int) -> dict[str, Tier]:
+        rows = self._all(Q["tiers"], (guild_id,))
+        return {row[0]: Tier(row[0], row[1], row[2], row[3], row[4], row[5], row[6], bool(row[7])) for row in rows}
+
+    def _upsert_tier(self, guild_id: int, tier: Tier) -> None:
+        self._run(
+            Q["upsert_tier"],
+            (guild_id, tier.name, tier.daily_seconds, tier.monthly_seconds, tier.max_running, tier.max_queued,
+             tier.max_clip_seconds, tier.weight, int(tier.relax_allowed)),
+        )  # fmt: skip
+
+    def _delete_tier(self, guild_id: int, name: str) -> int:
+        self._run(Q["unmap_tier_roles"], (guild_id, name))
+        self._run(Q["unmap_tier_users"], (guild_id, name))
+        return self._run(Q["delete_tier"], (guild_id, name))
+
+    def _load_role_tiers(self, guild_id: int) -> dict[int, str]:
+        return {row[0]: row[1] for row in self._all(Q["role_tiers"], (guild_id,))}
+
+    def _set_role_tier(self, guild_id: int, role_id: int, tier_name: str | None) -> None:
+        if tier_name is None:
+            self._run(Q["clear_role_tier"], (guild_id, role_id))
+        else:
+            self._run(Q["set_role_tier"], (guild_id, role_id, tier_name))
+
+    def _load_user_tiers(self, guild_id: int) -> dict[int, str]:
+        return {row[0]: row[1] for row in self._all(Q["user_tiers"], (guild_id,))}
+
+    def _set_user_tier(self, guild_id: int, user_id: int, tier_name: str | None) -> None:
+        if tier_name is None:
+            self._run(Q["clear_user_tier"], (guild_id, user_id))
+        else:
+            self._run(Q["set_user_tier"], (guild_id, user_id, tier_name))
+
+    # Guild configuration
+
+    def _load_guild_config(self, guild_id: int) -> GuildConfig:
+        row = self._one(Q["guild_settings"], (guild_id,))
+        blocklist = [BlockRule(rule[0], bool(rule[1])) for rule in self._all(Q["blocklist"], (guild_id,))]
+        if row is None:
+            return GuildConfig(guild_id, blocklist=blocklist)
+        return GuildConfig(
+            guild_id=guild_id,
+            paused=bool(row[0]),
+            daily_budget_seconds=row[1],
+            timezone=row[2],
+            admins_exempt=bool(row[3]),
+            enabled_models=json.loads(row[4]) if row[4] is not None else None,
+            allowed_channels=json.loads(row[5]) if row[5] is not None else None,
+            blocklist=blocklist,
+        )
+
+    def _update_guild_config(self, guild_id: int, changes: dict[str, Any]) -> None:
+        self._run(Q["ensure_guild_settings"], (guild_id,))
+        if not changes:
+            return
+        values = [
+            json.dumps(value) if name in _JSON_SETTINGS and value is not None else value
+            for name, value in changes.items()
+        ]
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        self._run(Q["update_guild_settings"].format(assignments=assignments), (*values, guild_id))
+
+    def paused_guilds(self) -> set[int]:
+        return {row[0] for row in self._all(Q["paused_guilds"])}
+
+    def _add_block(self, guild_id: int, rule: BlockRule) -> None:
+        self._run(Q["add_block"], (guild_id, rule.pattern, int(rule.is_regex)))
+
+    def _remove_block(self, guild_id: int, pattern: str) -> int:
+        return self._run(Q["remove_block"], (guild_id, pattern))
+
+    # Meta and run-time statistics
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._one(Q["get_meta"], (key,))
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._run(Q["set_meta"], (key, value))
+
+    def model_run_times(self) -> dict[str, float]:
+        return {row[0]: float(row[1]) for row in self._all(Q["model_run_times"])}
+
+    def save_model_run_time(self, model: str, average: float, samples: int) -> None:
+        self._run(Q["save_model_run_time"], (model, average, samples))
