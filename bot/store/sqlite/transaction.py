@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any
 
 from bot.clock import to_epoch
@@ -20,12 +21,28 @@ _LEDGER_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _JSON_SETTINGS = ("enabled_models", "allowed_channels")
 
 
-def _marks(count: int) -> str:
-    return ", ".join("?" * count)
+# Statements whose slots vary per call, formatted once per shape: the same string object
+# each time also spares sqlite3's statement cache hashing a new one.
 
 
-def _assignments(names: Iterable[str]) -> str:
-    return "".join(f", {name} = ?" for name in names)
+@cache
+def _with_marks(name: str, count: int) -> str:
+    return Q[name].format(marks=", ".join("?" * count))
+
+
+@cache
+def _with_assignments(name: str, columns: tuple[str, ...]) -> str:
+    return Q[name].format(assignments="".join(f", {column} = ?" for column in columns))
+
+
+@cache
+def _ledger_statement(rows: int) -> str:
+    return Q["add_ledger"].format(rows=", ".join([_LEDGER_ROW] * rows))
+
+
+@cache
+def _guild_settings_statement(columns: tuple[str, ...]) -> str:
+    return Q["update_guild_settings"].format(assignments=", ".join(f"{column} = ?" for column in columns))
 
 
 class SqliteTx(Tx):
@@ -59,23 +76,20 @@ class SqliteTx(Tx):
         return job_from_row(row) if row else None
 
     def _move_job(self, job: Job, target: JobState, now: float, changes: dict[str, Any]) -> Sequence[Any] | None:
-        names = list(changes)
+        columns = tuple(changes)
         values = [stored_value(name, value) for name, value in changes.items()]
         if target.finished:
-            names.append("finished_at")
+            columns += ("finished_at",)
             values.append(now)
-        return self._one(
-            Q["move_job"].format(assignments=_assignments(names)),
-            (target.value, now, *values, job.id, job.state.value),
-        )
+        return self._one(_with_assignments("move_job", columns), (target.value, now, *values, job.id, job.state.value))
 
     def _update_job(self, job_id: str, now: float, changes: dict[str, Any]) -> None:
         values = [stored_value(name, value) for name, value in changes.items()]
-        self._run(Q["update_job"].format(assignments=_assignments(changes)), (now, *values, job_id))
+        self._run(_with_assignments("update_job", tuple(changes)), (now, *values, job_id))
 
     def jobs_in_states(self, states: Iterable[JobState]) -> list[Job]:
         names = [state.value for state in states]
-        rows = self._all(Q["jobs_in_states"].format(marks=_marks(len(names))), names)
+        rows = self._all(_with_marks("jobs_in_states", len(names)), names)
         return [job_from_row(row) for row in rows]
 
     def highest_started_tag(self) -> float | None:
@@ -88,7 +102,7 @@ class SqliteTx(Tx):
 
     def count_user_jobs(self, guild_id: int, user_id: int, states: Iterable[JobState]) -> int:
         names = [state.value for state in states]
-        return self._count(Q["count_user_jobs"].format(marks=_marks(len(names))), (guild_id, user_id, *names))
+        return self._count(_with_marks("count_user_jobs", len(names)), (guild_id, user_id, *names))
 
     def count_queued_jobs(self, guild_id: int, user_id: int) -> int:
         return self._count(Q["count_queued_jobs"], (guild_id, user_id))
@@ -112,7 +126,7 @@ class SqliteTx(Tx):
         for entry in entries:
             params += (job.id, job.guild_id, job.user_id, job.request.model, entry.kind, entry.seconds,
                        entry.jobs, entry.cost, window_at, now)  # fmt: skip
-        self._run(Q["add_ledger"].format(rows=", ".join([_LEDGER_ROW] * len(entries))), params)
+        self._run(_ledger_statement(len(entries)), params)
 
     def user_usage(
         self, guild_id: int, user_id: int, day: tuple[float, float], month: tuple[float, float]
@@ -195,8 +209,7 @@ class SqliteTx(Tx):
             json.dumps(value) if name in _JSON_SETTINGS and value is not None else value
             for name, value in changes.items()
         ]
-        assignments = ", ".join(f"{name} = ?" for name in changes)
-        self._run(Q["update_guild_settings"].format(assignments=assignments), (*values, guild_id))
+        self._run(_guild_settings_statement(tuple(changes)), (*values, guild_id))
 
     def paused_guilds(self) -> set[int]:
         return {row[0] for row in self._all(Q["paused_guilds"])}
