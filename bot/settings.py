@@ -21,6 +21,7 @@ from bot.backends.fal import FalSettings
 from bot.backends.luma import LumaSettings
 from bot.backends.replicate import ReplicateSettings
 from bot.backends.runway import RunwaySettings
+from bot.backends.veo import VeoSettings
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -77,7 +78,14 @@ class CoreSettings(BaseSettings):
 
 
 class Settings(
-    CoreSettings, DemoSettings, FalSettings, ReplicateSettings, ComfyUISettings, RunwaySettings, LumaSettings
+    CoreSettings,
+    DemoSettings,
+    FalSettings,
+    ReplicateSettings,
+    ComfyUISettings,
+    RunwaySettings,
+    LumaSettings,
+    VeoSettings,
 ):
     """The core's settings plus every backend's."""
 

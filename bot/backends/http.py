@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import stamina
@@ -46,6 +46,8 @@ _CREDIT_WORDS = ("out of credit", "credit", "locked", "insufficient", "balance",
 CONTENT_WORDS = ("nsfw", "safety", "sensitive", "moderation", "content policy", "content_policy", "flagged")
 # Replicate: "Request was throttled. Your rate limit resets in ~30s."
 _RESETS_IN = re.compile(r"resets in ~?(\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
+# Redirects followed with the key before giving the rest to httpx without it.
+_MAX_KEYED_REDIRECTS = 3
 _AUTH_IN_TEXT = re.compile(r"(?i)\b(bearer|key|token)\s+[A-Za-z0-9._:\-]{8,}")
 
 
@@ -245,6 +247,7 @@ class ProviderHttp:
         timeouts: HttpTimeouts | None = None,
         retry: RetryPolicy | None = None,
         content_policy: ContentPolicyRule = _no_content_rule,
+        authenticated_downloads: bool = False,
     ) -> None:
         timeouts = timeouts or HttpTimeouts()
         self.name = name
@@ -254,6 +257,8 @@ class ProviderHttp:
         self._auth = dict(auth_headers or {})
         self._secrets = tuple(secret for secret in secrets if secret)
         self._content_policy = content_policy
+        # Result files on the provider's own API origin need the key (Gemini's file URIs).
+        self._authenticated_downloads = authenticated_downloads
         self._origin = _origin(self.base_url)
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(
@@ -336,9 +341,12 @@ class ProviderHttp:
             message = f"{self.name} answered {reason} with non-JSON"
             raise BackendError(Kind.UNAVAILABLE, message, status_code=response.status_code) from None
 
-    async def _call(self, request: httpx.Request, reason: str, *, stream: bool = False) -> httpx.Response:
+    async def _call(
+        self, request: httpx.Request, reason: str, *, stream: bool = False, follow_redirects: bool = True
+    ) -> httpx.Response:
         try:
-            response: httpx.Response = await self._wait(self.client.send(request, stream=stream), reason)
+            sent = self.client.send(request, stream=stream, follow_redirects=follow_redirects)
+            response: httpx.Response = await self._wait(sent, reason)
         except httpx.HTTPError as error:
             failure = classify_exception(error, self._secrets)
             metrics.provider_error(self.name, failure.kind.value)
@@ -348,7 +356,9 @@ class ProviderHttp:
     async def download(self, url: str, dest: Path, max_bytes: int) -> FetchedClip:
         """Stream `url` to `dest` (resuming with Range after a cut), then probe it.
 
-        No auth header goes with it: result URLs are usually a CDN, not the API.
+        No auth header goes with it: result URLs are usually a CDN, not the API. A
+        backend with `authenticated_downloads` sends its key to its own origin only,
+        and follows a redirect away from it without the key.
         On any failure the partial file is deleted.
         """
         await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
@@ -383,8 +393,7 @@ class ProviderHttp:
         if written:
             headers["Range"] = f"bytes={written}-"
         reason = f"{self.name}: download"
-        request = self.client.build_request("GET", url, headers=headers)
-        response = await self._call(request, reason, stream=True)
+        response = await self._open_download(url, headers, reason)
         try:
             if response.status_code in (403, 404, 410):
                 raise BackendError(
@@ -416,6 +425,18 @@ class ProviderHttp:
             raise _Interrupted(classify_exception(error, self._secrets), written) from error
         finally:
             await response.aclose()
+
+    async def _open_download(self, url: str, headers: dict[str, str], reason: str) -> httpx.Response:
+        for _ in range(_MAX_KEYED_REDIRECTS):
+            if not (self._authenticated_downloads and _origin(url) == self._origin):
+                break
+            request = self.client.build_request("GET", url, headers={**headers, **self._auth})
+            response = await self._call(request, reason, stream=True, follow_redirects=False)
+            if not response.is_redirect or "location" not in response.headers:
+                return response
+            await response.aclose()
+            url = urljoin(url, response.headers["location"])
+        return await self._call(self.client.build_request("GET", url, headers=headers), reason, stream=True)
 
     async def _next_chunk(self, chunks: AsyncIterator[bytes], reason: str) -> bytes | None:
         try:

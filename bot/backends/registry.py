@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.backends import comfyui, demo, fal, luma, replicate, runway
+from bot.backends import comfyui, demo, fal, luma, replicate, runway, veo
 from bot.backends.base import Backend, ExternalWait, await_directly
 from bot.backends.entry import BackendEntry, BuildContext
 from bot.backends.http import HttpTimeouts, RetryPolicy
@@ -15,7 +15,8 @@ from bot.models import CatalogError, ModelCatalog, ModelSpec, load_catalog_file
 from bot.settings import Settings, backend_names
 
 ENTRIES: dict[str, BackendEntry] = {
-    entry.name: entry for entry in (demo.ENTRY, fal.ENTRY, replicate.ENTRY, comfyui.ENTRY, runway.ENTRY, luma.ENTRY)
+    entry.name: entry
+    for entry in (demo.ENTRY, fal.ENTRY, replicate.ENTRY, comfyui.ENTRY, runway.ENTRY, luma.ENTRY, veo.ENTRY)
 }
 # Every backend `Settings` has variables for has an entry, and the other way round.
 assert list(ENTRIES) == backend_names(), (list(ENTRIES), backend_names())

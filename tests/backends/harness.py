@@ -71,7 +71,7 @@ def make_request(backend: str, job_id: str = "job-1", **overrides: Any) -> Gener
         "job_id": job_id,
         "model": _spec(backend),
         "prompt": "a red fox running through snow",
-        "seconds": 5,
+        "seconds": server_module(backend).TRAITS.seconds,
         "aspect": "16:9",
         "seed": 1234,
     }

@@ -37,6 +37,9 @@ class HarnessTraits:
     out_of_credit: Reply | None  # None: the provider has no account balance
     invalid: Reply | None = None  # None: the fake refuses an empty prompt on its own
     idempotent: bool = False
+    # The states a job passes through, each once or more, in this order.
+    states: tuple[str, ...] = ("queued", "running", "succeeded")
+    seconds: int = 5  # a clip length the provider takes
 
 
 class FakeProvider:
@@ -110,9 +113,9 @@ class FakeProvider:
 
     async def send_file(self, request: web.Request, name: str) -> web.StreamResponse:
         self.received["download"] += 1
-        if request.headers.get("Authorization"):
+        if request.headers.get("Authorization") or request.headers.get(self.auth_header):
             # A CDN must never see the API key.
-            return web.Response(status=400, text="unexpected Authorization header")
+            return web.Response(status=400, text=f"unexpected {self.auth_header} header")
         data = self.file_bytes(name)
         if data is None:
             # What an expired signed URL answers on S3/GCS-style storage.
