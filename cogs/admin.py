@@ -14,23 +14,30 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_glue.replies import NO_PINGS, refuse, say_ephemeral
+from bot.discord_glue.limits import CHOICE_NAME, CHOICE_VALUE, cut
+from bot.discord_glue.names import display_name
+from bot.discord_glue.replies import answer, say_ephemeral
 from bot.discord_glue.services import services_of
 from bot.discord_glue.sync import sync_commands
 from bot.domain.tiers import Tier
-from bot.jobs.refusal import Refusal
+from bot.jobs.blocklist import MAX_PATTERN_CHARS
 from bot.reports import UsageReport
 from bot.usage_chart import render_usage_chart
 
 REPORT_ROWS = 25
+TierName = app_commands.Range[str, 1, 32]
+BlockPattern = app_commands.Range[str, 1, MAX_PATTERN_CHARS]
+MODEL_LIST_MAX = 1000  # comma-separated model names
+TIMEZONE_MAX = 64  # the longest IANA zone names are about 30 characters
 
 
-def usage_text(report: UsageReport) -> str:
+def usage_text(report: UsageReport, names: dict[int, str]) -> str:
     if not report.rows:
         return f"No usage since {report.since:%Y-%m-%d}."
     lines = [f"Since {report.since:%Y-%m-%d}: {report.total_seconds} s, estimated ${report.total_cost:.2f}", ""]
     for row in sorted(report.rows, key=lambda r: -r.seconds)[:REPORT_ROWS]:
-        lines.append(f"<@{row.user_id}> · {row.model}: {row.seconds} s in {row.jobs} jobs, ${row.cost:.2f}")
+        who = names.get(row.user_id, f"<@{row.user_id}>")
+        lines.append(f"{who} · {row.model}: {row.seconds} s in {row.jobs} jobs, ${row.cost:.2f}")
     if len(report.rows) > REPORT_ROWS:
         lines.append(f"… and {len(report.rows) - REPORT_ROWS} more rows")
     return "\n".join(lines)
@@ -60,12 +67,8 @@ class FootageAdmin(
         return True
 
     async def _apply(self, interaction: discord.Interaction[Any], change: Any, done: str) -> None:
-        """Run one config change; answer with `done`, or with the refusal in plain words."""
-        try:
-            await change
-        except Refusal as refusal:
-            await refuse(interaction, refusal)
-            return
+        """Run one config change and answer with `done` (a refusal is answered by the shared handler)."""
+        await change
         await say_ephemeral(interaction, done)
 
     @app_commands.command(name="tiers", description="List this server's quota tiers and role mappings")
@@ -94,7 +97,7 @@ class FootageAdmin(
     async def tier_set(
         self,
         interaction: discord.Interaction[Any],
-        name: app_commands.Range[str, 1, 32],
+        name: TierName,
         daily_seconds: app_commands.Range[int, 0, 1_000_000],
         monthly_seconds: app_commands.Range[int, 0, 100_000_000],
         max_running: app_commands.Range[int, 1, 100] = 1,
@@ -109,14 +112,14 @@ class FootageAdmin(
         await self._apply(interaction, guilds.set_tier(interaction.guild_id, tier), f"Saved: {tier_line(tier)}")
 
     @app_commands.command(name="tier-remove", description="Delete a quota tier")
-    async def tier_remove(self, interaction: discord.Interaction[Any], name: str) -> None:
+    async def tier_remove(self, interaction: discord.Interaction[Any], name: TierName) -> None:
         assert interaction.guild_id is not None
         guilds = services_of(interaction.client).core.guilds
         await self._apply(interaction, guilds.remove_tier(interaction.guild_id, name), f"Removed tier {name}.")
 
     @app_commands.command(name="role-tier", description="Give a role a tier (leave tier empty to clear)")
     async def role_tier(
-        self, interaction: discord.Interaction[Any], role: discord.Role, tier: str | None = None
+        self, interaction: discord.Interaction[Any], role: discord.Role, tier: TierName | None = None
     ) -> None:
         assert interaction.guild_id is not None
         guilds = services_of(interaction.client).core.guilds
@@ -125,7 +128,7 @@ class FootageAdmin(
 
     @app_commands.command(name="user-tier", description="Override one member's tier (leave tier empty to clear)")
     async def user_tier(
-        self, interaction: discord.Interaction[Any], member: discord.Member, tier: str | None = None
+        self, interaction: discord.Interaction[Any], member: discord.Member, tier: TierName | None = None
     ) -> None:
         assert interaction.guild_id is not None
         guilds = services_of(interaction.client).core.guilds
@@ -171,13 +174,15 @@ class FootageAdmin(
 
     @app_commands.command(name="block-add", description="Refuse prompts containing a word or matching a pattern")
     @app_commands.describe(pattern="A word, or a regular expression when regex is on", regex="Treat as a regex")
-    async def block_add(self, interaction: discord.Interaction[Any], pattern: str, regex: bool = False) -> None:
+    async def block_add(
+        self, interaction: discord.Interaction[Any], pattern: BlockPattern, regex: bool = False
+    ) -> None:
         assert interaction.guild_id is not None
         guilds = services_of(interaction.client).core.guilds
         await self._apply(interaction, guilds.add_block(interaction.guild_id, pattern, regex), f"Blocked `{pattern}`.")
 
     @app_commands.command(name="block-remove", description="Take a word or pattern off the blocklist")
-    async def block_remove(self, interaction: discord.Interaction[Any], pattern: str) -> None:
+    async def block_remove(self, interaction: discord.Interaction[Any], pattern: BlockPattern) -> None:
         assert interaction.guild_id is not None
         guilds = services_of(interaction.client).core.guilds
         await self._apply(interaction, guilds.remove_block(interaction.guild_id, pattern), f"Unblocked `{pattern}`.")
@@ -187,7 +192,7 @@ class FootageAdmin(
         assert interaction.guild_id is not None
         config = await services_of(interaction.client).core.guilds.config(interaction.guild_id)
         lines = [f"`{rule.pattern}`" + (" (regex)" if rule.is_regex else "") for rule in config.blocklist]
-        await say_ephemeral(interaction, "\n".join(lines)[:1900] or "Nothing is blocked.")
+        await say_ephemeral(interaction, "\n".join(lines) or "Nothing is blocked.")
 
     @app_commands.command(name="pause", description="Stop starting new jobs in this server (waiting jobs stay)")
     async def pause(self, interaction: discord.Interaction[Any]) -> None:
@@ -203,7 +208,9 @@ class FootageAdmin(
         await self._apply(interaction, guilds.set_paused(interaction.guild_id, False), "Resumed.")
 
     @app_commands.command(name="models", description="Choose the models offered here (comma-separated, or all)")
-    async def models(self, interaction: discord.Interaction[Any], names: str) -> None:
+    async def models(
+        self, interaction: discord.Interaction[Any], names: app_commands.Range[str, 1, MODEL_LIST_MAX]
+    ) -> None:
         assert interaction.guild_id is not None
         wanted = None if names.strip().lower() == "all" else [n.strip() for n in names.split(",") if n.strip()]
         guilds = services_of(interaction.client).core.guilds
@@ -218,10 +225,14 @@ class FootageAdmin(
         head, _, last = current.rpartition(",")
         prefix = f"{head}," if head else ""
         choices = [prefix + name for name in catalog.names() if name.startswith(last.strip())] + ["all"]
-        return [app_commands.Choice(name=choice[:100], value=choice[:100]) for choice in choices][:25]
+        return [app_commands.Choice(name=cut(choice, CHOICE_NAME), value=choice[:CHOICE_VALUE]) for choice in choices][
+            :25
+        ]
 
     @app_commands.command(name="timezone", description="The time zone where daily quotas reset")
-    async def timezone(self, interaction: discord.Interaction[Any], zone: str) -> None:
+    async def timezone(
+        self, interaction: discord.Interaction[Any], zone: app_commands.Range[str, 1, TIMEZONE_MAX]
+    ) -> None:
         assert interaction.guild_id is not None
         guilds = services_of(interaction.client).core.guilds
         await self._apply(interaction, guilds.set_timezone(interaction.guild_id, zone), f"Days now reset in {zone}.")
@@ -236,21 +247,18 @@ class FootageAdmin(
     @app_commands.command(name="usage", description="Seconds and estimated cost per user and model, as text and chart")
     async def usage(self, interaction: discord.Interaction[Any], days: app_commands.Range[int, 1, 365] = 30) -> None:
         assert interaction.guild_id is not None
-        guild = interaction.guild
         # Drawing the chart takes a moment: acknowledge first.
         await interaction.response.defer(ephemeral=True, thinking=True)
         report = await services_of(interaction.client).core.reports.usage(interaction.guild_id, days)
-        names: dict[int, str] = {}
-        for row in report.rows:
-            member = guild.get_member(row.user_id) if guild is not None else None
-            if member is not None:
-                names[row.user_id] = member.display_name
-        chart = await asyncio.to_thread(render_usage_chart, report, names, title=f"Usage, last {days} days")
-        await interaction.followup.send(
-            usage_text(report)[:2000],
+        names = {row.user_id: display_name(interaction, row.user_id) for row in report.rows}
+        # The chart has no Discord markup: a member whose name is unknown is shown by id there.
+        chart_names = {user_id: name for user_id, name in names.items() if not name.startswith("<@")}
+        chart = await asyncio.to_thread(render_usage_chart, report, chart_names, title=f"Usage, last {days} days")
+        await answer(
+            interaction,
+            usage_text(report, names),
             file=discord.File(io.BytesIO(chart), filename="usage.png"),
             ephemeral=True,
-            allowed_mentions=NO_PINGS,
         )
 
     @app_commands.command(name="sync", description="Bot owner: push the slash command definitions to Discord now")
@@ -262,7 +270,7 @@ class FootageAdmin(
         await interaction.response.defer(ephemeral=True, thinking=True)
         services = services_of(client)
         await sync_commands(client.tree, services.core, dev_guild_id=services.settings.dev_guild_id, force=True)
-        await interaction.followup.send("Synced the command definitions.", ephemeral=True)
+        await say_ephemeral(interaction, "Synced the command definitions.")
 
     @app_commands.command(name="pause-everywhere", description="Bot owner: stop or restart new jobs in every server")
     async def pause_everywhere(self, interaction: discord.Interaction[Any], paused: bool) -> None:

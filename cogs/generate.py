@@ -9,15 +9,20 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_glue.answers import announce
+from bot.discord_glue.limits import CHOICE_NAME, cut
 from bot.discord_glue.members import member_info
-from bot.discord_glue.replies import refuse, say_ephemeral
+from bot.discord_glue.replies import say_ephemeral
 from bot.discord_glue.services import Services, services_of
 from bot.domain.jobs import JobRequest, Origin
-from bot.jobs.refusal import Refusal
+from bot.jobs.service import MAX_NEGATIVE_CHARS
 from bot.models import ModelSpec
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
 MAX_CHOICES = 25
+# The longest a prompt may be under any PROMPT_MAX_CHARS; the setting itself is checked in the core.
+PROMPT_OPTION_MAX = 4000
+MODEL_OPTION_MAX = 100  # as long as an autocomplete value may be
+ASPECT_OPTION_MAX = 16
 
 
 async def enabled_models(services: Services, guild_id: int | None) -> list[ModelSpec]:
@@ -62,12 +67,12 @@ class Generate(commands.Cog):
     async def generate(
         self,
         interaction: discord.Interaction[Any],
-        prompt: app_commands.Range[str, 1, 4000],
-        model: str | None = None,
+        prompt: app_commands.Range[str, 1, PROMPT_OPTION_MAX],
+        model: app_commands.Range[str, 1, MODEL_OPTION_MAX] | None = None,
         seconds: int | None = None,
-        aspect: str | None = None,
+        aspect: app_commands.Range[str, 1, ASPECT_OPTION_MAX] | None = None,
         seed: app_commands.Range[int, 0, 2**31 - 1] | None = None,
-        negative: app_commands.Range[str, 1, 1000] | None = None,
+        negative: app_commands.Range[str, 1, MAX_NEGATIVE_CHARS] | None = None,
         image: discord.Attachment | None = None,
     ) -> None:
         services = services_of(interaction.client)
@@ -93,12 +98,7 @@ class Generate(commands.Cog):
         )
         # The limit Discord gave this interaction (boosts included), recorded with the job.
         origin = Origin(interaction.guild_id, interaction.channel_id, interaction.user.id, interaction.filesize_limit)
-        try:
-            enqueued = await services.core.jobs.enqueue(origin, request, member_info(interaction))
-        except Refusal as refusal:
-            await refuse(interaction, refusal)
-            return
-        await announce(interaction, enqueued)
+        await announce(interaction, await services.core.jobs.enqueue(origin, request, member_info(interaction)))
 
     @generate.autocomplete("model")
     async def model_choices(
@@ -107,7 +107,7 @@ class Generate(commands.Cog):
         services = services_of(interaction.client)
         typed = current.lower()
         return [
-            app_commands.Choice(name=f"{model.name} — {model.description}"[:100], value=model.name)
+            app_commands.Choice(name=cut(f"{model.name} — {model.description}", CHOICE_NAME), value=model.name)
             for model in await enabled_models(services, interaction.guild_id)
             if typed in model.name.lower() or typed in model.description.lower()
         ][:MAX_CHOICES]

@@ -12,23 +12,26 @@ from discord.ext import commands
 
 from bot.discord_glue import text
 from bot.discord_glue.buttons import result_view
+from bot.discord_glue.limits import CHOICE_NAME, cut
 from bot.discord_glue.members import member_info
-from bot.discord_glue.replies import NO_PINGS, refuse, say_ephemeral
+from bot.discord_glue.names import display_name
+from bot.discord_glue.replies import answer, say_ephemeral
 from bot.discord_glue.services import Services, services_of
-from bot.discord_glue.status import status_embed, status_view
+from bot.discord_glue.status import queue_text, status_message
 from bot.domain.jobs import Job, JobState, normalize_job_id
-from bot.jobs.refusal import Refusal
 
 LIST_LIMIT = 20
+JOB_OPTION_MAX = 32  # an id is 8 characters; room for a pasted id with stray spaces
+RECENT_CHOICES = 25
 
 
-def job_line(services: Services, job: Job, *, with_user: bool = False) -> str:
+def job_line(services: Services, job: Job, *, owner: str | None = None) -> str:
     line = f"`{job.id}` {job.state.value} · {job.request.model} {job.request.seconds} s"
     place = services.core.jobs.place(job)
     if place is not None:
-        line += f" · position {place.position}, ready in about {text.duration(place.eta_seconds)}"
-    if with_user:
-        line += f" · <@{job.user_id}>"
+        line += f" · {queue_text(place)}"
+    if owner is not None:
+        line += f" · {owner}"
     return f"{line}\n  {text.shorten(job.request.prompt, 80)}"
 
 
@@ -53,6 +56,27 @@ def clip_file(job: Job, limit: int) -> Path | None:
     return path if size <= limit else None
 
 
+def job_choices(jobs: list[Job], typed: str) -> list[app_commands.Choice[str]]:
+    """Jobs whose id starts with, or whose prompt has words starting with, what was typed; all when nothing is."""
+    words = typed.lower().split()
+
+    def matches(job: Job) -> bool:
+        prompt_words = job.request.prompt.lower().split()
+        return all(
+            job.id.lower().startswith(word) or any(prompt_word.startswith(word) for prompt_word in prompt_words)
+            for word in words
+        )
+
+    return [
+        app_commands.Choice(
+            name=cut(f"{job.id} · {job.state.value} · {text.shorten(job.request.prompt, 60)}", CHOICE_NAME),
+            value=job.id,
+        )
+        for job in jobs
+        if matches(job)
+    ][:RECENT_CHOICES]
+
+
 class Jobs(commands.Cog):
     @app_commands.command(name="queue", description="Your waiting and running jobs (admins: the whole server)")
     @app_commands.guild_only()
@@ -69,79 +93,70 @@ class Jobs(commands.Cog):
         if not jobs:
             await say_ephemeral(interaction, "Nothing is waiting or running. Start one with /generate.")
             return
-        lines = [job_line(services, job, with_user=member.is_admin) for job in jobs[:LIST_LIMIT]]
+        lines = [
+            job_line(services, job, owner=display_name(interaction, job.user_id) if member.is_admin else None)
+            for job in jobs[:LIST_LIMIT]
+        ]
         if len(jobs) > LIST_LIMIT:
             lines.append(f"… and {len(jobs) - LIST_LIMIT} more")
-        embed = discord.Embed(title=title, description="\n".join(lines)[:4000])
-        await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
+        await answer(interaction, embed=discord.Embed(title=title, description="\n".join(lines)), ephemeral=True)
 
     @app_commands.command(name="cancel", description="Cancel one of your unfinished jobs")
     @app_commands.guild_only()
     @app_commands.describe(job="The job id (start typing to pick one of yours)")
-    async def cancel(self, interaction: discord.Interaction[Any], job: str) -> None:
+    async def cancel(
+        self, interaction: discord.Interaction[Any], job: app_commands.Range[str, 1, JOB_OPTION_MAX]
+    ) -> None:
         services = services_of(interaction.client)
         assert interaction.guild_id is not None
-        try:
-            canceled = await services.core.jobs.cancel(
-                normalize_job_id(job), member_info(interaction), interaction.guild_id
-            )
-        except Refusal as refusal:
-            await refuse(interaction, refusal)
-            return
+        canceled = await services.core.jobs.cancel(
+            normalize_job_id(job), member_info(interaction), interaction.guild_id
+        )
         await say_ephemeral(interaction, f"Canceled job `{canceled.id}`; its reserved seconds are back in your quota.")
 
     @cancel.autocomplete("job")
     async def cancel_choices(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
-        services = services_of(interaction.client)
         if interaction.guild_id is None:
             return []
-        typed = current.strip().lower()
-        jobs = await services.core.jobs.open_jobs(interaction.guild_id, interaction.user.id)
-        return [
-            app_commands.Choice(
-                name=f"{job.id} · {job.state.value} · {text.shorten(job.request.prompt, 60)}"[:100], value=job.id
-            )
-            for job in jobs
-            if typed in job.id.lower() or typed in job.request.prompt.lower()
-        ][:25]
+        jobs = await services_of(interaction.client).core.jobs.open_jobs(interaction.guild_id, interaction.user.id)
+        return job_choices(jobs, current)
 
     @app_commands.command(name="show", description="Bring back any job: its status, or the clip with its buttons")
     @app_commands.guild_only()
-    @app_commands.describe(job="The job id")
-    async def show(self, interaction: discord.Interaction[Any], job: str) -> None:
+    @app_commands.describe(job="The job id (start typing to pick one of your recent jobs)")
+    async def show(
+        self, interaction: discord.Interaction[Any], job: app_commands.Range[str, 1, JOB_OPTION_MAX]
+    ) -> None:
         services = services_of(interaction.client)
         found = await services.core.jobs.get(normalize_job_id(job))
         if found is None or found.guild_id != interaction.guild_id:
             await say_ephemeral(interaction, f"There is no job `{normalize_job_id(job)}` in this server. Check the id.")
             return
-        embed = status_embed(found, services.core.jobs.place(found), services.clock())
-        if not found.state.finished:
-            view = status_view(found)
-            if view is None:
-                await interaction.response.send_message(embed=embed, allowed_mentions=NO_PINGS)
-            else:
-                await interaction.response.send_message(embed=embed, view=view, allowed_mentions=NO_PINGS)
-            return
+        shown = status_message(found, services.core.jobs.place(found))
         path = clip_file(found, interaction.filesize_limit)
-        if found.state is JobState.CANCELED or (path is None and found.result_url is None):
-            await interaction.response.send_message(embed=embed, allowed_mentions=NO_PINGS)
+        if not found.state.finished or found.state is JobState.CANCELED or (path is None and found.result_url is None):
+            await answer(interaction, **shown.send_kwargs())
             return
         # Uploading may take a while: acknowledge first, then send the clip.
         await interaction.response.defer(thinking=True)
         view = result_view(found.id)
         if path is not None:
-            await interaction.followup.send(
-                embed=embed, file=discord.File(path, filename=f"{found.id}.mp4"), view=view, allowed_mentions=NO_PINGS
-            )
+            await answer(interaction, embed=shown.embed, file=discord.File(path, filename=f"{found.id}.mp4"), view=view)
         else:
-            await interaction.followup.send(
-                f"The clip is too large to upload here: {found.result_url}",
-                embed=embed,
-                view=view,
-                allowed_mentions=NO_PINGS,
+            await answer(
+                interaction, f"The clip is too large to upload here: {found.result_url}", embed=shown.embed, view=view
             )
+
+    @show.autocomplete("job")
+    async def show_choices(self, interaction: discord.Interaction[Any], current: str) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        jobs = await services_of(interaction.client).core.jobs.history(
+            interaction.guild_id, interaction.user.id, limit=RECENT_CHOICES * 4
+        )
+        return job_choices(jobs, current)
 
     @app_commands.command(name="history", description="Your recent jobs, with links")
     @app_commands.guild_only()
@@ -156,10 +171,11 @@ class Jobs(commands.Cog):
         for job in jobs:
             link = job_link(job)
             head = f"[`{job.id}`]({link})" if link else f"`{job.id}`"
-            when = f"<t:{int(job.created_at.timestamp())}:R>"
+            # A finished job says when it finished, an open one when it was asked.
+            when = text.relative(job.finished_at or job.created_at)
             lines.append(f"{head} {job.state.value} · {when}\n  {text.shorten(job.request.prompt, 80)}")
-        embed = discord.Embed(title="Your recent jobs", description="\n".join(lines)[:4000])
-        await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
+        embed = discord.Embed(title="Your recent jobs", description="\n".join(lines))
+        await answer(interaction, embed=embed, ephemeral=True)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -10,7 +10,7 @@ from discord.ext import commands
 
 from bot.discord_glue import text
 from bot.discord_glue.members import member_info
-from bot.discord_glue.replies import NO_PINGS
+from bot.discord_glue.replies import answer
 from bot.discord_glue.services import services_of
 
 
@@ -44,7 +44,7 @@ class Quota(commands.Cog):
         embed.add_field(name="Longest clip", value=f"{tier.max_clip_seconds} s")
         if tier.relax_allowed:
             embed.set_footer(text="Past your quota, new jobs wait at low priority instead of being refused.")
-        await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_PINGS)
+        await answer(interaction, embed=embed, ephemeral=True)
 
 
 async def setup(bot: commands.Bot) -> None:

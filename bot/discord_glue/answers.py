@@ -13,9 +13,8 @@ import discord
 from bot.discord_glue import ack, text
 from bot.discord_glue.replies import NO_PINGS, say_ephemeral
 from bot.discord_glue.services import services_of
-from bot.discord_glue.status import status_embed, status_view
+from bot.discord_glue.status import status_message
 from bot.domain.jobs import JobState
-from bot.jobs.scheduler import QueuePlace
 from bot.jobs.service import Enqueued
 
 
@@ -28,14 +27,9 @@ async def announce(interaction: discord.Interaction[Any], enqueued: Enqueued) ->
             where = f": {text.message_link(job.guild_id, job.status_channel_id, job.status_message_id)}"
         await say_ephemeral(interaction, f"That is already on its way as job `{job.id}`{where}")
         return
-    place = QueuePlace(enqueued.position, enqueued.eta_seconds) if job.state is JobState.QUEUED else None
-    embed = status_embed(job, place, services.clock())
-    view = status_view(job)
+    shown = status_message(job, enqueued.place if job.state is JobState.QUEUED else None)
     ack.answering(interaction)
-    if view is None:
-        callback = await interaction.response.send_message(embed=embed, allowed_mentions=NO_PINGS)
-    else:
-        callback = await interaction.response.send_message(embed=embed, view=view, allowed_mentions=NO_PINGS)
+    callback = await interaction.response.send_message(allowed_mentions=NO_PINGS, **shown.send_kwargs())
     # Everything below happens after the user already sees the answer.
     message_id = callback.message_id
     if message_id is None:
@@ -44,8 +38,9 @@ async def announce(interaction: discord.Interaction[Any], enqueued: Enqueued) ->
     if channel_id is None:
         return
     await services.core.jobs.attach_status(job.id, channel_id, message_id)
-    services.updater.attach(job.id, channel_id, message_id)
+    services.updater.attach(job.id, channel_id, message_id, shown)
     latest = await services.core.jobs.get(job.id)
-    # The runner may have moved the job on before the ids were stored: catch up.
-    if latest is not None and latest.state is not job.state:
+    # The job may have moved on, or others ahead of it, before the ids were stored:
+    # catch up (an unchanged render costs no edit).
+    if latest is not None:
         services.updater.push(latest)

@@ -1,8 +1,9 @@
 """Buttons under a delivered clip: Retry, Remix, Delete, Info.
 
 Each is a DynamicItem whose custom id carries the job id, so they work after a
-restart with no in-memory state. Only the requester or a moderator (Manage
-Messages) may retry, remix or delete; Info is for anyone.
+restart with no in-memory state. Who may retry, remix or delete is the core's
+rule (`JobService.job_to_act_on`); Info is for anyone. Every callback runs under
+the shared interaction error handler.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import discord
 
 from bot.discord_glue import text
 from bot.discord_glue.answers import announce
-from bot.discord_glue.members import is_moderator, member_info
-from bot.discord_glue.replies import NO_PINGS, refuse, say_ephemeral
+from bot.discord_glue.errors import guarded, handle_error
+from bot.discord_glue.limits import TEXT_INPUT_VALUE, cut
+from bot.discord_glue.members import member_info
+from bot.discord_glue.names import display_name
+from bot.discord_glue.replies import answer, say_ephemeral
 from bot.discord_glue.services import services_of
 from bot.discord_glue.status import JOB_ID_PATTERN
 from bot.domain.jobs import Job
-from bot.jobs.refusal import Refusal
 
 log = logging.getLogger(__name__)
 
@@ -32,19 +35,11 @@ def _button(action: str, job_id: str, label: str, style: discord.ButtonStyle) ->
     return discord.ui.Button(label=label, style=style, custom_id=f"footage:{action}:{job_id}")
 
 
-async def _own_job(interaction: discord.Interaction[Any], job_id: str, *, action: str) -> Job | None:
-    """The job, if this person may `action` it here; otherwise tell them why and return None."""
-    services = services_of(interaction.client)
-    job = await services.core.jobs.get(job_id)
-    if job is None or job.guild_id != interaction.guild_id:
-        await say_ephemeral(interaction, f"Job `{job_id}` no longer exists here.")
-        return None
-    if job.user_id != interaction.user.id and not is_moderator(interaction):
-        await say_ephemeral(
-            interaction, f"Only <@{job.user_id}> (who asked for this clip) or a moderator can {action} it."
-        )
-        return None
-    return job
+async def _job_to_act_on(interaction: discord.Interaction[Any], job_id: str) -> Job:
+    """The job, if this person may act on it here; else a Refusal the shared handler answers."""
+    return await services_of(interaction.client).core.jobs.job_to_act_on(
+        job_id, member_info(interaction), interaction.guild_id or 0
+    )
 
 
 class RetryButton(ButtonItem, template=rf"footage:retry:(?P<job>{JOB_ID_PATTERN})"):
@@ -59,19 +54,18 @@ class RetryButton(ButtonItem, template=rf"footage:retry:(?P<job>{JOB_ID_PATTERN}
         return cls(match["job"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        if await _own_job(interaction, self.job_id, action="retry") is None or interaction.channel_id is None:
+        await guarded(interaction, self._retry(interaction))
+
+    async def _retry(self, interaction: discord.Interaction[Any]) -> None:
+        await _job_to_act_on(interaction, self.job_id)
+        if interaction.channel_id is None:
             return
-        services = services_of(interaction.client)
-        try:
-            enqueued = await services.core.jobs.retry(
-                self.job_id,
-                member_info(interaction),
-                channel_id=interaction.channel_id,
-                upload_limit=interaction.filesize_limit,
-            )
-        except Refusal as refusal:
-            await refuse(interaction, refusal)
-            return
+        enqueued = await services_of(interaction.client).core.jobs.retry(
+            self.job_id,
+            member_info(interaction),
+            channel_id=interaction.channel_id,
+            upload_limit=interaction.filesize_limit,
+        )
         await announce(interaction, enqueued)
 
 
@@ -83,27 +77,26 @@ class RemixModal(discord.ui.Modal, title="Remix this clip"):
             label="Prompt",
             custom_id="prompt",
             style=discord.TextStyle.paragraph,
-            default=prompt[:max_chars],
-            max_length=min(max_chars, 4000),
+            default=cut(prompt, min(max_chars, TEXT_INPUT_VALUE)),
+            max_length=min(max_chars, TEXT_INPUT_VALUE),
         )
         self.add_item(self.prompt)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         if interaction.channel_id is None:
             return
-        services = services_of(interaction.client)
-        try:
-            enqueued = await services.core.jobs.remix(
-                self.job_id,
-                member_info(interaction),
-                self.prompt.value,
-                channel_id=interaction.channel_id,
-                upload_limit=interaction.filesize_limit,
-            )
-        except Refusal as refusal:
-            await refuse(interaction, refusal)
-            return
+        enqueued = await services_of(interaction.client).core.jobs.remix(
+            self.job_id,
+            member_info(interaction),
+            self.prompt.value,
+            channel_id=interaction.channel_id,
+            upload_limit=interaction.filesize_limit,
+        )
         await announce(interaction, enqueued)
+
+    # discord.py's Modal.on_error takes no item, though its stubs inherit the View's signature.
+    async def on_error(self, interaction: discord.Interaction[Any], error: Exception, /) -> None:  # type: ignore[override]
+        await handle_error(interaction, error)
 
 
 class RemixButton(ButtonItem, template=rf"footage:remix:(?P<job>{JOB_ID_PATTERN})"):
@@ -118,9 +111,10 @@ class RemixButton(ButtonItem, template=rf"footage:remix:(?P<job>{JOB_ID_PATTERN}
         return cls(match["job"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        job = await _own_job(interaction, self.job_id, action="remix")
-        if job is None:
-            return
+        await guarded(interaction, self._open_modal(interaction))
+
+    async def _open_modal(self, interaction: discord.Interaction[Any]) -> None:
+        job = await _job_to_act_on(interaction, self.job_id)
         settings = services_of(interaction.client).settings
         # A modal must be the first answer, so nothing else is awaited before it.
         await interaction.response.send_modal(RemixModal(job.id, job.request.prompt, settings.prompt_max_chars))
@@ -138,12 +132,12 @@ class DeleteButton(ButtonItem, template=rf"footage:delete:(?P<job>{JOB_ID_PATTER
         return cls(match["job"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        if await _own_job(interaction, self.job_id, action="delete") is None:
-            return
+        await guarded(interaction, self._delete(interaction))
+
+    async def _delete(self, interaction: discord.Interaction[Any]) -> None:
+        await _job_to_act_on(interaction, self.job_id)
         services = services_of(interaction.client)
-        await interaction.response.send_message(
-            f"Deleted the clip for job `{self.job_id}`.", ephemeral=True, allowed_mentions=NO_PINGS
-        )
+        await say_ephemeral(interaction, f"Deleted the clip for job `{self.job_id}`.")
         if interaction.message is not None:
             # Already gone is the outcome the user wanted.
             with contextlib.suppress(discord.NotFound):
@@ -163,22 +157,25 @@ class InfoButton(ButtonItem, template=rf"footage:info:(?P<job>{JOB_ID_PATTERN})"
         return cls(match["job"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await guarded(interaction, self._info(interaction))
+
+    async def _info(self, interaction: discord.Interaction[Any]) -> None:
         job = await services_of(interaction.client).core.jobs.get(self.job_id)
         if job is None:
             await say_ephemeral(interaction, f"Job `{self.job_id}` no longer exists.")
             return
-        await interaction.response.send_message(embed=info_embed(job), ephemeral=True, allowed_mentions=NO_PINGS)
+        await answer(interaction, embed=info_embed(job, display_name(interaction, job.user_id)), ephemeral=True)
 
 
-def info_embed(job: Job) -> discord.Embed:
+def info_embed(job: Job, requester: str) -> discord.Embed:
     request = job.request
     embed = discord.Embed(title=f"Job {job.id}", description=text.shorten(request.prompt, 2000))
-    embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
+    embed.add_field(name="Requested by", value=requester)
     embed.add_field(name="Model", value=request.model)
     embed.add_field(name="Length", value=f"{request.seconds} s · {request.aspect}")
     embed.add_field(name="Seed", value=str(request.seed) if request.seed is not None else "random")
     embed.add_field(name="State", value=job.state.value)
-    embed.add_field(name="Asked", value=f"<t:{int(job.created_at.timestamp())}:f>")
+    embed.add_field(name="Asked", value=text.absolute(job.created_at))
     if request.negative_prompt:
         embed.add_field(name="Negative prompt", value=text.shorten(request.negative_prompt, 1000), inline=False)
     if request.image_url:

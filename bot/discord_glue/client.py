@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import discord
 from discord.ext import commands
@@ -17,9 +18,9 @@ from bot.discord_glue.buttons import DYNAMIC_ITEMS
 from bot.discord_glue.delivery import DiscordDeliverer
 from bot.discord_glue.errors import FootageTree
 from bot.discord_glue.services import Services
-from bot.discord_glue.status import CancelButton, status_editor
+from bot.discord_glue.status import CancelButton, status_updater
 from bot.discord_glue.sync import sync_commands
-from bot.discord_glue.updater import EDIT_INTERVAL, StatusUpdater
+from bot.discord_glue.updater import EDIT_INTERVAL
 from bot.health_server import ready_when
 from bot.models import ModelCatalog
 from bot.settings import Settings
@@ -67,7 +68,7 @@ class FootageBot(commands.Bot):
             catalog=options.catalog,
         )
         try:
-            updater = StatusUpdater(status_editor(self, core, options.clock), interval=options.edit_interval)
+            updater = status_updater(self, core, interval=options.edit_interval)
             self.footage = Services(self.settings, core, options.clock, updater)
             core.attach_deliverer(DiscordDeliverer(self))
             for extension in EXTENSIONS:
@@ -81,6 +82,11 @@ class FootageBot(commands.Bot):
             await core.close()
             self.footage = None
             raise
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """Every interaction names its member: remember it for lists that show who asked."""
+        if self.footage is not None:
+            self.footage.names.remember(interaction)
 
     async def _connected(self) -> bool:
         return self.is_ready() and not self.is_closed()

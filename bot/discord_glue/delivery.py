@@ -15,6 +15,7 @@ import discord
 
 from bot.discord_glue import text
 from bot.discord_glue.buttons import result_view
+from bot.discord_glue.limits import fit_message
 from bot.domain.jobs import FailureReason, Job
 from bot.jobs.delivery import Clip, Delivered, DeliveryOutcome, Undeliverable
 
@@ -118,10 +119,12 @@ class DiscordDeliverer:
                 extras["reference"] = reference
             try:
                 return await channel.send(
-                    result_text(job, clip, link=link),
-                    nonce=nonce_for(job),
-                    allowed_mentions=only_requester(job),
-                    **extras,
+                    **fit_message(
+                        result_text(job, clip, link=link),
+                        nonce=nonce_for(job),
+                        allowed_mentions=only_requester(job),
+                        **extras,
+                    )
                 )
             except discord.HTTPException as error:
                 if error.status < 500 or attempt >= SEND_ATTEMPTS:

@@ -1,20 +1,24 @@
-"""The command tree with one error handler: a short ephemeral note with a reference code.
+"""One error path for every interaction: commands, buttons and modals alike.
 
-The traceback goes to the log under the same code, so a user's screenshot leads
-straight to the log line.
+A `Refusal` raised anywhere is answered here, privately, in its plain words. Anything
+unexpected gets a short ephemeral note with a reference code, and the traceback goes
+to the log under the same code, so a user's screenshot leads straight to the log line.
+The command tree routes its errors here; buttons and modals run through `guarded`.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable
 from typing import Any
 
 import discord
 from discord import app_commands
 
 from bot.discord_glue import ack
-from bot.discord_glue.replies import say_ephemeral
+from bot.discord_glue.replies import refuse, say_ephemeral
+from bot.jobs.refusal import Refusal
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +45,11 @@ def check_failure_text(error: app_commands.CheckFailure) -> str:
 async def report_failure(interaction: discord.Interaction[Any], error: BaseException) -> str:
     """Log `error` under a fresh code and tell the user, privately, with that code."""
     code = reference_code()
-    name = interaction.command.qualified_name if interaction.command is not None else "component"
+    if interaction.command is not None:
+        name = f"/{interaction.command.qualified_name}"
+    else:
+        data: dict[str, Any] = dict(interaction.data or {})
+        name = str(data.get("custom_id", "component"))
     log.error("interaction failed [ref %s] (%s)", code, name, exc_info=error)
     try:
         await say_ephemeral(
@@ -52,13 +60,42 @@ async def report_failure(interaction: discord.Interaction[Any], error: BaseExcep
     return code
 
 
+def unwrapped(error: BaseException) -> BaseException:
+    """What a command raised, without discord.py's wrapper."""
+    return error.original if isinstance(error, app_commands.CommandInvokeError) else error
+
+
+def is_refusal(error: BaseException) -> bool:
+    """A refusal travels as an exception to reach the handler, but it is an answer, not a fault."""
+    return isinstance(unwrapped(error), Refusal)
+
+
+async def handle_error(interaction: discord.Interaction[Any], error: BaseException) -> None:
+    """Answer whatever went wrong in an interaction: a refusal, a failed check, or a fault (with a code)."""
+    error = unwrapped(error)
+    if isinstance(error, Refusal):
+        await refuse(interaction, error)
+    elif isinstance(error, app_commands.CheckFailure):
+        await say_ephemeral(interaction, check_failure_text(error))
+    else:
+        await report_failure(interaction, error)
+
+
+async def guarded(interaction: discord.Interaction[Any], action: Awaitable[None]) -> None:
+    """Run a button's or modal's work under the same handler as commands.
+
+    discord.py would only log a component's exception, and the member would see
+    Discord's bare "This interaction failed".
+    """
+    try:
+        await action
+    except Exception as error:
+        await handle_error(interaction, error)
+
+
 class FootageTree(app_commands.CommandTree[Any]):
     async def on_error(self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError) -> None:
-        if isinstance(error, app_commands.CheckFailure):
-            await say_ephemeral(interaction, check_failure_text(error))
-            return
-        original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
-        await report_failure(interaction, original)
+        await handle_error(interaction, error)
 
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         # The first thing the tree runs for every command: where the ack latency starts.

@@ -16,14 +16,14 @@ from bot.clock import Clock
 from bot.core import Core
 from bot.discord_glue.budget import DiscordBudget
 from bot.discord_glue.delivery import DiscordDeliverer
-from bot.discord_glue.status import status_editor
+from bot.discord_glue.status import StatusMessage, status_updater
 from bot.discord_glue.updater import EDIT_INTERVAL, StatusUpdater
 
 
 class RestDiscord:
     """A logged-in REST-only client wired to a core: its deliverer and its status updater."""
 
-    def __init__(self, client: discord.Client, budget: DiscordBudget, updater: StatusUpdater) -> None:
+    def __init__(self, client: discord.Client, budget: DiscordBudget, updater: StatusUpdater[StatusMessage]) -> None:
         self.client = client
         self.budget = budget
         self.updater = updater
@@ -51,7 +51,7 @@ class RestDiscord:
         except BaseException:
             await client.close()
             raise
-        updater = StatusUpdater(status_editor(client, core, clock), interval=edit_interval)
+        updater = status_updater(client, core, interval=edit_interval)
         core.attach_deliverer(DiscordDeliverer(client))
         core.events.subscribe(updater.on_event)
         return cls(client, budget, updater)

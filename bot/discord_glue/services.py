@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import discord
 
 from bot.clock import Clock
+from bot.discord_glue.names import MemberNames
 from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.core import Core
+    from bot.discord_glue.status import StatusMessage
     from bot.discord_glue.updater import StatusUpdater
 
 
@@ -20,7 +22,8 @@ class Services:
     settings: Settings
     core: Core
     clock: Clock
-    updater: StatusUpdater
+    updater: StatusUpdater[StatusMessage]
+    names: MemberNames = field(default_factory=MemberNames)
 
 
 class HasServices(Protocol):

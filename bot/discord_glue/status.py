@@ -6,29 +6,31 @@ and the message is sent with no allowed mentions at all.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from datetime import datetime
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
 import discord
 
-from bot.clock import Clock
 from bot.discord_glue import text
+from bot.discord_glue.errors import guarded
+from bot.discord_glue.limits import fit_message
 from bot.discord_glue.members import member_info
-from bot.discord_glue.replies import NO_PINGS, refuse, say_ephemeral
+from bot.discord_glue.replies import say_ephemeral
 from bot.discord_glue.services import services_of
+from bot.discord_glue.updater import StatusUpdater
 from bot.domain.jobs import JOB_ID_ALPHABET, JOB_ID_LENGTH, Job, JobState
-from bot.jobs.refusal import Refusal
-from bot.jobs.scheduler import QueuePlace
+from bot.jobs.scheduler import EXACT_POSITIONS, QueuePlace
 
 if TYPE_CHECKING:
     from bot.core import Core
-    from bot.discord_glue.updater import Editor
 
 log = logging.getLogger(__name__)
 
 PROMPT_LIMIT = 1000
+FAILURE_DETAIL_LIMIT = 300
 
 STATE_LABEL: dict[JobState, str] = {
     JobState.QUEUED: "⏳ Waiting in the queue",
@@ -48,12 +50,24 @@ STATE_COLOUR: dict[JobState, discord.Colour] = {
 }
 
 
-def _elapsed(job: Job, now: datetime) -> float:
-    end = job.finished_at if job.finished_at is not None else now
-    return (end - job.created_at).total_seconds()
+def queue_text(place: QueuePlace) -> str:
+    """Where a waiting job stands. Far back only "far back", and no ETA while paused."""
+    where = f"Position {place.position}" if place.exact else f"At least {EXACT_POSITIONS} jobs ahead of this one"
+    if place.paused:
+        return f"{where} · the queue is paused here: nothing starts until an admin resumes it"
+    if not place.exact:
+        return where
+    return f"{where} · ready in about {text.duration(place.eta_seconds)}"
 
 
-def status_embed(job: Job, place: QueuePlace | None, now: datetime) -> discord.Embed:
+def _timing(job: Job) -> tuple[str, str]:
+    """How long it took once finished; while not, when it was asked (the reader's client counts from there)."""
+    if job.finished_at is not None:
+        return "Took", text.duration((job.finished_at - job.created_at).total_seconds())
+    return "Asked", text.relative(job.created_at)
+
+
+def status_embed(job: Job, place: QueuePlace | None) -> discord.Embed:
     embed = discord.Embed(
         title=STATE_LABEL[job.state],
         description=text.shorten(job.request.prompt, PROMPT_LIMIT),
@@ -61,13 +75,9 @@ def status_embed(job: Job, place: QueuePlace | None, now: datetime) -> discord.E
     )
     embed.add_field(name="Model", value=job.request.model)
     embed.add_field(name="Length", value=f"{job.request.seconds} s · {job.request.aspect}")
-    embed.add_field(name="Elapsed", value=text.duration(_elapsed(job, now)))
+    embed.add_field(name=(timing := _timing(job))[0], value=timing[1])
     if job.state is JobState.QUEUED and place is not None:
-        embed.add_field(
-            name="Queue",
-            value=f"Position {place.position} · ready in about {text.duration(place.eta_seconds)}",
-            inline=False,
-        )
+        embed.add_field(name="Queue", value=queue_text(place), inline=False)
     if job.state is JobState.RUNNING:
         if job.progress is not None:
             progress = f"`{text.bar(job.progress)}` {round(job.progress * 100)}%"
@@ -79,7 +89,7 @@ def status_embed(job: Job, place: QueuePlace | None, now: datetime) -> discord.E
     if job.state is JobState.FAILED and job.failure is not None:
         reason = job.failure.plain
         if job.failure_detail:
-            reason += f"\n{text.shorten(job.failure_detail, 300)}"
+            reason += f"\n{text.shorten(job.failure_detail, FAILURE_DETAIL_LIMIT)}"
         embed.add_field(name="What happened", value=reason, inline=False)
         if job.cost_seconds:
             embed.add_field(name="Quota", value="Nothing was charged for this job.", inline=False)
@@ -89,6 +99,45 @@ def status_embed(job: Job, place: QueuePlace | None, now: datetime) -> discord.E
         embed.add_field(name="Clip", value=f"[Jump to the clip]({link})", inline=False)
     embed.set_footer(text=f"Job {job.id}")
     return embed
+
+
+@dataclass(frozen=True, slots=True)
+class StatusMessage:
+    """Everything a status message shows, built in one place for the first answer, edits and /show.
+
+    Two are equal when they would look the same, so the updater skips edits that change nothing.
+    """
+
+    embed: discord.Embed
+    view: discord.ui.View | None
+
+    @property
+    def shown(self) -> tuple[str, tuple[str, ...]]:
+        buttons = (
+            ()
+            if self.view is None
+            else tuple(str(item.custom_id) for item in self.view.children if hasattr(item, "custom_id"))
+        )
+        return json.dumps(self.embed.to_dict(), sort_keys=True), buttons
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StatusMessage) and self.shown == other.shown
+
+    def __hash__(self) -> int:
+        return hash(self.shown)
+
+    def send_kwargs(self) -> dict[str, Any]:
+        """For a new message (no view means no components)."""
+        extras: dict[str, Any] = {} if self.view is None else {"view": self.view}
+        return fit_message(embed=self.embed, **extras)
+
+    def edit_kwargs(self) -> dict[str, Any]:
+        """For an edit (no view removes the buttons)."""
+        return fit_message(embed=self.embed, view=self.view)
+
+
+def status_message(job: Job, place: QueuePlace | None) -> StatusMessage:
+    return StatusMessage(status_embed(job, place), status_view(job))
 
 
 JOB_ID_PATTERN = f"[{JOB_ID_ALPHABET}]{{{JOB_ID_LENGTH}}}"
@@ -113,16 +162,15 @@ class CancelButton(
         return cls(match["job"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await guarded(interaction, self._cancel(interaction))
+
+    async def _cancel(self, interaction: discord.Interaction[Any]) -> None:
         services = services_of(interaction.client)
         if interaction.guild_id is None:
             await say_ephemeral(interaction, "This button only works inside a server.")
             return
-        try:
-            job = await services.core.jobs.cancel(self.job_id, member_info(interaction), interaction.guild_id)
-        except Refusal as refusal:
-            await refuse(interaction, refusal)
-            return
-        await interaction.response.send_message(f"Canceled job `{job.id}`.", ephemeral=True, allowed_mentions=NO_PINGS)
+        job = await services.core.jobs.cancel(self.job_id, member_info(interaction), interaction.guild_id)
+        await say_ephemeral(interaction, f"Canceled job `{job.id}`.")
 
 
 def status_view(job: Job) -> discord.ui.View | None:
@@ -134,20 +182,23 @@ def status_view(job: Job) -> discord.ui.View | None:
     return view
 
 
-def status_editor(client: discord.Client, core: Core, clock: Clock) -> Editor:
-    """The updater's editor: through the channel (not the 15-minute interaction token), over REST.
+def status_updater(client: discord.Client, core: Core, *, interval: float) -> StatusUpdater[StatusMessage]:
+    """The updater for status messages: renders from the job and the queue, edits through the channel over REST.
 
-    Works the same with or without a gateway connection: it needs only the channel and
-    message ids. False once the message can no longer be edited (deleted, no access).
+    Edits never use the 15-minute interaction token, and work the same with or without
+    a gateway connection: they need only the channel and message ids.
     """
 
-    async def edit(job: Job, channel_id: int, message_id: int) -> bool:
+    def render(job: Job) -> StatusMessage:
+        return status_message(job, core.jobs.place(job))
+
+    async def edit(job: Job, shown: StatusMessage, channel_id: int, message_id: int) -> bool:
         message = client.get_partial_messageable(channel_id, guild_id=job.guild_id).get_partial_message(message_id)
         try:
-            await message.edit(embed=status_embed(job, core.jobs.place(job), clock()), view=status_view(job))
+            await message.edit(**shown.edit_kwargs())
         except (discord.NotFound, discord.Forbidden) as error:
             log.info("status message for job %s can no longer be edited: %s", job.id, error)
-            return False
+            return False  # deleted, or no access: stop tracking it
         return True
 
-    return edit
+    return StatusUpdater(render, edit, interval=interval)

@@ -44,5 +44,10 @@ def relative(moment: datetime) -> str:
     return f"<t:{int(moment.timestamp())}:R>"
 
 
+def absolute(moment: datetime) -> str:
+    """Discord's date-and-time markup, rendered in each reader's time zone."""
+    return f"<t:{int(moment.timestamp())}:f>"
+
+
 def message_link(guild_id: int | None, channel_id: int, message_id: int) -> str:
     return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"

@@ -34,7 +34,7 @@ from bot.guilds import PAUSED_EVERYWHERE
 from bot.jobs.delivery import Clip, Delivered, Deliverer
 from bot.jobs.events import EventBus
 from bot.jobs.polling import poll_until_done
-from bot.jobs.scheduler import FairQueue, QueuePlace, RunTimes, place_of
+from bot.jobs.scheduler import EXACT_POSITIONS, FairQueue, QueuePlace, RunTimes, place_of
 from bot.media.fit import fit_to_limit, upload_budget
 from bot.media.input_image import ImageError, load_image
 from bot.media.probe import NotAVideo, VideoInfo, probe_video_async
@@ -46,8 +46,6 @@ from bot.store.transaction import StaleState, Tx
 log = logging.getLogger(__name__)
 
 MAX_DOWNLOAD_BYTES = 1024 * 1024 * 1024
-# Waiting jobs whose status message is refreshed when the queue moves.
-POSITION_UPDATES = 5
 
 _REASONS: dict[BackendErrorKind, FailureReason] = {
     BackendErrorKind.RATE_LIMITED: FailureReason.BACKEND_UNAVAILABLE,
@@ -163,6 +161,10 @@ class Runner:
         self.paused_guilds: set[int] = set()
         self.paused = False
         self.stats = DispatchStats()
+        # What the waiting jobs were last told about: see `_announce_new_positions`.
+        self._announced: tuple[int, int] = (-1, -1)
+        self._announced_pauses: tuple[bool, frozenset[int]] = (False, frozenset())
+        self._front: list[str] = []
 
     def attach_deliverer(self, deliverer: Deliverer) -> None:
         self._deliverer = deliverer
@@ -172,7 +174,8 @@ class Runner:
         return sum(self._catalog.backend_limit(backend) for backend in self._catalog.backends())
 
     def place(self, job: Job) -> QueuePlace | None:
-        return place_of(self._queue, self._run_times, job.id, self.parallel_slots)
+        paused = self.paused or job.guild_id in self.paused_guilds
+        return place_of(self._queue, self._run_times, job.id, self.parallel_slots, paused=paused)
 
     def running_jobs(self) -> list[Job]:
         return list(self._running.values())
@@ -228,6 +231,7 @@ class Runner:
             self._wake.clear()
             try:
                 await self._dispatch_ready()
+                self._announce_new_positions()
             except Exception:
                 log.exception("dispatch failed; will retry on the next wake-up")
             await self._wait(self._wake.wait(), "runner idle: waiting for a job or a free slot")
@@ -252,8 +256,6 @@ class Runner:
             if moved is not None:  # None: canceled while the write was on its way
                 self._launch(moved)
                 self._events.publish("state", moved)
-        if chosen:
-            self._announce_new_positions()
 
     def _choose(self) -> list[Job]:
         """The waiting jobs to start now, in queue order, within every running limit."""
@@ -290,12 +292,34 @@ class Runner:
         return chosen
 
     def _announce_new_positions(self) -> None:
-        """Jobs near the front moved up: let their status messages say so.
+        """After the queue, a pause or the run times changed, tell the waiting jobs whose place may show differently.
 
-        Only the first few, so a dispatch never turns into thousands of message edits.
+        Every way a job's shown place changes (a start, a newcomer ahead, a cancel, a
+        pause, a new run time) wakes this loop. Behind `EXACT_POSITIONS` a job reads
+        "far back" before and after, so only the front can show a move: this tells
+        the jobs at the front now and those that were there last time (pushed back
+        out of it), and the status side edits only the messages whose text changed.
+        A start costs at most EXACT_POSITIONS + 1 edits however long the queue. A
+        pause or resume tells every waiting job of the servers it touched, once.
         """
-        for waiting in self._queue.first(POSITION_UPDATES):
+        pauses = (self.paused, frozenset(self.paused_guilds))
+        if pauses != self._announced_pauses:
+            everywhere = pauses[0] != self._announced_pauses[0]
+            guilds = pauses[1] ^ self._announced_pauses[1]
+            self._announced_pauses = pauses
+            for waiting in self._queue.waiting():
+                if everywhere or waiting.guild_id in guilds:
+                    self._events.publish("progress", waiting)
+        signature = (self._queue.changes, self._run_times.revision)
+        if signature == self._announced:
+            return
+        self._announced = signature
+        front = self._queue.first(EXACT_POSITIONS + 1)
+        front_ids = {job.id for job in front}
+        pushed_back = [job for job_id in self._front if job_id not in front_ids and (job := self._queue.get(job_id))]
+        for waiting in (*front, *pushed_back):
             self._events.publish("progress", waiting)
+        self._front = [job.id for job in front]
 
     def _has_free_slot(self, per_model: Counter[str], per_backend: Counter[str]) -> bool:
         """Stop walking the queue once every model is at its model or backend limit."""

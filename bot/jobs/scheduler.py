@@ -8,7 +8,9 @@ weight 1 while both wait, and a newcomer never waits behind someone's backlog.
 Tags are stored with the jobs, so the order survives a restart, and a user's
 finish tag is read back from their latest job when they queue the next one.
 
-Queue position and ETA come from this same order.
+Queue position and ETA come from this same order. Positions past
+`EXACT_POSITIONS` are shown only as "far back": their exact number changes with
+every start, and telling hundreds of members so would cost hundreds of edits.
 """
 
 from __future__ import annotations
@@ -24,12 +26,20 @@ from bot.domain.records import QueueShare
 UserKey = tuple[int, int]  # (guild_id, user_id)
 MIN_WEIGHT = 0.01
 _SortKey = tuple[int, float, int, str]  # (lane, tag, arrival, job id)
+# Positions up to this are shown as numbers; behind it a job reads "at least this many ahead".
+EXACT_POSITIONS = 20
 
 
 @dataclass(frozen=True, slots=True)
 class QueuePlace:
     position: int  # 1 = next to run
     eta_seconds: float  # until the clip should be ready
+    paused: bool = False  # its server (or the whole bot) is paused: no ETA holds
+
+    @property
+    def exact(self) -> bool:
+        """Whether the position is shown as a number (else only as far back)."""
+        return self.position <= EXACT_POSITIONS
 
 
 def _never(job: Job) -> bool:
@@ -49,12 +59,18 @@ class FairQueue:
         self._virtual = 0.0
         self._arrivals = 0
         self._per_model: dict[str, int] = {}
+        self._changes = 0
 
     def __len__(self) -> int:
         return len(self._order)
 
     def __contains__(self, job_id: object) -> bool:
         return job_id in self._keys
+
+    @property
+    def changes(self) -> int:
+        """Counts additions and removals: when it moved, positions may have too."""
+        return self._changes
 
     @property
     def virtual_time(self) -> float:
@@ -66,6 +82,7 @@ class FairQueue:
         if job.id in self._keys:
             return
         self._arrivals += 1
+        self._changes += 1
         key = (job.lane, job.sched_tag, self._arrivals, job.id)
         bisect.insort(self._order, key)
         user = (job.guild_id, job.user_id)
@@ -83,6 +100,7 @@ class FairQueue:
         key = self._keys.pop(job_id, None)
         if key is None:
             return None
+        self._changes += 1
         del self._order[bisect.bisect_left(self._order, key)]
         job = self._jobs.pop(job_id)
         user = (job.guild_id, job.user_id)
@@ -156,6 +174,10 @@ class FairQueue:
     def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
 
+    def waiting(self) -> list[Job]:
+        """Every waiting job, in no particular order."""
+        return list(self._jobs.values())
+
     def position(self, job_id: str) -> int | None:
         key = self._keys.get(job_id)
         if key is None:
@@ -190,6 +212,7 @@ class RunTimes:
         self._averages = dict(initial)
         self._fallback = fallback
         self._samples: dict[str, int] = {}
+        self.revision = 0  # counts recorded runs: when it moved, ETAs may have too
 
     def estimate(self, model: str) -> float:
         return self._averages.get(model, self._fallback.get(model, 60.0))
@@ -199,10 +222,13 @@ class RunTimes:
         average = seconds if previous is None else previous + self.SMOOTHING * (seconds - previous)
         self._averages[model] = average
         self._samples[model] = self._samples.get(model, 0) + 1
+        self.revision += 1
         return average, self._samples[model]
 
 
-def place_of(queue: FairQueue, run_times: RunTimes, job_id: str, parallel_slots: int) -> QueuePlace | None:
+def place_of(
+    queue: FairQueue, run_times: RunTimes, job_id: str, parallel_slots: int, *, paused: bool = False
+) -> QueuePlace | None:
     """Position and ETA of a queued job: the jobs ahead spread over the slots, plus its own run.
 
     The jobs ahead are costed at the queue's mean run time (weighted by how many jobs
@@ -215,4 +241,4 @@ def place_of(queue: FairQueue, run_times: RunTimes, job_id: str, parallel_slots:
     counts = queue.model_counts()
     mean = sum(run_times.estimate(model) * count for model, count in counts.items()) / max(sum(counts.values()), 1)
     eta = (position - 1) * mean / max(parallel_slots, 1) + run_times.estimate(job.request.model)
-    return QueuePlace(position=position, eta_seconds=eta)
+    return QueuePlace(position=position, eta_seconds=eta, paused=paused)

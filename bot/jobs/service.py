@@ -26,6 +26,7 @@ from bot.domain.jobs import (
 from bot.domain.records import BlockRule, GuildConfig
 from bot.jobs.blocklist import first_blocked
 from bot.jobs.events import EventBus
+from bot.jobs.prompt_text import has_visible_content
 from bot.jobs.refusal import Refusal
 from bot.jobs.scheduler import FairQueue, QueuePlace, share_finish, start_tag
 from bot.models import ModelCatalog, ModelSpec
@@ -49,8 +50,7 @@ class _BlocklistChanged:
 @dataclass(frozen=True, slots=True)
 class Enqueued:
     job: Job
-    position: int
-    eta_seconds: float
+    place: QueuePlace | None  # None once the job left the queue (it started at once)
     duplicate: bool = False  # an open retry of the same job already existed
 
 
@@ -177,13 +177,13 @@ class JobService:
         return self._enqueued(job)
 
     async def retry(self, job_id: str, member: Member, *, channel_id: int, upload_limit: int) -> Enqueued:
-        parent = await self._owned_or_moderated(job_id, member)
+        parent = await self.job_to_act_on(job_id, member)
         origin = Origin(parent.guild_id, channel_id, member.user_id, upload_limit)
         request = replace(parent.request, seed=new_seed())
         return await self.enqueue(origin, request, member, kind="retry", parent_id=parent.id)
 
     async def remix(self, job_id: str, member: Member, prompt: str, *, channel_id: int, upload_limit: int) -> Enqueued:
-        parent = await self._owned_or_moderated(job_id, member)
+        parent = await self.job_to_act_on(job_id, member)
         origin = Origin(parent.guild_id, channel_id, member.user_id, upload_limit)
         request = replace(parent.request, prompt=prompt, seed=None)
         return await self.enqueue(origin, request, member, kind="remix", parent_id=parent.id)
@@ -191,11 +191,7 @@ class JobService:
     async def cancel(self, job_id: str, member: Member, guild_id: int) -> Job:
         """Cancel a waiting or running job; the reservation is released in the same transaction."""
         for _ in range(3):
-            job = await self._job_in_guild(job_id, guild_id)
-            if job.user_id != member.user_id and not member.may_moderate:
-                raise Refusal(
-                    "not_yours", f"Job {job.id} is not yours; only its requester or a moderator can cancel it."
-                )
+            job = await self.job_to_act_on(job_id, member, guild_id)
             if job.state in FINISHED_STATES:
                 raise Refusal("already_finished", f"Job {job.id} is already {job.state.value}.")
             if job.state is JobState.DELIVERING:
@@ -221,10 +217,22 @@ class JobService:
         return self.dispatcher.place(job)
 
     async def open_jobs(self, guild_id: int, user_id: int) -> list[Job]:
-        return await self._store.read(lambda tx: tx.user_jobs(guild_id, user_id, unfinished=True, limit=_OPEN_LIMIT))
+        """A member's unfinished jobs in queue order: running first, then waiting, next to start first."""
+        jobs = await self._store.read(lambda tx: tx.user_jobs(guild_id, user_id, unfinished=True, limit=_OPEN_LIMIT))
+        return self._in_queue_order(jobs)
 
     async def guild_open_jobs(self, guild_id: int) -> list[Job]:
-        return await self._store.read(lambda tx: tx.guild_open_jobs(guild_id, _OPEN_LIMIT))
+        """A server's unfinished jobs in queue order, as /queue, status messages and first answers number them."""
+        return self._in_queue_order(await self._store.read(lambda tx: tx.guild_open_jobs(guild_id, _OPEN_LIMIT)))
+
+    def _in_queue_order(self, jobs: list[Job]) -> list[Job]:
+        def order(job: Job) -> tuple[int, float]:
+            place = self._queue.position(job.id) if job.state is JobState.QUEUED else None
+            if place is None:  # running (or just left the queue): ahead of every waiting job, oldest first
+                return 0, job.created_at.timestamp()
+            return 1, place
+
+        return sorted(jobs, key=order)
 
     async def history(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
         return await self._store.read(lambda tx: tx.user_jobs(guild_id, user_id, unfinished=False, limit=limit))
@@ -243,23 +251,19 @@ class JobService:
     # Helpers
 
     def _enqueued(self, job: Job, *, duplicate: bool = False) -> Enqueued:
-        place = self.place(job)
-        if place is None:
-            return Enqueued(job, 0, 0.0, duplicate)
-        return Enqueued(job, place.position, place.eta_seconds, duplicate)
+        return Enqueued(job, self.place(job), duplicate)
 
-    async def _job_in_guild(self, job_id: str, guild_id: int) -> Job:
+    async def job_to_act_on(self, job_id: str, member: Member, guild_id: int | None = None) -> Job:
+        """The job, if `member` may cancel, retry, remix or delete it: the one statement of that rule.
+
+        Its requester may, and so may anyone who moderates the server (admins
+        included). `guild_id` is where the member asks: a job elsewhere is not found.
+        """
         job = await self.get(job_id)
-        if job is None or job.guild_id != guild_id:
+        if job is None or (guild_id is not None and job.guild_id != guild_id):
             raise Refusal("not_found", f"No job {normalize_job_id(job_id)} in this server. Check the id with /history.")
-        return job
-
-    async def _owned_or_moderated(self, job_id: str, member: Member) -> Job:
-        job = await self.get(job_id)
-        if job is None:
-            raise Refusal("not_found", f"No job {normalize_job_id(job_id)}.")
         if job.user_id != member.user_id and not member.may_moderate:
-            raise Refusal("not_yours", "Only the person who asked for this clip, or a moderator, can do that.")
+            raise Refusal("not_yours", f"Job {job.id} is not yours: only its requester or a moderator can do that.")
         return job
 
     def _validate(self, request: JobRequest) -> ModelSpec:
@@ -270,14 +274,24 @@ class JobService:
                 f"There is no model {request.model!r}. Choose one of: {', '.join(self._catalog.names())}.",
             )
         prompt = request.prompt.strip()
-        if not prompt:
-            raise Refusal("prompt_empty", "The prompt is empty: describe the footage you want.")
+        if not has_visible_content(prompt):
+            raise Refusal(
+                "prompt_empty", "The prompt has nothing visible in it: describe the footage you want in words."
+            )
         if len(prompt) > self._prompt_max:
             raise Refusal(
                 "prompt_too_long", f"The prompt is {len(prompt)} characters; the limit is {self._prompt_max}."
             )
-        if request.negative_prompt is not None and len(request.negative_prompt) > MAX_NEGATIVE_CHARS:
-            raise Refusal("negative_too_long", f"The negative prompt is longer than {MAX_NEGATIVE_CHARS} characters.")
+        if request.negative_prompt is not None:
+            if len(request.negative_prompt) > MAX_NEGATIVE_CHARS:
+                raise Refusal(
+                    "negative_too_long", f"The negative prompt is longer than {MAX_NEGATIVE_CHARS} characters."
+                )
+            if not has_visible_content(request.negative_prompt):
+                raise Refusal(
+                    "negative_empty",
+                    "The negative prompt has nothing visible in it: leave it out or name what to avoid.",
+                )
         if request.seconds not in spec.durations:
             allowed = ", ".join(f"{seconds} s" for seconds in spec.durations)
             raise Refusal(

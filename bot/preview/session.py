@@ -12,6 +12,7 @@ import simcord
 
 from bot.discord_glue.app import create_bot
 from bot.discord_glue.client import FootageBot
+from bot.discord_glue.errors import is_refusal
 from bot.discord_glue.simcord_host import SimcordWait, detach_and_close
 from bot.discord_glue.updater import EDIT_INTERVAL
 from bot.health_server import ReadyCheck, ready_when
@@ -96,4 +97,5 @@ async def open_preview(settings: Settings, options: PreviewOptions) -> AsyncIter
             await detach_and_close(env, wait, bot)
         finally:
             for error in env.errors:
-                log.warning("the bot raised during the preview: %r", error)
+                if not is_refusal(error):  # a refusal is an answer the member already saw
+                    log.warning("the bot raised during the preview: %r", error)

@@ -43,7 +43,7 @@ async def test_enqueue_reserves_and_returns_position_and_eta(harness: CoreHarnes
     assert queued.job.state is JobState.QUEUED
     assert len(queued.job.id) == 8 and set(queued.job.id) <= set(JOB_ID_ALPHABET)
     assert queued.job.request.seed is not None
-    assert queued.position == 1 and queued.eta_seconds > 0
+    assert queued.place is not None and queued.place.position == 1 and queued.place.eta_seconds > 0
     status = await core.quotas.status(GUILD, Member(1))
     assert (status.day_used, status.queued) == (4, 1)
     assert await core.reports.ledger_check() == []

@@ -34,7 +34,7 @@ async def test_fair_share_orders_two_users(harness: CoreHarness) -> None:
     alice = [await core.jobs.enqueue(origin(1), request(seconds=4), Member(1)) for _ in range(3)]
     bob = await core.jobs.enqueue(origin(2), request(seconds=4), Member(2))
     # Bob arrived last but waits behind only Alice's first job, not her whole backlog.
-    assert [q.position for q in alice] == [1, 2, 3]
+    assert [q.place.position for q in alice if q.place] == [1, 2, 3]
     bob_place = core.jobs.place(bob.job)
     assert bob_place is not None and bob_place.position == 2
     assert [core.jobs.place(q.job).position for q in alice] == [1, 3, 4]  # type: ignore[union-attr]

@@ -17,6 +17,7 @@ import simcord
 from discord.ext import commands
 
 from bot.discord_glue.app import create_bot
+from bot.discord_glue.errors import is_refusal
 from bot.discord_glue.simcord_host import SimcordWait, detach_and_close
 from bot.settings import Settings
 from tests.discord.gated import GatedBackend, gated_catalog
@@ -108,8 +109,10 @@ async def env(
         yield env
     finally:
         await detach_and_close(env, wait_hook, *make_bot.made)
-        if env.check_errors:
-            env._raise_errors_since(env._errors_acknowledged)
+        # A refusal reaches the tree's handler as an exception, but it is an answer.
+        faults = [error for error in env.errors_since(env._errors_acknowledged) if not is_refusal(error)]
+        if env.check_errors and faults:
+            raise ExceptionGroup("the bot raised during the test", faults)
 
 
 @pytest.fixture

@@ -47,9 +47,13 @@ async def test_fair_share_shows_in_queue_positions(world: World) -> None:
     assert places[bob_job] is not None and places[alice_jobs[2]] is not None
     assert places[bob_job].position < places[alice_jobs[1]].position < places[alice_jobs[2]].position  # type: ignore[union-attr]
     queue = await world.admin.slash(world.channel, "queue")
-    assert queue.response is not None and f"`{bob_job}` queued · gated 2 s · position 2" in (
-        queue.response.embeds[0].description or ""
-    )
+    assert queue.response is not None
+    listing = queue.response.embeds[0].description or ""
+    assert f"`{bob_job}` queued · gated 2 s · Position 2 · the queue is paused here" in listing
+    # In queue order, not grouped by member, and with names rather than ids.
+    listed = [line.split("`")[1] for line in listing.splitlines() if line.startswith("`")]
+    assert listed == [alice_jobs[0], bob_job, alice_jobs[1], alice_jobs[2]]
+    assert "· bob" in listing and "<@" not in listing
 
 
 async def test_cancel_while_queued_releases_the_quota(world: World) -> None:
