@@ -15,7 +15,8 @@ from bot.quotas.windows import is_valid_zone
 from bot.store.store import Store
 
 PAUSED_EVERYWHERE = "paused"
-_TIER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,23}$")
+MAX_TIER_NAME = 24
+_TIER_NAME = re.compile(rf"^[a-z0-9][a-z0-9_-]{{0,{MAX_TIER_NAME - 1}}}$")
 
 
 class PauseTarget(Protocol):
@@ -49,7 +50,7 @@ class GuildConfigService:
 
     async def set_tier(self, guild_id: int, tier: Tier) -> Tier:
         if not _TIER_NAME.match(tier.name):
-            raise Refusal("bad_tier_name", "Tier names are 1-24 lowercase letters, digits, - or _.")
+            raise Refusal("bad_tier_name", f"Tier names are 1-{MAX_TIER_NAME} lowercase letters, digits, - or _.")
         if min(tier.daily_seconds, tier.monthly_seconds) < 0 or min(tier.max_running, tier.max_queued) < 1:
             raise Refusal("bad_tier", "Seconds can't be negative, and running and waiting limits must be at least 1.")
         if tier.max_clip_seconds < 1 or not 0.1 <= tier.weight <= 100:

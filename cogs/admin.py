@@ -20,12 +20,13 @@ from bot.discord_glue.replies import answer, say_ephemeral
 from bot.discord_glue.services import services_of
 from bot.discord_glue.sync import sync_commands
 from bot.domain.tiers import Tier
+from bot.guilds import MAX_TIER_NAME
 from bot.jobs.blocklist import MAX_PATTERN_CHARS
 from bot.reports import UsageReport
 from bot.usage_chart import render_usage_chart
 
 REPORT_ROWS = 25
-TierName = app_commands.Range[str, 1, 32]
+TierName = app_commands.Range[str, 1, MAX_TIER_NAME]
 BlockPattern = app_commands.Range[str, 1, MAX_PATTERN_CHARS]
 MODEL_LIST_MAX = 1000  # comma-separated model names
 TIMEZONE_MAX = 64  # the longest IANA zone names are about 30 characters
