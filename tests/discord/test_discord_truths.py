@@ -31,7 +31,7 @@ def simcord_bot(make_bot: BotMaker, gated: GatedBackend, settings: Settings) -> 
     roomy = settings.model_copy(
         update={"default_max_queued": 1000, "default_daily_seconds": 100_000, "default_monthly_seconds": 1_000_000}
     )
-    return make_bot(backends={"demo": gated}, catalog=gated_catalog(), settings=roomy)
+    return make_bot(backends={"gated": gated}, catalog=gated_catalog(), settings=roomy)
 
 
 def status_of(world: World, message_id: int) -> Any:
