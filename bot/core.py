@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 from bot import metrics
 from bot.backends.base import Backend, ExternalWait, await_directly
@@ -19,6 +20,7 @@ from bot.guilds import PAUSED_EVERYWHERE, GuildConfigService
 from bot.health_server import ready_when
 from bot.jobs.delivery import Deliverer
 from bot.jobs.events import EventBus
+from bot.jobs.leases import LeasedRunner, WorkerIdentity
 from bot.jobs.runner import Runner
 from bot.jobs.scheduler import FairQueue, RunTimes
 from bot.jobs.service import JobService
@@ -41,6 +43,7 @@ class Core:
         run_times: RunTimes,
         clock: Clock,
         wait: ExternalWait,
+        worker: WorkerIdentity | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -55,19 +58,26 @@ class Core:
         self.jobs = JobService(
             store, catalog, self.quotas, self.queue, self.events, clock, prompt_max_chars=settings.prompt_max_chars
         )
-        self.runner = Runner(
-            store,
-            self.queue,
-            catalog,
-            backends,
-            self.events,
-            run_times,
-            clock,
-            media_dir=settings.media_dir,
-            guild_max_running=settings.guild_max_running,
-            job_timeout=settings.job_timeout_seconds,
-            image_max_bytes=settings.image_max_bytes,
-            wait=wait,
+        runner_args = (store, self.queue, catalog, backends, self.events, run_times, clock)
+        runner_options: dict[str, Any] = {
+            "media_dir": settings.media_dir,
+            "guild_max_running": settings.guild_max_running,
+            "job_timeout": settings.job_timeout_seconds,
+            "image_max_bytes": settings.image_max_bytes,
+            "wait": wait,
+        }
+        # A worker among several claims from the database; alone, the runner keeps its own queue.
+        self.runner: Runner = (
+            Runner(*runner_args, **runner_options)
+            if worker is None
+            else LeasedRunner(
+                *runner_args,
+                owner=worker.owner,
+                lease_seconds=worker.lease_seconds,
+                max_jobs=worker.max_jobs,
+                on_workers=worker.on_workers,
+                **runner_options,
+            )
         )
         self.jobs.attach_dispatcher(self.runner)
         self.guilds.notify_pauses(self.runner)
@@ -84,6 +94,7 @@ class Core:
         wait: ExternalWait = await_directly,
         backends: Mapping[str, Backend] | None = None,
         catalog: ModelCatalog | None = None,
+        worker: WorkerIdentity | None = None,
     ) -> Core:
         catalog = catalog or load_catalog(settings)
         if backends is None:
@@ -91,7 +102,7 @@ class Core:
         store = await open_store(sqlite_url(database_path or settings.database_path))
         averages = await store.read(lambda tx: tx.model_run_times())
         run_times = RunTimes(averages, _first_estimates(settings, catalog))
-        return cls(settings, store, catalog, backends, run_times, clock, wait)
+        return cls(settings, store, catalog, backends, run_times, clock, wait, worker)
 
     def attach_deliverer(self, deliverer: Deliverer) -> None:
         self.runner.attach_deliverer(deliverer)

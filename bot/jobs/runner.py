@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from bot import metrics
 from bot.backends.base import (
@@ -33,6 +33,7 @@ from bot.domain.jobs import ACTIVE_STATES, FailureReason, Job, JobState
 from bot.guilds import PAUSED_EVERYWHERE
 from bot.jobs.delivery import Clip, Delivered, Deliverer
 from bot.jobs.events import EventBus
+from bot.jobs.limits import RunningLimits
 from bot.jobs.polling import poll_until_done
 from bot.jobs.scheduler import EXACT_POSITIONS, FairQueue, QueuePlace, RunTimes, place_of
 from bot.media.fit import fit_to_limit, upload_budget
@@ -44,6 +45,7 @@ from bot.store.store import Store
 from bot.store.transaction import StaleState, Tx
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_DOWNLOAD_BYTES = 1024 * 1024 * 1024
 
@@ -213,16 +215,24 @@ class Runner:
             self._queue.add(job)
         self._queue.restore_virtual_time(started_tag)
         for job in active:
-            backend = self._backends.get(job.backend)
-            if (
-                job.state is JobState.SUBMITTING
-                and job.backend_job_id is None
-                and (backend is None or not backend.capabilities.idempotent_submit)
-            ):
-                await self._fail(job, FailureReason.SUBMIT_INTERRUPTED, "restarted during submit")
-                continue
-            log.info("resuming job %s from %s", job.id, job.state.value)
-            self._launch(job)
+            await self._resume(job, "restarted during submit")
+
+    async def _resume(self, job: Job, interrupted: str) -> None:
+        """Pick up a job some earlier run left active: poll again with its backend id, never resubmit.
+
+        Caught inside submit without an id, it is resubmitted only where the backend takes
+        an idempotency key; otherwise it fails with `interrupted` and its quota is released.
+        """
+        backend = self._backends.get(job.backend)
+        if (
+            job.state is JobState.SUBMITTING
+            and job.backend_job_id is None
+            and (backend is None or not backend.capabilities.idempotent_submit)
+        ):
+            await self._fail(job, FailureReason.SUBMIT_INTERRUPTED, interrupted)
+            return
+        log.info("resuming job %s from %s", job.id, job.state.value)
+        self._launch(job)
 
     # Dispatch
 
@@ -259,35 +269,16 @@ class Runner:
 
     def _choose(self) -> list[Job]:
         """The waiting jobs to start now, in queue order, within every running limit."""
-        per_user = Counter((job.guild_id, job.user_id) for job in self._running.values())
-        per_guild = Counter(job.guild_id for job in self._running.values())
-        per_model = Counter(job.request.model for job in self._running.values())
-        per_backend = Counter(job.backend for job in self._running.values())
+        limits = RunningLimits(self._catalog, self._guild_max_running, self._running.values(), self.paused_guilds)
         chosen: list[Job] = []
-
-        def user_blocked(job: Job) -> bool:
-            return (
-                job.guild_id in self.paused_guilds
-                or per_user[(job.guild_id, job.user_id)] >= job.max_running
-                or per_guild[job.guild_id] >= self._guild_max_running
-            )
-
-        if not self._has_free_slot(per_model, per_backend):
+        if not limits.has_free_slot():
             return chosen
-        for job in self._queue.in_order(user_blocked):
-            spec = self._catalog.get(job.request.model)
-            if (
-                spec is None
-                or per_model[spec.name] >= spec.max_concurrency
-                or per_backend[spec.backend] >= self._catalog.backend_limit(spec.backend)
-            ):
+        for job in self._queue.in_order(limits.user_blocked):
+            if limits.model_full(job):
                 continue  # this model is full; the user's next job may use another
             chosen.append(job)
-            per_user[(job.guild_id, job.user_id)] += 1
-            per_guild[job.guild_id] += 1
-            per_model[spec.name] += 1
-            per_backend[spec.backend] += 1
-            if not self._has_free_slot(per_model, per_backend):
+            limits.take(job)
+            if not limits.has_free_slot():
                 break  # before the walk looks further: that can mean passing over every user
         return chosen
 
@@ -320,14 +311,6 @@ class Runner:
         for waiting in (*front, *pushed_back):
             self._events.publish("progress", waiting)
         self._front = [job.id for job in front]
-
-    def _has_free_slot(self, per_model: Counter[str], per_backend: Counter[str]) -> bool:
-        """Stop walking the queue once every model is at its model or backend limit."""
-        return any(
-            per_model[model.name] < model.max_concurrency
-            and per_backend[model.backend] < self._catalog.backend_limit(model.backend)
-            for model in self._catalog
-        )
 
     def _launch(self, job: Job) -> None:
         self._running[job.id] = job
@@ -490,7 +473,10 @@ class Runner:
                 tx.save_model_run_time(model, *run_time)
             return delivered
 
-        delivered = await self._store.write(settle)
+        try:
+            delivered = await self._store.write(self._guarded(job.id, settle, finishing=True))
+        except StaleState:  # canceled meanwhile, or (a worker among several) the job is another's now
+            return None
         self._events.publish("state", delivered)
         return delivered
 
@@ -500,7 +486,9 @@ class Runner:
         """Checkpoint a step. None when someone else (a cancel) moved the job first."""
         now = to_epoch(self._clock())
         try:
-            moved = await self._store.write(lambda tx: tx.move_job(job, target, now, **changes))
+            moved = await self._store.write(
+                self._guarded(job.id, lambda tx: tx.move_job(job, target, now, **changes), finishing=target.finished)
+            )
         except StaleState:
             return None
         if moved.id in self._running:
@@ -517,11 +505,15 @@ class Runner:
             return failed
 
         try:
-            failed = await self._store.write(fail)
+            failed = await self._store.write(self._guarded(job.id, fail, finishing=True))
         except StaleState:
             return
         self._queue.remove(job.id)
         self._events.publish("state", failed)
+
+    def _guarded(self, job_id: str, work: Callable[[Tx], T], *, finishing: bool) -> Callable[[Tx], T]:
+        """The write of one of a job's checkpoints. Alone on its database, a runner needs no fence."""
+        return work
 
     async def _current(self, job_id: str) -> Job | None:
         return await self._store.read(lambda tx: tx.get_job(job_id))

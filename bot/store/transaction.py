@@ -227,3 +227,48 @@ class Tx(ABC):
 
     @abstractmethod
     def save_model_run_time(self, model: str, average: float, samples: int) -> None: ...
+
+    # Workers and leases: several processes driving jobs from one database
+
+    @abstractmethod
+    def lock_claims(self) -> None:
+        """Until this transaction ends, no other process claims: each claim counts the others' jobs."""
+
+    @abstractmethod
+    def waiting_jobs(self, limit: int, offset: int) -> list[Job]:
+        """A page of the waiting jobs in fair order (lane, tag, arrival)."""
+
+    @abstractmethod
+    def grant_lease(self, job_id: str, owner: str, until: float) -> None:
+        """Lease the job to `owner` until `until`, whoever held it before."""
+
+    @abstractmethod
+    def hold_lease(self, job_id: str, owner: str, until: float) -> bool:
+        """Extend `owner`'s lease on the job; False when `owner` holds it no longer."""
+
+    @abstractmethod
+    def drop_lease(self, job_id: str) -> None: ...
+
+    @abstractmethod
+    def renew_leases(self, owner: str, until: float) -> dict[str, JobState]:
+        """Extend every lease `owner` holds; each job still held, with its state."""
+
+    @abstractmethod
+    def expired_leases(self, now: float, limit: int) -> list[Job]:
+        """Active jobs whose lease ran out by `now`, or that have none, oldest first.
+
+        Rows another transaction holds are passed over, not waited for."""
+
+    @abstractmethod
+    def worker_seen(self, worker: str, now: float) -> None: ...
+
+    @abstractmethod
+    def live_workers(self, since: float) -> int:
+        """Workers seen alive since `since`."""
+
+    @abstractmethod
+    def forget_worker(self, worker: str) -> None: ...
+
+    @abstractmethod
+    def notify(self, channel: str, payload: str) -> None:
+        """Tell the processes listening on `channel`, once this transaction commits."""

@@ -47,7 +47,7 @@ async def test_open_creates_folder_applies_migrations_and_pragmas(tmp_path: Path
     async with aiosqlite.connect(path) as db:
         assert (await (await db.execute("PRAGMA journal_mode")).fetchone()) == ("wal",)
         versions = await (await db.execute("SELECT version FROM schema_migrations")).fetchall()
-    assert versions == [(1,), (2,)]
+    assert versions == [(1,), (2,), (3,)]
 
 
 async def test_foreign_keys_are_enforced(store: Store) -> None:

@@ -193,3 +193,44 @@ SELECT model, avg_run_seconds FROM model_stats
 -- name: save_model_run_time
 -- Record a model's average run time and how many runs it is over.
 INSERT OR REPLACE INTO model_stats (model, avg_run_seconds, samples) VALUES (?, ?, ?)
+
+-- name: waiting_jobs
+-- A page of the waiting jobs in fair order (lane, tag, arrival): what a claim chooses from.
+SELECT {job_columns} FROM jobs WHERE state = 'queued' ORDER BY lane, sched_tag, rowid LIMIT ? OFFSET ?
+
+-- name: grant_lease
+-- Lease a job to a worker until a time (a claim, or a takeover of a lease that ran out).
+INSERT INTO job_leases (job_id, owner, expires_at) VALUES (?, ?, ?)
+ON CONFLICT (job_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+
+-- name: hold_lease
+-- Extend a worker's lease on one job, only if the worker still holds it (the fence on every checkpoint).
+UPDATE job_leases SET expires_at = ? WHERE job_id = ? AND owner = ?
+
+-- name: drop_lease
+-- A finished job needs no lease.
+DELETE FROM job_leases WHERE job_id = ?
+
+-- name: renew_leases
+-- Extend every lease a worker holds; the jobs still held, with their state (a cancel shows here).
+UPDATE job_leases SET expires_at = ? WHERE owner = ?
+RETURNING job_id, (SELECT state FROM jobs WHERE jobs.id = job_leases.job_id)
+
+-- name: expired_leases
+-- Active jobs whose lease ran out, or that have none: a dead worker's, to take over, oldest first.
+SELECT {job_columns} FROM jobs LEFT JOIN job_leases ON job_leases.job_id = jobs.id
+WHERE jobs.state IN ('submitting', 'running', 'fetching', 'delivering')
+AND (job_leases.expires_at IS NULL OR job_leases.expires_at < ?)
+ORDER BY jobs.rowid LIMIT ?
+
+-- name: worker_seen
+-- A worker says it is alive.
+INSERT INTO workers (id, seen_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at
+
+-- name: live_workers
+-- How many workers said they were alive since a time (they share Discord's limits).
+SELECT COUNT(*) FROM workers WHERE seen_at >= ?
+
+-- name: forget_worker
+-- A worker that stops cleanly leaves the count at once.
+DELETE FROM workers WHERE id = ?

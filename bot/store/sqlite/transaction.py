@@ -234,3 +234,38 @@ class SqliteTx(Tx):
 
     def save_model_run_time(self, model: str, average: float, samples: int) -> None:
         self._run(Q["save_model_run_time"], (model, average, samples))
+
+    # Workers and leases
+
+    def lock_claims(self) -> None:
+        return None  # one connection, one transaction at a time: claims never overlap
+
+    def waiting_jobs(self, limit: int, offset: int) -> list[Job]:
+        return [job_from_row(row) for row in self._all(Q["waiting_jobs"], (limit, offset))]
+
+    def grant_lease(self, job_id: str, owner: str, until: float) -> None:
+        self._run(Q["grant_lease"], (job_id, owner, until))
+
+    def hold_lease(self, job_id: str, owner: str, until: float) -> bool:
+        return self._run(Q["hold_lease"], (until, job_id, owner)) == 1
+
+    def drop_lease(self, job_id: str) -> None:
+        self._run(Q["drop_lease"], (job_id,))
+
+    def renew_leases(self, owner: str, until: float) -> dict[str, JobState]:
+        return {row[0]: JobState(row[1]) for row in self._all(Q["renew_leases"], (until, owner))}
+
+    def expired_leases(self, now: float, limit: int) -> list[Job]:
+        return [job_from_row(row) for row in self._all(Q["expired_leases"], (now, limit))]
+
+    def worker_seen(self, worker: str, now: float) -> None:
+        self._run(Q["worker_seen"], (worker, now))
+
+    def live_workers(self, since: float) -> int:
+        return self._count(Q["live_workers"], (since,))
+
+    def forget_worker(self, worker: str) -> None:
+        self._run(Q["forget_worker"], (worker,))
+
+    def notify(self, channel: str, payload: str) -> None:
+        return None  # no other process listens to a SQLite file

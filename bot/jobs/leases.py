@@ -1,0 +1,263 @@
+"""A runner that is one worker among several on one database: claims, leases, takeovers.
+
+Each dispatch pass is one transaction, with every other claim held off (`lock_claims`)
+so that the running limits count every process's jobs: it first takes over active
+jobs whose lease ran out (their worker died), then claims waiting jobs in the stored
+fair order (lane, tag, arrival) within the member, guild, model and backend limits.
+Every job this worker drives is leased to it; the lease is renewed in the background
+and on every checkpoint, which is fenced: a checkpoint of a job whose lease went to
+another worker writes nothing (`LeaseLost`), and the renewal stops the job's task.
+
+A job taken over resumes like a job after a restart: polled again with its stored
+backend id, never resubmitted; one caught while posting is posted again under its
+nonce, which Discord enforces, so the clip appears once.
+
+Lease times are wall-clock epoch seconds (`time.time`), compared across hosts: keep
+the hosts' clocks in sync (NTP), as every lease-based system asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
+
+from bot.backends.base import Backend
+from bot.clock import to_epoch
+from bot.domain.jobs import ACTIVE_STATES, Job, JobState
+from bot.guilds import PAUSED_EVERYWHERE
+from bot.jobs.limits import RunningLimits
+from bot.jobs.runner import Runner
+from bot.models import ModelCatalog
+from bot.store.transaction import StaleState, Tx
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# How a lease of LEASE_SECONDS is spent, so that a dead worker's jobs are taken over
+# within LEASE_SECONDS of its death: the lease runs for most of it, and the other
+# workers look for expired leases often enough to find it in the rest.
+LEASE_SHARE = 0.8
+RENEW_SHARE = 0.25
+LOOK_SHARE = 0.1
+MAX_LOOK_SECONDS = 1.0
+CLAIM_PAGE = 200
+CLAIM_PAGES = 10
+WAKE_CHANNEL = "footage_jobs"
+CONTROL_CHANNEL = "footage_control"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerIdentity:
+    """Who this worker is among the others, and its share of the work."""
+
+    owner: str  # unique per process: host, pid and a random part
+    lease_seconds: float  # a dead worker's jobs are taken over within this
+    max_jobs: int  # jobs this worker drives at once
+    on_workers: Callable[[int], None] | None = None  # told how many workers are alive
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class LeaseLost(StaleState):
+    """The job's lease went to another worker: this one must not touch the job again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    taken_over: list[Job]
+    started: list[Job]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRules:
+    catalog: ModelCatalog
+    guild_max_running: int
+
+
+def claim_jobs(
+    tx: Tx, *, owner: str, rules: ClaimRules, capacity: int, moved_at: float, now: float, until: float
+) -> Claim:
+    """One dispatch pass for `owner`: take over expired leases, then claim waiting jobs in fair order."""
+    tx.lock_claims()
+    taken_over = tx.expired_leases(now, capacity)
+    for job in taken_over:
+        tx.grant_lease(job.id, owner, until)
+    capacity -= len(taken_over)
+    started: list[Job] = []
+    if capacity <= 0 or tx.get_meta(PAUSED_EVERYWHERE) == "1":
+        return Claim(taken_over, started)
+    limits = RunningLimits(rules.catalog, rules.guild_max_running, tx.jobs_in_states(ACTIVE_STATES), tx.paused_guilds())
+    for page in range(CLAIM_PAGES):
+        if capacity <= 0 or not limits.has_free_slot():
+            break
+        waiting = tx.waiting_jobs(CLAIM_PAGE, page * CLAIM_PAGE)
+        for job in waiting:
+            if not limits.admits(job):
+                continue
+            started.append(tx.move_job(job, JobState.SUBMITTING, moved_at))
+            tx.grant_lease(job.id, owner, until)
+            limits.take(job)
+            capacity -= 1
+            if capacity <= 0 or not limits.has_free_slot():
+                break
+        if len(waiting) < CLAIM_PAGE:
+            break
+    return Claim(taken_over, started)
+
+
+class LeasedRunner(Runner):
+    """Claims from the database instead of a queue of its own; holds each job under a lease."""
+
+    def __init__(
+        self,
+        *args: object,
+        owner: str,
+        lease_seconds: float,
+        max_jobs: int,
+        lease_clock: Callable[[], float] = time.time,
+        on_workers: Callable[[int], None] | None = None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.owner = owner
+        self._lease = lease_seconds * LEASE_SHARE
+        self._renew_every = lease_seconds * RENEW_SHARE
+        self._look_every = min(lease_seconds * LOOK_SHARE, MAX_LOOK_SECONDS)
+        self._max_jobs = max_jobs
+        self._lease_clock = lease_clock
+        self._on_workers = on_workers
+        self._renew_task: asyncio.Task[None] | None = None
+        self.takeovers = 0
+
+    @property
+    def _rules(self) -> ClaimRules:
+        return ClaimRules(self._catalog, self._guild_max_running)
+
+    # Lifecycle
+
+    async def start(self) -> None:
+        await self._renew()  # counts this worker among the live ones before its first claim
+        self._loop_task = asyncio.create_task(self._dispatch_loop(), name="footage-worker-claims")
+        self._renew_task = asyncio.create_task(self._renew_loop(), name="footage-worker-leases")
+
+    async def stop(self) -> None:
+        """Stop driving; the leases run out and another worker takes the jobs over."""
+        if self._renew_task is not None:
+            self._renew_task.cancel()
+            await asyncio.gather(self._renew_task, return_exceptions=True)
+        await super().stop()
+        try:
+            await self._store.write(lambda tx: tx.forget_worker(self.owner))
+        except Exception:
+            log.exception("could not sign worker %s off; it drops out of the count by itself", self.owner)
+
+    async def recover(self) -> None:
+        return None  # nothing is this worker's at start: every claim pass takes over what is left
+
+    def on_control(self, job_id: str) -> None:
+        """A gateway changed a job (canceled it): if this worker drives it, look at once."""
+        if job_id in self._tasks:
+            asyncio.get_running_loop().create_task(self._renew())
+
+    # Dispatch
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self._dispatch_ready()
+            except Exception:
+                log.exception("claim failed; will retry")
+            # A notification can be missed: look again after a while in any case.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wait(self._wake.wait(), "worker idle"), self._look_every)
+
+    async def _dispatch_ready(self) -> None:
+        capacity = self._max_jobs - len(self._tasks)
+        if capacity <= 0:
+            return
+        now = self._lease_clock()
+        claim = partial(
+            claim_jobs,
+            owner=self.owner,
+            rules=self._rules,
+            capacity=capacity,
+            moved_at=to_epoch(self._clock()),
+            now=now,
+            until=now + self._lease,
+        )
+        mark = time.perf_counter()
+        result = await self._store.write(claim)
+        self.stats = self.stats.add(dispatched=len(result.started), choosing=time.perf_counter() - mark)
+        for job in result.taken_over:
+            self.takeovers += 1
+            log.info("worker %s takes over job %s (%s)", self.owner, job.id, job.state.value)
+            await self._resume(job, "its worker stopped during submit")
+        for job in result.started:
+            self._launch(job)
+            self._events.publish("state", job)
+
+    # Leases
+
+    def _guarded(self, job_id: str, work: Callable[[Tx], T], *, finishing: bool) -> Callable[[Tx], T]:
+        owner, until = self.owner, self._lease_clock() + self._lease
+
+        def fenced(tx: Tx) -> T:
+            if not tx.hold_lease(job_id, owner, until):
+                raise LeaseLost(f"job {job_id} is no longer leased to {owner}")
+            result = work(tx)
+            if finishing:
+                tx.drop_lease(job_id)
+            return result
+
+        return fenced
+
+    async def _renew_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._renew_every)
+            try:
+                await self._renew()
+            except Exception:
+                log.exception("lease renewal failed; will retry")
+
+    async def _renew(self) -> None:
+        now = self._lease_clock()
+        owner, until, since = self.owner, now + self._lease, now - self._lease
+
+        def renew(tx: Tx) -> tuple[dict[str, JobState], int]:
+            held = tx.renew_leases(owner, until)
+            for job_id, state in held.items():
+                if state.finished:  # finished by another process (a cancel): no lease needed
+                    tx.drop_lease(job_id)
+            tx.worker_seen(owner, now)
+            return held, tx.live_workers(since)
+
+        held, workers = await self._store.write(renew)
+        if self._on_workers is not None:
+            self._on_workers(workers)
+        for job_id, task in list(self._tasks.items()):
+            state = held.get(job_id)
+            if state is None:
+                log.warning("worker %s lost the lease on job %s; stops driving it", owner, job_id)
+                task.cancel()  # not at the backend: the job is another worker's now
+            elif state.finished and job_id in self._running:
+                self.abort(self._running[job_id])  # canceled elsewhere: stop it at the backend too
+
+    async def _cancel_at_backend(self, job_id: str, backend: Backend | None) -> None:
+        """Never cancel at the backend a job another worker drives now (an abort was ours to do)."""
+        owner, until = self.owner, self._lease_clock() + self._lease
+        if job_id in self._aborting or await asyncio.shield(
+            self._store.write(lambda tx: tx.hold_lease(job_id, owner, until))
+        ):
+            await super()._cancel_at_backend(job_id, backend)

@@ -1,0 +1,66 @@
+"""Every running limit at once: member, guild, model and backend concurrency.
+
+Counted from the jobs that run now: the runner's own (one process) or every active
+job in the database (a claim by one worker among several). Both choose with this.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from bot.domain.jobs import Job
+from bot.models import ModelCatalog
+
+
+class RunningLimits:
+    def __init__(
+        self,
+        catalog: ModelCatalog,
+        guild_max_running: int,
+        running: Iterable[Job],
+        paused_guilds: set[int] | frozenset[int] = frozenset(),
+    ) -> None:
+        self._catalog = catalog
+        self._guild_max_running = guild_max_running
+        self._paused_guilds = paused_guilds
+        self._per_user: Counter[tuple[int, int]] = Counter()
+        self._per_guild: Counter[int] = Counter()
+        self._per_model: Counter[str] = Counter()
+        self._per_backend: Counter[str] = Counter()
+        for job in running:
+            self.take(job)
+
+    def user_blocked(self, job: Job) -> bool:
+        """The member (or their guild) can start nothing now: paused, or at their running limit."""
+        return (
+            job.guild_id in self._paused_guilds
+            or self._per_user[(job.guild_id, job.user_id)] >= job.max_running
+            or self._per_guild[job.guild_id] >= self._guild_max_running
+        )
+
+    def model_full(self, job: Job) -> bool:
+        """The job's model (or its backend) runs all it may; an unknown model never starts here."""
+        spec = self._catalog.get(job.request.model)
+        return (
+            spec is None
+            or self._per_model[spec.name] >= spec.max_concurrency
+            or self._per_backend[spec.backend] >= self._catalog.backend_limit(spec.backend)
+        )
+
+    def admits(self, job: Job) -> bool:
+        return not self.user_blocked(job) and not self.model_full(job)
+
+    def take(self, job: Job) -> None:
+        self._per_user[(job.guild_id, job.user_id)] += 1
+        self._per_guild[job.guild_id] += 1
+        self._per_model[job.request.model] += 1
+        self._per_backend[job.backend] += 1
+
+    def has_free_slot(self) -> bool:
+        """Some model is below both its own and its backend's limit (else stop walking the queue)."""
+        return any(
+            self._per_model[model.name] < model.max_concurrency
+            and self._per_backend[model.backend] < self._catalog.backend_limit(model.backend)
+            for model in self._catalog
+        )
