@@ -44,6 +44,9 @@ class BackendErrorKind(StrEnum):
     MODEL_UNAVAILABLE = "model_unavailable"
     RESULT_EXPIRED = "result_expired"
     BAD_OUTPUT = "bad_output"
+    TOO_LARGE = "too_large"
+    # The provider answered, but not in a shape its API documents ([], null, not JSON).
+    BAD_RESPONSE = "bad_response"
     GENERATION_FAILED = "generation_failed"
 
     @property
@@ -64,6 +67,8 @@ PLAIN_WORDS: dict[BackendErrorKind, str] = {
     BackendErrorKind.MODEL_UNAVAILABLE: "the model is not available at the video service",
     BackendErrorKind.RESULT_EXPIRED: "the finished video expired before it could be downloaded",
     BackendErrorKind.BAD_OUTPUT: "the video service returned a file that is not a playable video",
+    BackendErrorKind.TOO_LARGE: "the finished video is larger than the bot's download limit",
+    BackendErrorKind.BAD_RESPONSE: "the video service sent an answer the bot could not read",
     BackendErrorKind.GENERATION_FAILED: "the video service failed to generate the clip",
 }
 

@@ -36,6 +36,7 @@ from bot.backends.http import (
     error_message,
     mentions_content_policy,
     provider_input,
+    unknown_state,
 )
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ class FalBackend(UrlResultBackend):
         if state == "IN_PROGRESS":
             return PollResult("running", poll_after=_POLL_RUNNING)
         if state != "COMPLETED":
-            raise BackendError(Kind.UNAVAILABLE, f"fal reported an unknown status {state!r}")
+            raise unknown_state("fal", state, status)
         if status.get("error") or status.get("error_type"):
             return PollResult("failed", error=self._completed_error(status))
         return await self._result(job)

@@ -4,6 +4,14 @@ One `ProviderHttp` per backend owns one `httpx.AsyncClient` (explicit timeouts a
 connection limits), puts the API key only on requests to the provider's own origin,
 turns failures into `BackendError`, retries what is safe to retry (with `stamina`),
 and streams result files to disk under a byte cap before probing them.
+
+Limits every backend inherits from here: each request has a wall-clock deadline
+(`HttpTimeouts.total`, a download `HttpTimeouts.download`), not only per-read
+timeouts, so a server dribbling a byte at a time cannot stretch it; an answer body
+is read under `MAX_BODY_BYTES`; secrets (and their parts) are removed from every
+body before anything reads it; redirects are not followed, except on downloads of
+a backend that says its documented flow needs them, and never to a loopback or
+private address unless the backend itself is configured on one.
 """
 
 from __future__ import annotations
@@ -11,8 +19,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
+import ipaddress
+import json as jsonlib
 import logging
 import re
+import socket
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -35,6 +46,7 @@ from bot.backends.base import (
     PollResult,
 )
 from bot.media.probe import NotAVideo, probe_video_async
+from bot.safe_text import redact, secret_parts
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +58,23 @@ _CREDIT_WORDS = ("out of credit", "credit", "locked", "insufficient", "balance",
 CONTENT_WORDS = ("nsfw", "safety", "sensitive", "moderation", "content policy", "content_policy", "flagged")
 # Replicate: "Request was throttled. Your rate limit resets in ~30s."
 _RESETS_IN = re.compile(r"resets in ~?(\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
-# Redirects followed with the key before giving the rest to httpx without it.
-_MAX_KEYED_REDIRECTS = 3
-_AUTH_IN_TEXT = re.compile(r"(?i)\b(bearer|key|token)\s+[A-Za-z0-9._:\-]{8,}")
+_HTML_TITLE = re.compile(r"<title[^>]*>([^<]{1,200})</title>", re.IGNORECASE)
+# No provider's status or error answer comes near this; a larger one is refused unread.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_REDIRECTS = 5
 
 
 @dataclass(frozen=True, slots=True)
 class HttpTimeouts:
-    """Seconds. `read` bounds the wait for each chunk, not the whole response."""
+    """Seconds. `read` bounds the wait for each chunk; `total` bounds a whole API request
+    (connect, headers and body) and `download` a whole result download, by the wall clock."""
 
     connect: float = 10.0
     read: float = 30.0
     write: float = 30.0
     pool: float = 10.0
+    total: float = 90.0
+    download: float = 900.0
     max_connections: int = 10
     max_keepalive: int = 5
 
@@ -100,13 +116,6 @@ def content_words_rule(body: Any, message: str) -> bool:
     return mentions_content_policy(message)
 
 
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return _AUTH_IN_TEXT.sub(r"\1 ***", text)
-
-
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds from a Retry-After header: delta-seconds (leniently a float) or an HTTP-date."""
     if not value:
@@ -142,7 +151,28 @@ def _json_or_text(response: httpx.Response) -> Any:
     try:
         return response.json()
     except ValueError:
-        return response.text[:1000]
+        text = response.text
+        if text.lstrip().startswith("<"):
+            # An HTML error page: only its title says anything a person should read.
+            title = _HTML_TITLE.search(text)
+            return " ".join(title.group(1).split()) if title else ""
+        return text[:1000]
+
+
+def unreadable(name: str, reason: str, body: Any) -> BackendError:
+    """An answer that parsed but is not what the provider documents (`[]`, `null`, an error with 200)."""
+    message = error_message(body) if isinstance(body, dict) else ""
+    if message:
+        return BackendError(Kind.BAD_RESPONSE, f"{name} answered {reason} with an error: {message}")
+    shown = jsonlib.dumps(body)[:80] if not isinstance(body, dict) else "an object without the expected fields"
+    return BackendError(Kind.BAD_RESPONSE, f"{name} answered {reason} with {shown}")
+
+
+def unknown_state(name: str, state: object, body: dict[str, Any]) -> BackendError:
+    """A poll answer whose state the adapter does not know: a status body without one is unreadable."""
+    if state is None:
+        return unreadable(name, "the status request", body)
+    return BackendError(Kind.UNAVAILABLE, f"{name} reported an unknown status {state!r}")
 
 
 def classify_status(
@@ -248,18 +278,23 @@ class ProviderHttp:
         retry: RetryPolicy | None = None,
         content_policy: ContentPolicyRule = _no_content_rule,
         authenticated_downloads: bool = False,
+        follow_download_redirects: bool = False,
     ) -> None:
         timeouts = timeouts or HttpTimeouts()
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
+        self.timeouts = timeouts
         self._wait = wait
         self._auth = dict(auth_headers or {})
-        self._secrets = tuple(secret for secret in secrets if secret)
+        self._secrets = secret_parts(secrets)
         self._content_policy = content_policy
         # Result files on the provider's own API origin need the key (Gemini's file URIs).
         self._authenticated_downloads = authenticated_downloads
         self._origin = _origin(self.base_url)
+        self._follow_download_redirects = follow_download_redirects
+        # A backend configured on this machine or network (ComfyUI) may send us there.
+        self._private_allowed = _is_private_host(urlsplit(self.base_url).hostname or "")
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(
                 connect=timeouts.connect, read=timeouts.read, write=timeouts.write, pool=timeouts.pool
@@ -267,7 +302,7 @@ class ProviderHttp:
             limits=httpx.Limits(
                 max_connections=timeouts.max_connections, max_keepalive_connections=timeouts.max_keepalive
             ),
-            follow_redirects=True,
+            follow_redirects=False,
             headers={"User-Agent": "footage-bot"},
         )
 
@@ -327,43 +362,96 @@ class ProviderHttp:
                 request = self.client.build_request(
                     method, url, json=json, params=params, files=files, data=data, headers=all_headers
                 )
-                response = await self._call(request, f"{self.name}: {reason}")
+                response = await self._exchange(request, f"{self.name}: {reason}")
                 if response.is_success or (accept is not None and accept(response)):
                     return response
+                if response.is_redirect:
+                    raise BackendError(
+                        Kind.BAD_RESPONSE,
+                        f"{self.name} answered {reason} with a redirect, which its API does not use",
+                        status_code=response.status_code,
+                    )
                 raise self.classify(response, not_found=not_found)
         raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
 
-    async def send_json(self, method: str, path: str, *, reason: str, retry: Retry, **kwargs: Any) -> Any:
+    async def send_json(self, method: str, path: str, *, reason: str, retry: Retry, **kwargs: Any) -> dict[str, Any]:
+        """The answer's JSON object; anything else (`[]`, `null`, not JSON) is a `BAD_RESPONSE`."""
         response = await self.send(method, path, reason=reason, retry=retry, **kwargs)
         try:
-            return response.json()
+            body = response.json()
         except ValueError:
-            message = f"{self.name} answered {reason} with non-JSON"
-            raise BackendError(Kind.UNAVAILABLE, message, status_code=response.status_code) from None
+            message = f"{self.name} answered {reason} with something that is not JSON"
+            raise BackendError(Kind.BAD_RESPONSE, message, status_code=response.status_code) from None
+        if not isinstance(body, dict):
+            raise unreadable(self.name, reason, body)
+        return body
 
-    async def _call(
-        self, request: httpx.Request, reason: str, *, stream: bool = False, follow_redirects: bool = True
-    ) -> httpx.Response:
+    async def _exchange(self, request: httpx.Request, reason: str) -> httpx.Response:
+        """Send and read the whole answer within `timeouts.total`, under `MAX_BODY_BYTES`.
+
+        The answer comes back with its body read, decoded and stripped of secrets.
+        """
+        total = self.timeouts.total
         try:
-            sent = self.client.send(request, stream=stream, follow_redirects=follow_redirects)
-            response: httpx.Response = await self._wait(sent, reason)
-        except httpx.HTTPError as error:
-            failure = classify_exception(error, self._secrets)
+            async with asyncio.timeout(total):
+                response = await self._open(request, reason)
+                try:
+                    body = await self._read_capped(response, reason)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            failure = BackendError(Kind.TIMEOUT, f"{reason}: no complete answer within {total:g} s")
             metrics.provider_error(self.name, failure.kind.value)
-            raise failure from error
+            raise failure from None
+        except httpx.HTTPError as error:
+            raise self._transport_failure(error) from error
+        headers = [(key, value) for key, value in response.headers.multi_items() if key not in _BODY_HEADERS]
+        return httpx.Response(response.status_code, headers=headers, content=body, request=request)
+
+    async def _open(self, request: httpx.Request, reason: str) -> httpx.Response:
+        response: httpx.Response = await self._wait(self.client.send(request, stream=True), reason)
         return response
+
+    def _transport_failure(self, error: httpx.HTTPError) -> BackendError:
+        failure = classify_exception(error, self._secrets)
+        metrics.provider_error(self.name, failure.kind.value)
+        return failure
+
+    async def _read_capped(self, response: httpx.Response, reason: str) -> bytes:
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            raise _too_large(reason)
+        parts: list[bytes] = []
+        size = 0
+        chunks = response.aiter_bytes()  # decoded: a small gzip bomb is caught at its decoded size
+        while (chunk := await self._next_chunk(chunks, reason)) is not None:
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise _too_large(reason)
+            parts.append(chunk)
+        return self._redacted(b"".join(parts))
+
+    def _redacted(self, body: bytes) -> bytes:
+        for secret in self._secrets:
+            body = body.replace(secret.encode(), b"***")
+        return body
 
     async def download(self, url: str, dest: Path, max_bytes: int) -> FetchedClip:
         """Stream `url` to `dest` (resuming with Range after a cut), then probe it.
 
         No auth header goes with it: result URLs are usually a CDN, not the API. A
         backend with `authenticated_downloads` sends its key to its own origin only,
-        and follows a redirect away from it without the key.
+        never to where a redirect leads elsewhere.
         On any failure the partial file is deleted.
         """
         await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
+        limit = self.timeouts.download
         try:
-            await self._stream_to_file(url, dest, max_bytes)
+            try:
+                async with asyncio.timeout(limit):
+                    await self._stream_to_file(url, dest, max_bytes)
+            except TimeoutError:
+                raise BackendError(Kind.TIMEOUT, f"the download took longer than {limit:g} s") from None
             try:
                 info = await probe_video_async(dest)
             except NotAVideo as error:
@@ -410,13 +498,13 @@ class ProviderHttp:
                 await asyncio.to_thread(_rewind, file)
             length = response.headers.get("content-length")
             if length is not None and length.isdigit() and written + int(length) > max_bytes:
-                raise BackendError(Kind.BAD_OUTPUT, f"result is larger than the {max_bytes}-byte limit")
+                raise _result_too_large(max_bytes)
             # No chunk_size: a fixed size would hold back bytes that arrived before a cut.
             chunks = response.aiter_raw()
             while (chunk := await self._next_chunk(chunks, reason)) is not None:
                 written += len(chunk)
                 if written > max_bytes:
-                    raise BackendError(Kind.BAD_OUTPUT, f"result is larger than the {max_bytes}-byte limit")
+                    raise _result_too_large(max_bytes)
                 await asyncio.to_thread(file.write, chunk)
             return written
         except httpx.HTTPError as error:
@@ -426,24 +514,50 @@ class ProviderHttp:
         finally:
             await response.aclose()
 
-    async def _open_download(self, url: str, headers: dict[str, str], reason: str) -> httpx.Response:
-        for _ in range(_MAX_KEYED_REDIRECTS):
-            if not (self._authenticated_downloads and _origin(url) == self._origin):
-                break
-            request = self.client.build_request("GET", url, headers={**headers, **self._auth})
-            response = await self._call(request, reason, stream=True, follow_redirects=False)
-            if not response.is_redirect or "location" not in response.headers:
-                return response
-            await response.aclose()
-            url = urljoin(url, response.headers["location"])
-        return await self._call(self.client.build_request("GET", url, headers=headers), reason, stream=True)
-
     async def _next_chunk(self, chunks: AsyncIterator[bytes], reason: str) -> bytes | None:
         try:
             chunk: bytes = await self._wait(anext(chunks), reason)
         except StopAsyncIteration:
             return None
         return chunk
+
+    async def _open_download(self, url: str, headers: dict[str, str], reason: str) -> httpx.Response:
+        """The result's answer, following redirects only where this backend's flow has them.
+
+        Each hop is checked: http(s) only, the key only on the provider's own origin and
+        only for `authenticated_downloads`, and no loopback or private address unless the
+        backend itself lives on one.
+        """
+        for _ in range(MAX_REDIRECTS + 1):
+            await self._check_target(url)
+            keyed = self._authenticated_downloads and _origin(url) == self._origin
+            request = self.client.build_request("GET", url, headers={**headers, **(self._auth if keyed else {})})
+            try:
+                response = await self._open(request, reason)
+            except httpx.HTTPError as error:
+                raise self._transport_failure(error) from error
+            if not response.is_redirect:
+                return response
+            await response.aclose()
+            if not self._follow_download_redirects:
+                raise BackendError(
+                    Kind.BAD_OUTPUT,
+                    f"the result URL redirects elsewhere, which {self.name} results do not do",
+                    status_code=response.status_code,
+                )
+            url = urljoin(url, response.headers.get("location", ""))
+        raise BackendError(Kind.BAD_OUTPUT, f"the result URL redirected more than {MAX_REDIRECTS} times")
+
+    async def _check_target(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise BackendError(Kind.BAD_OUTPUT, "the result URL is not an http(s) address")
+        if self._private_allowed:
+            return
+        if await _resolves_to_private(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)):
+            raise BackendError(
+                Kind.BAD_OUTPUT, "the result URL points at a loopback or private address, which is not fetched"
+            )
 
 
 class UrlResultBackend:
@@ -466,6 +580,47 @@ class _Interrupted(BackendError):
     def __init__(self, error: BackendError, written: int) -> None:
         super().__init__(error.kind, error.provider_message, status_code=error.status_code)
         self.written = written
+
+
+# Describe the body as sent; the rebuilt answer carries it decoded, with its true length.
+_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+def _too_large(reason: str) -> BackendError:
+    return BackendError(Kind.BAD_RESPONSE, f"{reason}: the answer is larger than {MAX_BODY_BYTES // 1024**2} MiB")
+
+
+def _result_too_large(max_bytes: int) -> BackendError:
+    return BackendError(Kind.TOO_LARGE, f"the result is larger than the {max_bytes}-byte limit")
+
+
+def _is_private_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def _is_private_host(host: str) -> bool:
+    """For a configured base URL: a literal private address, or a name for this machine."""
+    try:
+        return _is_private_address(host)
+    except ValueError:
+        return host.lower() == "localhost" or host.lower().endswith((".localhost", ".local", ".internal"))
+
+
+async def _resolves_to_private(host: str, port: int) -> bool:
+    try:
+        return _is_private_address(host)
+    except ValueError:
+        pass
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return False  # the request itself will fail to connect, with its own error
+    return any(_is_private_address(str(entry[4][0])) for entry in found)
 
 
 def _resumes_at(response: httpx.Response, offset: int) -> bool:

@@ -35,6 +35,7 @@ from bot.backends.http import (
     data_uri,
     mentions_content_policy,
     provider_input,
+    unknown_state,
 )
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ class LumaBackend(UrlResultBackend):
         generation = await self.http.send_json(
             "POST", "generations/video", json=self.build_input(request), reason="submit", retry=Retry.UNDELIVERED
         )
-        if not isinstance(generation, dict) or not generation.get("id"):
+        if not generation.get("id"):
             raise BackendError(Kind.UNAVAILABLE, "Luma accepted the job but its answer has no id")
         return BackendJob(id=str(generation["id"]))
 
@@ -128,7 +129,7 @@ class LumaBackend(UrlResultBackend):
             if isinstance(url, str) and url:
                 return PollResult("succeeded", progress=1.0, result_url=url)
             return PollResult("failed", error=BackendError(Kind.BAD_OUTPUT, "the generation has no video URL"))
-        raise BackendError(Kind.UNAVAILABLE, f"Luma reported an unknown state {state!r}")
+        raise unknown_state("Luma", state, generation)
 
     async def cancel(self, job: BackendJob) -> None:
         # Luma cannot stop a generation; the job runs out and is simply not fetched.

@@ -37,6 +37,7 @@ from bot.backends.http import (
     data_uri,
     mentions_content_policy,
     provider_input,
+    unknown_state,
 )
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ class ReplicateBackend(UrlResultBackend):
         else:
             path = f"models/{model}/predictions"
         prediction = await self.http.send_json("POST", path, json=payload, reason="submit", retry=Retry.UNDELIVERED)
-        if not isinstance(prediction, dict) or not prediction.get("id"):
+        if not prediction.get("id"):
             raise BackendError(Kind.UNAVAILABLE, "Replicate accepted the job but its answer has no id")
         return BackendJob(id=str(prediction["id"]))
 
@@ -131,7 +132,7 @@ class ReplicateBackend(UrlResultBackend):
             if url is None:
                 return PollResult("failed", error=BackendError(Kind.BAD_OUTPUT, "the prediction has no output URL"))
             return PollResult("succeeded", progress=1.0, result_url=url)
-        raise BackendError(Kind.UNAVAILABLE, f"Replicate reported an unknown status {status!r}")
+        raise unknown_state("Replicate", status, prediction)
 
     async def cancel(self, job: BackendJob) -> None:
         await self.http.send(

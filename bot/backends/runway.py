@@ -31,6 +31,7 @@ from bot.backends.http import (
     content_words_rule,
     data_uri,
     provider_input,
+    unknown_state,
 )
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ class RunwayBackend(UrlResultBackend):
     async def submit(self, request: GenerationRequest) -> BackendJob:
         path, payload = self.build_input(request)
         task = await self.http.send_json("POST", path, json=payload, reason="submit", retry=Retry.UNDELIVERED)
-        if not isinstance(task, dict) or not task.get("id"):
+        if not task.get("id"):
             raise BackendError(Kind.UNAVAILABLE, "Runway accepted the job but its answer has no id")
         return BackendJob(id=str(task["id"]))
 
@@ -150,7 +151,7 @@ class RunwayBackend(UrlResultBackend):
             if isinstance(output, list) and output and isinstance(output[0], str):
                 return PollResult("succeeded", progress=1.0, result_url=output[0])
             return PollResult("failed", error=BackendError(Kind.BAD_OUTPUT, "the task has no output URL"))
-        raise BackendError(Kind.UNAVAILABLE, f"Runway reported an unknown status {status!r}")
+        raise unknown_state("Runway", status, task)
 
     async def cancel(self, job: BackendJob) -> None:
         await self.http.send(

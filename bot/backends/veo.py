@@ -43,8 +43,8 @@ from bot.backends.http import (
     error_message,
     mentions_content_policy,
     provider_input,
-    redact,
 )
+from bot.safe_text import redact
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -158,6 +158,7 @@ class VeoBackend(UrlResultBackend):
             timeouts=timeouts,
             retry=retry,
             authenticated_downloads=True,
+            follow_download_redirects=True,  # Gemini's file URIs may redirect to storage
         )
 
     def build_input(self, request: GenerationRequest) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from bot.backends.base import (
 from bot.backends.registry import build_backends, load_catalog
 from bot.jobs.polling import poll_until_done
 from bot.models import ModelCatalog, ModelSpec
+from bot.safe_text import one_line
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -212,7 +213,7 @@ def _report(outcome: _Outcome) -> int:
         print(f"{PROG}: the job ended {outcome.state} at the provider", file=sys.stderr)
         return 1
     error = outcome.error
-    said = f"; provider said: {error.provider_message}" if error.provider_message else ""
+    said = f"; provider said: {one_line(error.provider_message)}" if error.provider_message else ""
     print(f"{PROG}: failed: BackendError {error.kind.value}: {error.plain}{said}", file=sys.stderr)
     return 1
 

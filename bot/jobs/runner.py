@@ -41,6 +41,7 @@ from bot.media.input_image import ImageError, load_image
 from bot.media.probe import NotAVideo, VideoInfo, probe_video_async
 from bot.models import ModelCatalog
 from bot.quotas import ledger
+from bot.safe_text import member_reason
 from bot.store.store import Store
 from bot.store.transaction import StaleState, Tx
 
@@ -60,6 +61,8 @@ _REASONS: dict[BackendErrorKind, FailureReason] = {
     BackendErrorKind.MODEL_UNAVAILABLE: FailureReason.BACKEND_UNAVAILABLE,
     BackendErrorKind.RESULT_EXPIRED: FailureReason.RESULT_EXPIRED,
     BackendErrorKind.BAD_OUTPUT: FailureReason.BAD_OUTPUT,
+    BackendErrorKind.TOO_LARGE: FailureReason.BAD_OUTPUT,
+    BackendErrorKind.BAD_RESPONSE: FailureReason.BACKEND_UNAVAILABLE,
     BackendErrorKind.GENERATION_FAILED: FailureReason.GENERATION_FAILED,
 }
 
@@ -497,6 +500,9 @@ class Runner:
         return moved
 
     async def _fail(self, job: Job, reason: FailureReason, detail: str) -> None:
+        """Fail the job and release its reservation; members are shown a short plain `detail`."""
+        log.info("job %s fails as %s: %s", job.id, reason.value, detail)
+        detail = member_reason(detail)
         now = to_epoch(self._clock())
 
         def fail(tx: Tx) -> Job:

@@ -193,7 +193,7 @@ async def test_download_over_the_cap_is_refused_and_deleted(
     dest = tmp_path / "a.mp4"
     with pytest.raises(BackendError) as caught:
         await http.download(server.file_url("clip.mp4"), dest, len(server.video) - 1)
-    assert caught.value.kind is Kind.BAD_OUTPUT
+    assert caught.value.kind is Kind.TOO_LARGE
     assert not dest.exists()
     assert server.received["download"] == 1  # a size refusal is final
 
