@@ -2,7 +2,10 @@
 
 Checks the options against the model first (exit 2, one line), then submits, shows
 a progress bar on stderr and writes the clip. A provider failure is one line naming
-its kind and the provider's message (exit 1); Ctrl-C cancels the job (exit 130).
+its kind and the provider's message (exit 1); Ctrl-C (exit 130) and SIGTERM (exit 143)
+cancel the job. `--timeout` is a wall-clock limit on the whole render: submit
+(waiting out a provider's 429), polling and the download. The clip is written under
+a temporary name beside `-o` and renamed into place only once it is complete.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ import argparse
 import asyncio
 import logging
 import secrets
+import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -30,6 +34,7 @@ from bot.backends.base import (
 )
 from bot.backends.registry import build_backends, load_catalog
 from bot.jobs.polling import poll_until_done
+from bot.jobs.submitting import submit_when_allowed
 from bot.models import ModelCatalog, ModelSpec
 from bot.safe_text import one_line
 from bot.settings import Settings
@@ -75,6 +80,9 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted; the job was canceled", file=sys.stderr)
         return 130
+    except asyncio.CancelledError:  # only SIGTERM cancels the run (see _stop_on_sigterm)
+        print(f"\n{PROG}: terminated; the job was canceled", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except OSError as error:  # e.g. the output cannot be written; the text names the file, nothing secret
         print(f"{PROG}: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
@@ -158,6 +166,7 @@ class _Outcome:
 
 async def _run(request: GenerationRequest, backends: dict[str, Backend], output: Path, timeout: float) -> int:
     backend = backends[request.model.backend]
+    _stop_on_sigterm()
     try:
         _check_capabilities(request, backend)
         shape = f"{request.seconds} s, {request.aspect}, seed {request.seed}"
@@ -172,16 +181,34 @@ async def _run(request: GenerationRequest, backends: dict[str, Backend], output:
     return _report(outcome)
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM cancels the run as Ctrl-C does, so the provider job is canceled and no partial file stays."""
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+
 async def _generate(request: GenerationRequest, backend: Backend, output: Path, timeout: float) -> _Outcome:
     bar = ProgressBar(sys.stderr)
     ticker = asyncio.create_task(bar.keep_drawing())
     job: BackendJob | None = None
+    partial = output.with_name(f".{output.stem}.part{output.suffix}")
+    deadline = asyncio.timeout(timeout)
     try:
-        job = await backend.submit(request)
-        result = await poll_until_done(backend, job, on_update=bar.update, timeout=timeout)
-        if result.state != "succeeded":
-            return _Outcome(result.state, error=result.error)
-        return _Outcome("succeeded", clip=await backend.fetch(job, result, output, MAX_DOWNLOAD_BYTES))
+        async with deadline:
+            job = await submit_when_allowed(backend, request, on_wait=bar.rate_limited, sleep=asyncio.sleep)
+            result = await poll_until_done(backend, job, on_update=bar.update, timeout=timeout)
+            if result.state != "succeeded":
+                return _Outcome(result.state, error=result.error)
+            clip = await backend.fetch(job, result, partial, MAX_DOWNLOAD_BYTES)
+        partial.replace(output)
+        return _Outcome("succeeded", clip=replace(clip, path=output))
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        if job is not None:
+            await _cancel_quietly(backend, job)
+        return _Outcome("failed", error=BackendError(BackendErrorKind.TIMEOUT, f"no clip after {timeout:g} s"))
     except BackendError as error:
         if job is not None and error.kind is BackendErrorKind.TIMEOUT:
             await _cancel_quietly(backend, job)  # do not leave it running (and billing) at the provider
@@ -192,6 +219,7 @@ async def _generate(request: GenerationRequest, backend: Backend, output: Path, 
             await _cancel_quietly(backend, job)
         raise
     finally:
+        partial.unlink(missing_ok=True)
         ticker.cancel()
         bar.finish()
 
@@ -237,6 +265,12 @@ class ProgressBar:
     def update(self, result: PollResult) -> None:
         self._last = result
         self.draw()
+
+    def rate_limited(self, wait: float) -> None:
+        self.finish()
+        self._stream.write(f"{PROG}: the provider asked to slow down; sending again in {wait:.0f} s\n")
+        self._stream.flush()
+        self._width = 0
 
     async def keep_drawing(self) -> None:
         """Keep the elapsed time moving between polls, which may be seconds apart."""

@@ -78,6 +78,8 @@ def status_embed(job: Job, place: QueuePlace | None) -> discord.Embed:
     embed.add_field(name=(timing := _timing(job))[0], value=timing[1])
     if job.state is JobState.QUEUED and place is not None:
         embed.add_field(name="Queue", value=queue_text(place), inline=False)
+    if job.state is JobState.SUBMITTING and job.waiting_reason is not None:
+        embed.add_field(name="Progress", value=job.waiting_reason, inline=False)
     if job.state is JobState.RUNNING:
         if job.progress is not None:
             progress = f"`{text.bar(job.progress)}` {round(job.progress * 100)}%"

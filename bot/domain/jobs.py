@@ -180,6 +180,8 @@ class Job:
     status_channel_id: int | None = None
     status_message_id: int | None = None
     result_message_id: int | None = None
+    # Live only, never stored: why a job that has left the queue is not moving (a provider's 429).
+    waiting_reason: str | None = None
 
     def evolve(self, **changes: Any) -> Job:
         """A copy with `changes`: `dataclasses.replace` without its per-field checks (every checkpoint makes one)."""

@@ -36,7 +36,8 @@ from bot.jobs.events import EventBus
 from bot.jobs.limits import RunningLimits
 from bot.jobs.polling import poll_until_done
 from bot.jobs.scheduler import EXACT_POSITIONS, FairQueue, QueuePlace, RunTimes, place_of
-from bot.media.fit import fit_to_limit, upload_budget
+from bot.jobs.submitting import submit_when_allowed
+from bot.media.fit import fit_to_limit, remove_stale_reencodes, upload_budget
 from bot.media.input_image import ImageError, load_image
 from bot.media.probe import NotAVideo, VideoInfo, probe_video_async
 from bot.models import ModelCatalog
@@ -49,6 +50,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_DOWNLOAD_BYTES = 1024 * 1024 * 1024
+# A job resumed after a restart past its deadline still gets this long: a clip already
+# downloaded is posted rather than thrown away.
+RESUME_GRACE_SECONDS = 30.0
 
 _REASONS: dict[BackendErrorKind, FailureReason] = {
     BackendErrorKind.RATE_LIMITED: FailureReason.BACKEND_UNAVAILABLE,
@@ -188,6 +192,8 @@ class Runner:
     # Lifecycle
 
     async def start(self) -> None:
+        if await asyncio.to_thread(remove_stale_reencodes, self._media_dir):
+            log.info("removed re-encodes a stopped bot left in %s", self._media_dir)
         await self.recover()
         self._loop_task = asyncio.create_task(self._dispatch_loop(), name="footage-runner")
 
@@ -327,7 +333,7 @@ class Runner:
             if backend is None:
                 await self._fail(job, FailureReason.BACKEND_UNAVAILABLE, f"backend {job.backend} is not configured")
                 return
-            await self._advance(job, backend)
+            await self._advance_until_deadline(job, backend)
         except asyncio.CancelledError:
             if job.id in self._aborting:
                 await self._cancel_at_backend(job.id, backend)
@@ -349,6 +355,25 @@ class Runner:
             self._tasks.pop(job.id, None)
             self._running.pop(job.id, None)
             self.wake()
+
+    async def _advance_until_deadline(self, job: Job, backend: Backend) -> None:
+        """`_advance`, stopped by the wall clock at the job's deadline (submit, poll, download, fit, post).
+
+        The deadline runs from when the provider took the job (`started_at`), or from now
+        for a job still to be submitted; a timed-out job then fails like any provider timeout.
+        """
+        elapsed = (self._clock() - job.started_at).total_seconds() if job.started_at is not None else 0.0
+        limit = max(self._job_timeout - elapsed, min(RESUME_GRACE_SECONDS, self._job_timeout))
+        timer = asyncio.timeout(limit)
+        try:
+            async with timer:
+                await self._advance(job, backend)
+        except TimeoutError:
+            if not timer.expired():
+                raise
+            raise BackendError(
+                BackendErrorKind.TIMEOUT, f"the job passed its {self._job_timeout:g}-second limit"
+            ) from None
 
     async def _advance(self, job: Job, backend: Backend) -> Job | None:
         """Run the job from its current state to the end. None when it stopped early."""
@@ -395,7 +420,10 @@ class Runner:
             negative_prompt=job.request.negative_prompt,
             image=image,
         )
-        submitted = await backend.submit(request)
+        submitted = await submit_when_allowed(
+            backend, request, on_wait=partial(self._note_rate_limited, job), sleep=self._sleep
+        )
+        job.waiting_reason = None
         # Stored the moment the provider accepts: from here on the job is polled, never resubmitted.
         return await self._move(
             job,
@@ -404,6 +432,13 @@ class Runner:
             backend_data=dict(submitted.data),
             started_at=self._clock(),
         )
+
+    def _note_rate_limited(self, job: Job, wait: float) -> None:
+        job.waiting_reason = f"The video service asked the bot to slow down; sending again in {wait:.0f} s."
+        self._events.publish("progress", job)
+
+    async def _sleep(self, seconds: float) -> None:
+        await self._wait(asyncio.sleep(seconds), "job: waiting out a provider's rate limit")
 
     async def _poll(self, job: Job, backend: Backend) -> PollResult:
         handle = BackendJob(job.backend_job_id or job.id, job.backend_data)

@@ -11,6 +11,7 @@ import asyncio
 import math
 import re
 import subprocess
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,8 @@ MAX_ATTEMPTS = 2
 # A re-encode shorter than this lost frames (a truncated write); AAC priming may add a little.
 DURATION_TOLERANCE = 0.25
 REQUIRED_ENCODERS = ("libx264", "aac")
+# A re-encode file older than this belongs to no running re-encode (each has a far shorter limit).
+STALE_REENCODE_SECONDS = 6 * 3600
 
 
 class FFmpegUnavailable(RuntimeError):
@@ -95,16 +98,21 @@ async def fit_to_limit(
             return unfitted(f"{limit_bytes} bytes leaves {video_bps // 1000} kbit/s of video for {info.duration:.1f} s")
         output = workdir / f"{source.stem}.{uuid.uuid4().hex[:8]}.fit{attempt}.mp4"
         command = _command(ffmpeg, source, output, video_bps, audio_bps, scale_factor(info, video_bps))
-        with metrics.reencode_running():
-            failure = await _run(command, seconds=max(60.0, info.duration * 20), wait=wait)
-        if failure:
-            output.unlink(missing_ok=True)
-            return unfitted(f"ffmpeg failed: {failure}")
         try:
-            fitted: VideoInfo = await wait(probe_video_async(output), "fit: probe re-encode")
-        except NotAVideo as error:
+            with metrics.reencode_running():
+                failure = await _run(command, seconds=max(60.0, info.duration * 20), wait=wait)
+            if failure:
+                output.unlink(missing_ok=True)
+                return unfitted(f"ffmpeg failed: {failure}")
+            try:
+                fitted: VideoInfo = await wait(probe_video_async(output), "fit: probe re-encode")
+            except NotAVideo as error:
+                output.unlink(missing_ok=True)
+                return unfitted(f"the re-encode is not a video: {error}")
+        except BaseException:
+            # Canceled (a job's deadline, a stop): the half-written re-encode goes too.
             output.unlink(missing_ok=True)
-            return unfitted(f"the re-encode is not a video: {error}")
+            raise
         if abs(fitted.duration - info.duration) > DURATION_TOLERANCE:
             output.unlink(missing_ok=True)
             return unfitted(f"the re-encode lasts {fitted.duration:.2f} s, the source {info.duration:.2f} s")
@@ -114,6 +122,23 @@ async def fit_to_limit(
         # Single-pass rate control missed; aim lower by the measured overshoot, plus headroom.
         video_bps = int(video_bps * budget / fitted.size_bytes * 0.95)
     return unfitted(f"still over {budget} bytes after {MAX_ATTEMPTS} re-encodes")
+
+
+def remove_stale_reencodes(workdir: Path, older_than: float = STALE_REENCODE_SECONDS) -> int:
+    """Delete re-encodes a killed process left behind (`*.fitN.mp4`); blocking. Returns how many.
+
+    Only old ones: another process sharing the folder may be writing a fresh one.
+    """
+    cutoff = time.time() - older_than
+    removed = 0
+    for leftover in workdir.glob("*.fit[0-9]*.mp4"):
+        try:
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def scale_factor(info: VideoInfo, video_bps: int) -> float:

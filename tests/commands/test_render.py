@@ -3,6 +3,10 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -207,3 +211,30 @@ def test_the_progress_bar_prints_one_line_per_change_when_not_a_terminal() -> No
         "100%  succeeded",
     ]
     assert lines[2].startswith("[#######.................]")
+
+
+def test_sigterm_cancels_the_render_like_ctrl_c_and_leaves_no_file(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "FOOTAGE_BACKEND": "demo",
+        "DEMO_LATENCY_SECONDS": "120",
+        "MEDIA_DIR": str(tmp_path / "media"),
+        "LOG_LEVEL": "INFO",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),  # this checkout's bot, wherever it is installed
+    }
+    env.pop("FOOTAGE_CONFIG", None)
+    command = [sys.executable, "-c", "from bot.cli import entry; entry()", "render", "a cat", "-o", "clip.mp4"]
+    child = subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    assert child.stderr is not None
+    try:
+        for line in child.stderr:  # the job is at the provider once the progress bar shows it
+            if "running" in line or "queued" in line:
+                break
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 143, err
+    assert "terminated; the job was canceled" in err
+    assert "Traceback" not in err
+    assert list(tmp_path.glob("*.mp4")) == [] and list(tmp_path.glob(".*")) == []

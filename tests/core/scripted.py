@@ -14,6 +14,7 @@ from pathlib import Path
 from bot.backends.base import (
     BackendCapabilities,
     BackendError,
+    BackendErrorKind,
     BackendJob,
     FetchedClip,
     GenerationRequest,
@@ -30,6 +31,9 @@ class Script:
 
     submit_error: BackendError | None = None
     poll_error: BackendError | None = None
+    # Submits answered 429 before one is accepted (-1: every one).
+    rate_limited_submits: int = 0
+    poll_hangs: bool = False  # a status request that never answers
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -53,6 +57,9 @@ class ScriptedBackend:
         script = self.script(request.job_id)
         if script.submit_error is not None:
             raise script.submit_error
+        if script.rate_limited_submits:
+            script.rate_limited_submits -= 1
+            raise BackendError(BackendErrorKind.RATE_LIMITED, "slow down", retry_after=0.0, status_code=429)
         if self.auto_release:
             script.release.set()
         return BackendJob(f"remote-{request.job_id}", {"seed": str(request.seed)})
@@ -62,6 +69,8 @@ class ScriptedBackend:
         script = self.script(job.id.removeprefix("remote-"))
         if script.poll_error is not None:
             return PollResult("failed", error=script.poll_error)
+        if script.poll_hangs:
+            await asyncio.Event().wait()
         if not script.release.is_set():
             return PollResult("running", progress=0.5, poll_after=0.01)
         return PollResult("succeeded", progress=1.0, result_url=f"https://example.invalid/{job.id}.mp4")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
@@ -135,3 +137,44 @@ def test_an_unusable_ffmpeg_raises_a_clear_error(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(fit, "ffmpeg_exe", lambda: "/nonexistent/ffmpeg")
     with pytest.raises(FFmpegUnavailable, match="does not run"):
         ffmpeg_version()
+
+
+def _child_pids() -> set[str]:
+    children: set[str] = set()
+    for task in Path("/proc/self/task").iterdir():
+        children.update((task / "children").read_text().split())
+    return children
+
+
+async def test_a_canceled_reencode_leaves_no_file_and_no_ffmpeg(
+    noise_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_command = fit._command
+
+    def at_playback_speed(*args: Any) -> list[str]:
+        command = real_command(*args)
+        at = command.index("-i")
+        return [*command[:at], "-re", *command[at:]]  # reads the 3 s clip in 3 s: time to cancel
+
+    monkeypatch.setattr(fit, "_command", at_playback_speed)
+    before = _child_pids()
+    task = asyncio.create_task(fit_to_limit(noise_clip, size_of(noise_clip) // 5, tmp_path))
+    for _ in range(1500):  # up to 30 s, a liveness bound: ffmpeg creates its output first thing
+        if list(tmp_path.glob("*.fit1.mp4")):
+            break
+        await asyncio.sleep(0.02)
+    assert _child_pids() - before  # ffmpeg is running and writing
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert files_in(tmp_path) == []
+    assert _child_pids() - before == set()
+
+
+def test_only_old_reencodes_are_removed_as_leftovers(tmp_path: Path) -> None:
+    old, fresh, clip = tmp_path / "A.1234abcd.fit1.mp4", tmp_path / "B.5678abcd.fit2.mp4", tmp_path / "C.mp4"
+    for path in (old, fresh, clip):
+        path.write_bytes(b"x")
+    os.utime(old, (0, 0))
+    assert fit.remove_stale_reencodes(tmp_path) == 1
+    assert files_in(tmp_path) == [fresh, clip]
