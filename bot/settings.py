@@ -18,6 +18,7 @@ from bot.backends.comfyui import ComfyUISettings
 from bot.backends.demo import DemoSettings
 from bot.backends.entry import BackendSettings
 from bot.backends.fal import FalSettings
+from bot.backends.kling import KlingSettings
 from bot.backends.luma import LumaSettings
 from bot.backends.replicate import ReplicateSettings
 from bot.backends.runway import RunwaySettings
@@ -86,6 +87,7 @@ class Settings(
     RunwaySettings,
     LumaSettings,
     VeoSettings,
+    KlingSettings,
 ):
     """The core's settings plus every backend's."""
 

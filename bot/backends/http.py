@@ -100,6 +100,8 @@ class Retry(Enum):
 
 
 ContentPolicyRule = Callable[[Any, str], bool]
+# A provider's own error codes, read before the shared rules: (status, body) -> a kind, or None.
+KindRule = Callable[[int, Any], "Kind | None"]
 
 
 def _no_content_rule(body: Any, message: str) -> bool:
@@ -183,12 +185,15 @@ def classify_status(
     content_policy: ContentPolicyRule = _no_content_rule,
     not_found: Kind = Kind.MODEL_UNAVAILABLE,
     secrets: Iterable[str] = (),
+    kind_rule: KindRule | None = None,
 ) -> BackendError:
     """Classify a non-2xx answer. `not_found` says what a 404 means for this call."""
     message = redact(error_message(body, f"HTTP {status}"), secrets)
     retry_after = parse_retry_after(headers.get("retry-after"))
     kind: Kind
-    if 400 <= status < 500 and status != 429 and content_policy(body, message):
+    if kind_rule is not None and (ruled := kind_rule(status, body)) is not None:
+        kind = ruled
+    elif 400 <= status < 500 and status != 429 and content_policy(body, message):
         kind = Kind.CONTENT_POLICY
     elif status == 429:
         kind = Kind.RATE_LIMITED
@@ -279,6 +284,7 @@ class ProviderHttp:
         content_policy: ContentPolicyRule = _no_content_rule,
         authenticated_downloads: bool = False,
         follow_download_redirects: bool = False,
+        kind_rule: KindRule | None = None,
     ) -> None:
         timeouts = timeouts or HttpTimeouts()
         self.name = name
@@ -289,6 +295,7 @@ class ProviderHttp:
         self._auth = dict(auth_headers or {})
         self._secrets = secret_parts(secrets)
         self._content_policy = content_policy
+        self._kind_rule = kind_rule
         # Result files on the provider's own API origin need the key (Gemini's file URIs).
         self._authenticated_downloads = authenticated_downloads
         self._origin = _origin(self.base_url)
@@ -320,6 +327,7 @@ class ProviderHttp:
             content_policy=self._content_policy,
             not_found=not_found,
             secrets=self._secrets,
+            kind_rule=self._kind_rule,
         )
         metrics.provider_error(self.name, error.kind.value)
         return error

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.backends import comfyui, demo, fal, luma, replicate, runway, veo
+from bot.backends import comfyui, demo, fal, kling, luma, replicate, runway, veo
 from bot.backends.base import Backend, ExternalWait, await_directly
 from bot.backends.entry import BackendEntry, BuildContext
 from bot.backends.http import HttpTimeouts, RetryPolicy
 from bot.models import CatalogError, ModelCatalog, ModelSpec, load_catalog_file
 from bot.settings import Settings, backend_names
 
-ENTRIES: dict[str, BackendEntry] = {
-    entry.name: entry
-    for entry in (demo.ENTRY, fal.ENTRY, replicate.ENTRY, comfyui.ENTRY, runway.ENTRY, luma.ENTRY, veo.ENTRY)
-}
+_MODULES = (demo, fal, replicate, comfyui, runway, luma, veo, kling)
+ENTRIES: dict[str, BackendEntry] = {module.ENTRY.name: module.ENTRY for module in _MODULES}
 # Every backend `Settings` has variables for has an entry, and the other way round.
 assert list(ENTRIES) == backend_names(), (list(ENTRIES), backend_names())
 _MIN_KEY_LENGTH = 16

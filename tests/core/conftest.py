@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
@@ -10,6 +10,7 @@ import av
 import pytest
 from PIL import Image
 
+from bot.backends.base import Backend
 from bot.core import Core
 from bot.domain.jobs import Job, JobRequest, JobState, Origin
 from bot.models import ModelCatalog, ModelSpec
@@ -96,12 +97,18 @@ class CoreHarness:
         self.core: Core | None = None
 
     async def open(
-        self, *, start: bool = True, max_concurrency: int = 2, models: ModelCatalog | None = None, **overrides: object
+        self,
+        *,
+        start: bool = True,
+        max_concurrency: int = 2,
+        models: ModelCatalog | None = None,
+        backends: Mapping[str, Backend] | None = None,
+        **overrides: object,
     ) -> Core:
         self.core = await Core.open(
             settings_for(self.tmp_path, **overrides),
             clock=self.clock,
-            backends={"scripted": self.backend},
+            backends=backends or {"scripted": self.backend},
             catalog=models or catalog(max_concurrency),
         )
         self.core.attach_deliverer(self.deliverer)
