@@ -1,4 +1,4 @@
-"""`footage-bot` (= `python -m bot`): run, doctor, render, preview, bench.
+"""`footage-bot` (= `python -m bot`): run, doctor, render, preview, fit, bench.
 
 Every subcommand turns a configuration problem into one clear line and a non-zero
 exit, never a traceback.
@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("bot.commands.doctor", "check the configuration and print a pass/fail line per check"),
     "render": ("bot.commands.render", "run one generation through the configured backend, no Discord"),
     "preview": ("bot.commands.preview", "run the bot in a local browser preview of Discord"),
+    "fit": ("bot.commands.fit", "fit a clip to an upload limit as the bot would, and say how (last line JSON)"),
     "bench": ("bot.commands.bench", "measure the bot (prints figures, last line JSON)"),
 }
 

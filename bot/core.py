@@ -24,6 +24,7 @@ from bot.jobs.leases import LeasedRunner, WorkerIdentity
 from bot.jobs.runner import Runner
 from bot.jobs.scheduler import FairQueue, RunTimes
 from bot.jobs.service import JobService
+from bot.media.encoder import EncoderLimits, EncodeSlots
 from bot.models import ModelCatalog
 from bot.quotas.service import QuotaService
 from bot.quotas.tiers import default_tier
@@ -55,6 +56,7 @@ class Core:
         self.quotas = QuotaService(store, tier, clock)
         self.guilds = GuildConfigService(store, catalog, tier)
         self.reports = ReportService(store, clock)
+        self.encode_slots = EncodeSlots(EncoderLimits.from_settings(settings))
         self.jobs = JobService(
             store, catalog, self.quotas, self.queue, self.events, clock, prompt_max_chars=settings.prompt_max_chars
         )
@@ -64,6 +66,7 @@ class Core:
             "guild_max_running": settings.guild_max_running,
             "job_timeout": settings.job_timeout_seconds,
             "image_max_bytes": settings.image_max_bytes,
+            "encode_slots": self.encode_slots,
             "wait": wait,
         }
         # A worker among several claims from the database; alone, the runner keeps its own queue.

@@ -68,6 +68,11 @@ class CoreSettings(BaseSettings):
     prompt_max_chars: int = Field(default=1000, ge=10, le=4000)
     image_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
 
+    # Re-encoding clips over the upload limit; unset: from the machine's CPUs and memory.
+    fit_parallel: int | None = Field(default=None, ge=1, le=64)
+    fit_threads: int | None = Field(default=None, ge=1, le=64)
+    fit_memory_mib: int | None = Field(default=None, ge=128, le=65536)
+
     @field_validator("footage_backend")
     @classmethod
     def _known_backend(cls, value: str) -> str:

@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "ack": ("bot.benchmarks.ack", "time from a /generate interaction to its first answer, under a busy queue"),
     "render": ("bot.benchmarks.render", "time the demo renderer takes for a clip"),
     "queue": ("bot.benchmarks.queue", "enqueue and dispatch throughput of the job queue"),
+    "fit": ("bot.benchmarks.fit", "wall time per clip second of fitting hard clips to an upload limit"),
 }
 
 

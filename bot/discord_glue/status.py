@@ -88,6 +88,8 @@ def status_embed(job: Job, place: QueuePlace | None) -> discord.Embed:
         else:
             progress = "Started"
         embed.add_field(name="Progress", value=progress, inline=False)
+    if job.state is JobState.FETCHING and job.clip_step is not None:
+        embed.add_field(name="Progress", value=job.clip_step.plain, inline=False)
     if job.state is JobState.FAILED and job.failure is not None:
         reason = job.failure.plain
         if job.failure_detail:

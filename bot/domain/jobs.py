@@ -55,6 +55,23 @@ def can_move(source: JobState, target: JobState) -> bool:
     return target in TRANSITIONS[source]
 
 
+class ClipStep(StrEnum):
+    """What happens to a fetched clip before it is posted; shown while the job is fetching, never stored."""
+
+    WAITING_FOR_ENCODER = "waiting_for_encoder"
+    REENCODING = "reencoding"
+
+    @property
+    def plain(self) -> str:
+        return CLIP_STEP_TEXT[self]
+
+
+CLIP_STEP_TEXT: dict[ClipStep, str] = {
+    ClipStep.WAITING_FOR_ENCODER: "Too big to upload here: waiting for a free slot to shrink it",
+    ClipStep.REENCODING: "Too big to upload here: shrinking it to fit",
+}
+
+
 class FailureReason(StrEnum):
     """The closed set of reasons a requester can be told, each in plain words."""
 
@@ -171,6 +188,7 @@ class Job:
     backend_data: dict[str, str] = field(default_factory=dict)
     progress: float | None = None
     provider_queue_position: int | None = None
+    clip_step: ClipStep | None = None  # in memory only: the store never reads or writes it
     started_at: datetime | None = None
     finished_at: datetime | None = None
     result_path: str | None = None

@@ -29,7 +29,7 @@ from bot.backends.base import (
     PollResult,
 )
 from bot.clock import Clock, to_epoch
-from bot.domain.jobs import ACTIVE_STATES, FailureReason, Job, JobState
+from bot.domain.jobs import ACTIVE_STATES, ClipStep, FailureReason, Job, JobState
 from bot.guilds import PAUSED_EVERYWHERE
 from bot.jobs.delivery import Clip, Delivered, Deliverer
 from bot.jobs.events import EventBus
@@ -37,6 +37,7 @@ from bot.jobs.limits import RunningLimits
 from bot.jobs.polling import poll_until_done
 from bot.jobs.scheduler import EXACT_POSITIONS, FairQueue, QueuePlace, RunTimes, place_of
 from bot.jobs.submitting import submit_when_allowed
+from bot.media.encoder import EncodeSlots
 from bot.media.fit import fit_to_limit, remove_stale_reencodes, upload_budget
 from bot.media.input_image import ImageError, load_image
 from bot.media.probe import NotAVideo, VideoInfo, probe_video_async
@@ -145,6 +146,7 @@ class Runner:
         guild_max_running: int,
         job_timeout: float,
         image_max_bytes: int,
+        encode_slots: EncodeSlots,
         wait: ExternalWait,
     ) -> None:
         self._store = store
@@ -158,6 +160,7 @@ class Runner:
         self._guild_max_running = guild_max_running
         self._job_timeout = job_timeout
         self._image_max_bytes = image_max_bytes
+        self._encode_slots = encode_slots
         self._wait = wait
         self._deliverer: Deliverer | None = None
         self._wake = asyncio.Event()
@@ -461,10 +464,23 @@ class Runner:
         # the file count, so a download cut by a restart is simply fetched again.
         final = self._media_dir / f"{job.id}.mp4"
         fetched = await metrics.timed(metrics.FETCH, backend.fetch(handle, result, final, MAX_DOWNLOAD_BYTES))
-        fitted = await metrics.timed(
-            metrics.FIT,
-            fit_to_limit(fetched.path, job.origin.upload_limit, self._media_dir, info=fetched.info, wait=self._wait),
-        )
+        if fetched.info.size_bytes > upload_budget(job.origin.upload_limit):
+            self._show_clip_step(job, ClipStep.REENCODING)
+        try:
+            fitted = await metrics.timed(
+                metrics.FIT,
+                fit_to_limit(
+                    fetched.path,
+                    job.origin.upload_limit,
+                    self._media_dir,
+                    self._encode_slots,
+                    info=fetched.info,
+                    wait=self._wait,
+                    on_wait=lambda: self._show_clip_step(job, ClipStep.WAITING_FOR_ENCODER),
+                ),
+            )
+        finally:
+            job.clip_step = None
         if not fitted.fitted:
             log.info("job %s: clip stays over the upload limit (%s); a link will be posted", job.id, fitted.detail)
         if fitted.path != final:  # re-encoded smaller: the copy takes the original's place
@@ -473,6 +489,10 @@ class Runner:
             fetched.path.unlink(missing_ok=True)
         moved = await self._move(job, JobState.DELIVERING, result_path=str(final), result_url=fetched.source_url)
         return moved, fitted.info
+
+    def _show_clip_step(self, job: Job, step: ClipStep) -> None:
+        job.clip_step = step
+        self._events.publish("progress", job)
 
     async def _deliver(self, job: Job, info: VideoInfo | None) -> Job | None:
         """Post the clip; `info` is None when a restart resumed the job here, and the file is probed."""

@@ -60,3 +60,31 @@ def _duration(container: av.container.InputContainer, stream: av.VideoStream) ->
 
 async def probe_video_async(path: Path) -> VideoInfo:
     return await asyncio.to_thread(probe_video, path)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSizes:
+    """A file's bytes split into its video stream, its audio stream and the container around them."""
+
+    video_bytes: int
+    audio_bytes: int
+    other_bytes: int
+
+
+def stream_sizes(path: Path) -> StreamSizes:
+    """Blocking; reads every packet's size without decoding."""
+    video = audio = 0
+    try:
+        with av.open(str(path)) as container:
+            for packet in container.demux():
+                if packet.stream.type == "video":
+                    video += packet.size
+                elif packet.stream.type == "audio":
+                    audio += packet.size
+    except (av.FFmpegError, ValueError, OSError) as error:
+        raise NotAVideo(f"{path.name} is not a readable video: {error}") from None
+    return StreamSizes(video, audio, path.stat().st_size - video - audio)
+
+
+async def stream_sizes_async(path: Path) -> StreamSizes:
+    return await asyncio.to_thread(stream_sizes, path)

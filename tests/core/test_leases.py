@@ -59,6 +59,7 @@ class Workers:
             guild_max_running=self.core.settings.guild_max_running,
             job_timeout=self.core.settings.job_timeout_seconds,
             image_max_bytes=self.core.settings.image_max_bytes,
+            encode_slots=self.core.encode_slots,
             wait=_direct,
         )
         runner.attach_deliverer(self.deliverer)

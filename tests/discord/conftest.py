@@ -44,6 +44,9 @@ def settings(tmp_path: Path) -> Settings:
         default_max_running=1,
         default_max_queued=5,
         default_max_clip_seconds=8,
+        # Fixed, not from the machine: x264's output depends on its thread count.
+        fit_parallel=1,
+        fit_threads=2,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import random
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -17,8 +17,9 @@ from bot.domain.jobs import Job
 
 
 def write_clip(path: Path, *, size: tuple[int, int] = (64, 64), frames: int = 16, noise: bool = False) -> Path:
-    """A real H.264 clip; with `noise` it compresses badly, so it is big."""
+    """A real H.264 clip; with `noise` it compresses badly, so it is big (the same bytes every run)."""
     width, height = size
+    pixels = random.Random(f"{size} {frames}")
     with av.open(str(path), mode="w", format="mp4") as output:
         stream = output.add_stream("libx264", rate=8)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
@@ -26,7 +27,7 @@ def write_clip(path: Path, *, size: tuple[int, int] = (64, 64), frames: int = 16
             stream.options = {"preset": "ultrafast", "crf": "4"}
         for index in range(frames):
             if noise:
-                picture = Image.frombytes("RGB", size, os.urandom(width * height * 3))
+                picture = Image.frombytes("RGB", size, pixels.randbytes(width * height * 3))
             else:
                 picture = Image.new("RGB", size, (index * 15 % 256, 80, 160))
             frame = av.VideoFrame.from_image(picture)

@@ -10,7 +10,7 @@ import simcord.interactions
 from discord.ext import commands
 
 from bot.backends.base import BackendError, BackendErrorKind
-from bot.domain.jobs import FailureReason, JobState
+from bot.domain.jobs import ClipStep, FailureReason, JobState
 from bot.media.probe import probe_video
 from tests.discord.gated import GatedBackend, gated_catalog
 from tests.discord.simworld import World, job_id_of, write_clip
@@ -124,32 +124,57 @@ async def test_failed_job_says_why_and_refunds(world: World, gated: GatedBackend
     assert quota.response is not None and "0 / 20 s" in (quota.response.embeds[0].fields[0].value or "")
 
 
-async def test_over_limit_clip_is_reencoded_under_the_interaction_limit(
-    world: World, gated: GatedBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    limit = 150_000
+SMALL_UPLOAD_LIMIT = 150_000
+
+
+@pytest.fixture
+def small_upload_limit(gated: GatedBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Interactions carry a 150 kB upload limit, and the gated backend returns a noisy clip over it."""
     gated.clip = write_clip(tmp_path / "noise.mp4", size=(256, 144), frames=24, noise=True)
-    assert gated.clip.stat().st_size > limit
+    assert gated.clip.stat().st_size > SMALL_UPLOAD_LIMIT
     original = simcord.interactions.base_payload
 
     def smaller_limit(*args: Any, **kwargs: Any) -> Any:
         record, payload = original(*args, **kwargs)
-        payload["attachment_size_limit"] = limit  # what Discord would send for this guild
+        payload["attachment_size_limit"] = SMALL_UPLOAD_LIMIT  # what Discord would send for this guild
         return record, payload
 
     monkeypatch.setattr(simcord.interactions, "base_payload", smaller_limit)
+    return SMALL_UPLOAD_LIMIT
 
+
+async def test_over_limit_clip_is_reencoded_under_the_interaction_limit(
+    world: World, small_upload_limit: int, tmp_path: Path
+) -> None:
     job_id = await generate(world, world.alice, "noisy")
 
     job = await world.job(job_id)
-    assert job.origin.upload_limit == limit and job.state is JobState.DELIVERED
+    assert job.origin.upload_limit == small_upload_limit and job.state is JobState.DELIVERED
     clip = world.channel.last_message
     assert clip is not None and clip.attachments
-    assert clip.attachments[0].size <= limit
+    assert clip.attachments[0].size <= small_upload_limit
     data = world.env.backend.cdn.get(clip.attachments[0].url)
     assert data is not None
     (tmp_path / "posted.mp4").write_bytes(data)
     assert probe_video(tmp_path / "posted.mp4").duration > 2.5
+
+
+async def test_a_clip_waiting_for_a_reencode_slot_says_so(world: World, small_upload_limit: int) -> None:
+    services = world.bot.footage
+    assert services is not None
+    async with services.core.encode_slots.slot():  # the only slot, busy with another clip
+        job_id = await generate(world, world.alice, "noisy")
+        await world.env.settle()
+        job = await world.job(job_id)
+        assert job.state is JobState.FETCHING
+        fields = status_of(world, job.status_message_id or 0).embeds[0].fields
+        assert any(ClipStep.WAITING_FOR_ENCODER.plain == field.value for field in fields)
+    await world.env.settle()
+
+    job = await world.job(job_id)
+    assert job.state is JobState.DELIVERED
+    fields = status_of(world, job.status_message_id or 0).embeds[0].fields
+    assert not any(ClipStep.WAITING_FOR_ENCODER.plain == field.value for field in fields)
 
 
 @pytest.mark.simcord(settle_timeout=1.0)

@@ -3,15 +3,17 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import av
 import pytest
 
-from bot.media import fit
+from bot.media import encoder, fit
 from bot.media.demo_render import render_demo
-from bot.media.fit import FFmpegUnavailable, ffmpeg_version, fit_to_limit, scale_factor, upload_budget
+from bot.media.encoder import EncoderLimits, EncodeSlots
+from bot.media.fit import FFmpegUnavailable, ffmpeg_version, fit_to_limit, output_size, scale_factor, upload_budget
 from bot.media.probe import VideoInfo, probe_video
 
 
@@ -24,14 +26,16 @@ def size_of(path: Path) -> int:
     return path.stat().st_size
 
 
-async def test_a_clip_under_the_limit_is_returned_unchanged(noise_clip: Path, tmp_path: Path) -> None:
+async def test_a_clip_under_the_limit_is_returned_unchanged(
+    noise_clip: Path, tmp_path: Path, slots: EncodeSlots
+) -> None:
     size = size_of(noise_clip)
-    result = await fit_to_limit(noise_clip, size * 2, tmp_path)
+    result = await fit_to_limit(noise_clip, size * 2, tmp_path, slots)
     assert (result.path, result.fitted, result.reencoded, result.size) == (noise_clip, True, False, size)
     assert files_in(tmp_path) == []
 
 
-async def test_an_over_limit_clip_is_reencoded_under_it(noise_clip: Path, tmp_path: Path) -> None:
+async def test_an_over_limit_clip_is_reencoded_under_it(noise_clip: Path, tmp_path: Path, slots: EncodeSlots) -> None:
     source = probe_video(noise_clip)
     limit = source.size_bytes // 5
     reasons: list[str] = []
@@ -40,7 +44,7 @@ async def test_an_over_limit_clip_is_reencoded_under_it(noise_clip: Path, tmp_pa
         reasons.append(reason)
         return await awaitable
 
-    result = await fit_to_limit(noise_clip, limit, tmp_path, wait=recording_wait)
+    result = await fit_to_limit(noise_clip, limit, tmp_path, slots, wait=recording_wait)
 
     assert result.fitted
     assert result.reencoded
@@ -57,8 +61,8 @@ async def test_an_over_limit_clip_is_reencoded_under_it(noise_clip: Path, tmp_pa
     assert files_in(tmp_path) == [result.path]
 
 
-async def test_an_impossible_limit_is_reported_not_raised(noise_clip: Path, tmp_path: Path) -> None:
-    result = await fit_to_limit(noise_clip, 20_000, tmp_path)
+async def test_an_impossible_limit_is_reported_not_raised(noise_clip: Path, tmp_path: Path, slots: EncodeSlots) -> None:
+    result = await fit_to_limit(noise_clip, 20_000, tmp_path, slots)
     assert not result.fitted
     assert not result.reencoded
     assert result.path == noise_clip
@@ -66,10 +70,10 @@ async def test_an_impossible_limit_is_reported_not_raised(noise_clip: Path, tmp_
 
 
 async def test_a_failing_ffmpeg_is_reported_not_raised(
-    noise_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    noise_clip: Path, tmp_path: Path, slots: EncodeSlots, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(fit, "ffmpeg_exe", lambda: "/bin/false")
-    result = await fit_to_limit(noise_clip, size_of(noise_clip) // 4, tmp_path)
+    result = await fit_to_limit(noise_clip, size_of(noise_clip) // 4, tmp_path, slots)
     assert not result.fitted
     assert result.path == noise_clip
     assert result.detail.startswith("ffmpeg failed")
@@ -77,7 +81,7 @@ async def test_a_failing_ffmpeg_is_reported_not_raised(
 
 
 async def test_a_truncated_reencode_is_not_accepted(
-    noise_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    noise_clip: Path, tmp_path: Path, slots: EncodeSlots, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real_command = fit._command
 
@@ -86,7 +90,7 @@ async def test_a_truncated_reencode_is_not_accepted(
         return [*command[:-1], "-t", "1", command[-1]]
 
     monkeypatch.setattr(fit, "_command", cut_short)
-    result = await fit_to_limit(noise_clip, size_of(noise_clip) // 5, tmp_path)
+    result = await fit_to_limit(noise_clip, size_of(noise_clip) // 5, tmp_path, slots)
 
     assert not result.fitted
     assert result.path == noise_clip
@@ -112,13 +116,18 @@ def test_scaling_stops_at_a_watchable_size() -> None:
     assert 480 * scale_factor(info(854, 480), 20_000) == pytest.approx(144)
 
 
-async def test_a_thin_budget_gives_fewer_pixels_same_shape(tmp_path: Path) -> None:
+def test_a_1080p_source_is_reencoded_at_720p_even_with_bits_to_spare() -> None:
+    assert output_size(info(1920, 1080), 20_000_000) == (1280, 720)
+    assert output_size(info(1080, 1920), 20_000_000) == (720, 1280)
+
+
+async def test_a_thin_budget_gives_fewer_pixels_same_shape(tmp_path: Path, slots: EncodeSlots) -> None:
     clip = render_demo(tmp_path / "demo.mp4", prompt="a boat", seconds=2, aspect="16:9", seed=3)
     video_bps = 200_000  # about half of what 854x480 at 24 fps needs
-    limit = int((video_bps * 2 / 8 / (1 - fit.MUX_OVERHEAD) + fit.ENVELOPE_BYTES) / (1 - fit.SAFETY_SHARE))
+    limit = int((video_bps * 2 / 8 + fit.ENVELOPE_BYTES) / (1 - fit.SAFETY_SHARE))
     assert size_of(clip.path) > upload_budget(limit), "the demo clip must start over the limit"
 
-    result = await fit_to_limit(clip.path, limit, tmp_path / "fit")
+    result = await fit_to_limit(clip.path, limit, tmp_path / "fit", slots)
 
     assert result.fitted
     assert result.size <= upload_budget(limit)
@@ -147,7 +156,7 @@ def _child_pids() -> set[str]:
 
 
 async def test_a_canceled_reencode_leaves_no_file_and_no_ffmpeg(
-    noise_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    noise_clip: Path, tmp_path: Path, slots: EncodeSlots, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real_command = fit._command
 
@@ -158,7 +167,7 @@ async def test_a_canceled_reencode_leaves_no_file_and_no_ffmpeg(
 
     monkeypatch.setattr(fit, "_command", at_playback_speed)
     before = _child_pids()
-    task = asyncio.create_task(fit_to_limit(noise_clip, size_of(noise_clip) // 5, tmp_path))
+    task = asyncio.create_task(fit_to_limit(noise_clip, size_of(noise_clip) // 5, tmp_path, slots))
     for _ in range(1500):  # up to 30 s, a liveness bound: ffmpeg creates its output first thing
         if list(tmp_path.glob("*.fit1.mp4")):
             break
@@ -178,3 +187,85 @@ def test_only_old_reencodes_are_removed_as_leftovers(tmp_path: Path) -> None:
     os.utime(old, (0, 0))
     assert fit.remove_stale_reencodes(tmp_path) == 1
     assert files_in(tmp_path) == [fresh, clip]
+
+
+async def test_a_first_attempt_that_misses_is_followed_by_one_aimed_under_it(
+    noise_clip: Path, tmp_path: Path, slots: EncodeSlots, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_plan = fit.first_plan
+
+    def overshooting(info: VideoInfo, budget: int) -> Any:
+        plan = real_plan(info, budget)
+        return replace(plan, video_bps=plan.video_bps * 3)  # a first guess far too high
+
+    monkeypatch.setattr(fit, "first_plan", overshooting)
+    limit = size_of(noise_clip) // 5
+    result = await fit_to_limit(noise_clip, limit, tmp_path, slots)
+
+    first, second = result.attempts
+    assert first.size > upload_budget(limit)
+    assert result.fitted and result.size == second.size <= upload_budget(limit)
+    assert second.video_bps < first.video_bps
+    assert files_in(tmp_path) == [result.path]
+
+
+async def test_a_reencode_over_its_memory_ceiling_is_reported(noise_clip: Path, tmp_path: Path) -> None:
+    tiny = EncodeSlots(EncoderLimits(parallel=1, threads=2, memory_bytes=16 * 1024 * 1024))
+    result = await fit_to_limit(noise_clip, size_of(noise_clip) // 5, tmp_path, tiny)
+    assert not result.fitted
+    assert result.detail.startswith("ffmpeg failed")
+    assert "memory ceiling of 16 MiB" in result.detail
+    assert files_in(tmp_path) == []
+
+
+async def test_a_reencode_waits_for_a_free_slot_and_says_so(
+    noise_clip: Path, tmp_path: Path, slots: EncodeSlots
+) -> None:
+    waiting = asyncio.Event()
+    async with slots.slot():
+        fitting = asyncio.create_task(
+            fit_to_limit(noise_clip, size_of(noise_clip) // 5, tmp_path, slots, on_wait=waiting.set)
+        )
+        await waiting.wait()
+        assert not fitting.done()
+        assert files_in(tmp_path) == [], "nothing is encoded while the only slot is taken"
+    result = await fitting
+    assert result.fitted
+    assert result.waited_seconds > 0
+
+
+async def test_slots_never_run_more_than_their_number_at_once() -> None:
+    slots = EncodeSlots(EncoderLimits(parallel=2, threads=1, memory_bytes=1))
+    inside, most, waited = 0, 0, 0
+
+    async def one() -> None:
+        nonlocal inside, most, waited
+
+        def on_wait() -> None:
+            nonlocal waited
+            waited += 1
+
+        async with slots.slot(on_wait):
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.01)
+            inside -= 1
+
+    await asyncio.gather(*(one() for _ in range(5)))
+    assert (most, waited) == (2, 3)
+
+
+@pytest.mark.parametrize(("cpus", "parallel", "threads"), [(1, 1, 1), (2, 1, 2), (8, 2, 4), (64, 16, 4)])
+def test_encoder_defaults_come_from_the_cpu_count(
+    monkeypatch: pytest.MonkeyPatch, cpus: int, parallel: int, threads: int
+) -> None:
+    monkeypatch.setattr(encoder, "machine_cpus", lambda: cpus)
+    monkeypatch.setattr(encoder, "machine_memory", lambda: 64 * 1024**3)
+    limits = EncoderLimits.for_machine()
+    assert (limits.parallel, limits.threads, limits.memory_bytes) == (parallel, threads, 1024 * 1024 * 1024)
+    assert EncoderLimits.for_machine(parallel=3, threads=5, memory_mib=300) == EncoderLimits(3, 5, 300 * 1024 * 1024)
+
+
+def test_a_small_machine_gets_the_smallest_memory_ceiling(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(encoder, "machine_memory", lambda: 1024**3)
+    assert EncoderLimits.for_machine().memory_bytes == 512 * 1024 * 1024
