@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass
 from fractions import Fraction
@@ -14,6 +15,7 @@ from PIL import Image
 
 from bot.discord_glue.client import FootageBot
 from bot.domain.jobs import Job
+from bot.jobs.events import JobEvent
 
 
 def write_clip(path: Path, *, size: tuple[int, int] = (64, 64), frames: int = 16, noise: bool = False) -> Path:
@@ -59,6 +61,30 @@ class World:
         job = await services.core.jobs.get(job_id)
         assert job is not None
         return job
+
+    async def finished(self, job_id: str, timeout: float = 60.0) -> Job:
+        """The job once it has finished, waiting for it if need be.
+
+        Settling returns while a job waits on a declared external wait, and a re-encode's
+        ffmpeg is one: its last moment (after its output closes, before its exit is seen)
+        would otherwise be a race with the test.
+        """
+        services = self.bot.footage
+        assert services is not None
+        done = asyncio.Event()
+
+        def on_event(event: JobEvent) -> None:
+            if event.job.id == job_id and event.job.state.finished:
+                done.set()
+
+        unsubscribe = services.core.events.subscribe(on_event)
+        try:
+            if not (await self.job(job_id)).state.finished:
+                await asyncio.wait_for(done.wait(), timeout)
+        finally:
+            unsubscribe()
+        await self.env.settle()
+        return await self.job(job_id)
 
 
 def job_id_of(message: Any) -> str:

@@ -148,7 +148,7 @@ async def test_over_limit_clip_is_reencoded_under_the_interaction_limit(
 ) -> None:
     job_id = await generate(world, world.alice, "noisy")
 
-    job = await world.job(job_id)
+    job = await world.finished(job_id)
     assert job.origin.upload_limit == small_upload_limit and job.state is JobState.DELIVERED
     clip = world.channel.last_message
     assert clip is not None and clip.attachments
@@ -169,9 +169,8 @@ async def test_a_clip_waiting_for_a_reencode_slot_says_so(world: World, small_up
         assert job.state is JobState.FETCHING
         fields = status_of(world, job.status_message_id or 0).embeds[0].fields
         assert any(ClipStep.WAITING_FOR_ENCODER.plain == field.value for field in fields)
-    await world.env.settle()
 
-    job = await world.job(job_id)
+    job = await world.finished(job_id)
     assert job.state is JobState.DELIVERED
     fields = status_of(world, job.status_message_id or 0).embeds[0].fields
     assert not any(ClipStep.WAITING_FOR_ENCODER.plain == field.value for field in fields)
