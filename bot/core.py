@@ -25,6 +25,7 @@ from bot.jobs.runner import Runner
 from bot.jobs.scheduler import FairQueue, RunTimes
 from bot.jobs.service import JobService
 from bot.media.encoder import EncoderLimits, EncodeSlots
+from bot.media.input_image import Download
 from bot.models import ModelCatalog
 from bot.quotas.service import QuotaService
 from bot.quotas.tiers import default_tier
@@ -109,6 +110,9 @@ class Core:
 
     def attach_deliverer(self, deliverer: Deliverer) -> None:
         self.runner.attach_deliverer(deliverer)
+
+    def attach_image_download(self, download: Download) -> None:
+        self.runner.attach_image_download(download)
 
     async def start(self) -> None:
         """Recover unfinished jobs and start dispatching."""

@@ -14,6 +14,7 @@ from bot import metrics
 from bot.backends.base import Backend, ExternalWait, await_directly
 from bot.clock import Clock, utc_now
 from bot.core import Core
+from bot.discord_glue.attachments import attachment_download
 from bot.discord_glue.buttons import DYNAMIC_ITEMS
 from bot.discord_glue.delivery import DiscordDeliverer
 from bot.discord_glue.errors import FootageTree
@@ -71,6 +72,7 @@ class FootageBot(commands.Bot):
             updater = status_updater(self, core, interval=options.edit_interval)
             self.footage = Services(self.settings, core, options.clock, updater)
             core.attach_deliverer(DiscordDeliverer(self))
+            core.attach_image_download(attachment_download(self))
             for extension in EXTENSIONS:
                 await self.load_extension(extension)
             self.add_dynamic_items(CancelButton, *DYNAMIC_ITEMS)

@@ -14,6 +14,7 @@ import discord
 from bot import metrics
 from bot.clock import Clock
 from bot.core import Core
+from bot.discord_glue.attachments import attachment_download
 from bot.discord_glue.budget import DiscordBudget
 from bot.discord_glue.delivery import DiscordDeliverer
 from bot.discord_glue.status import StatusMessage, status_updater
@@ -53,6 +54,7 @@ class RestDiscord:
             raise
         updater = status_updater(client, core, interval=edit_interval)
         core.attach_deliverer(DiscordDeliverer(client))
+        core.attach_image_download(attachment_download(client))
         core.events.subscribe(updater.on_event)
         return cls(client, budget, updater)
 

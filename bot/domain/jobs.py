@@ -77,6 +77,8 @@ class FailureReason(StrEnum):
 
     CONTENT_POLICY = "content_policy"
     INVALID_REQUEST = "invalid_request"
+    INPUT_IMAGE_UNAVAILABLE = "input_image_unavailable"
+    BAD_INPUT_IMAGE = "bad_input_image"
     BACKEND_UNAVAILABLE = "backend_unavailable"
     OUT_OF_CREDIT = "out_of_credit"
     TIMED_OUT = "timed_out"
@@ -96,6 +98,11 @@ class FailureReason(StrEnum):
 FAILURE_TEXT: dict[FailureReason, str] = {
     FailureReason.CONTENT_POLICY: "The video service rejected this prompt under its content policy.",
     FailureReason.INVALID_REQUEST: "The video service refused the request as invalid.",
+    FailureReason.INPUT_IMAGE_UNAVAILABLE: (
+        "The bot could not fetch the start image you attached, so nothing was sent to the video service. "
+        "Attach it again and retry."
+    ),
+    FailureReason.BAD_INPUT_IMAGE: "The start image you attached cannot be used (it must be a PNG, JPEG or WebP).",
     FailureReason.BACKEND_UNAVAILABLE: "The video service is unavailable right now. Try again later.",
     FailureReason.OUT_OF_CREDIT: "The video service account is out of credit. Tell the bot's admin.",
     FailureReason.TIMED_OUT: "The video service took too long and the job timed out.",

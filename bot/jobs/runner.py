@@ -39,7 +39,7 @@ from bot.jobs.scheduler import EXACT_POSITIONS, FairQueue, QueuePlace, RunTimes,
 from bot.jobs.submitting import submit_when_allowed
 from bot.media.encoder import EncodeSlots
 from bot.media.fit import fit_to_limit, remove_stale_reencodes, upload_budget
-from bot.media.input_image import ImageError, load_image
+from bot.media.input_image import Download, ImageError, ImageUnavailable, load_image
 from bot.media.probe import NotAVideo, VideoInfo, probe_video_async
 from bot.models import ModelCatalog
 from bot.quotas import ledger
@@ -163,6 +163,7 @@ class Runner:
         self._encode_slots = encode_slots
         self._wait = wait
         self._deliverer: Deliverer | None = None
+        self._download_image: Download | None = None
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -180,6 +181,10 @@ class Runner:
 
     def attach_deliverer(self, deliverer: Deliverer) -> None:
         self._deliverer = deliverer
+
+    def attach_image_download(self, download: Download) -> None:
+        """How input images at URLs are fetched (the Discord side fetches its attachments itself)."""
+        self._download_image = download
 
     @property
     def parallel_slots(self) -> int:
@@ -409,9 +414,14 @@ class Runner:
         image = None
         if job.request.image_url is not None:
             try:
-                image = await load_image(job.request.image_url, self._image_max_bytes, wait=self._wait)
+                image = await load_image(
+                    job.request.image_url, self._image_max_bytes, wait=self._wait, download=self._download_image
+                )
+            except ImageUnavailable as error:
+                await self._fail(job, FailureReason.INPUT_IMAGE_UNAVAILABLE, str(error))
+                return None
             except ImageError as error:
-                await self._fail(job, FailureReason.INVALID_REQUEST, str(error))
+                await self._fail(job, FailureReason.BAD_INPUT_IMAGE, str(error))
                 return None
         request = GenerationRequest(
             job_id=job.id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -19,6 +20,14 @@ class ImageError(Exception):
     """The input image is missing, too big, or not a PNG, JPEG or WebP."""
 
 
+class ImageUnavailable(ImageError):
+    """The input image could not be fetched: the bot's side of the job, not the video service's."""
+
+
+# Fetches an http(s) URL's bytes (at most `max_bytes`), raising ImageUnavailable or ImageError.
+Download = Callable[[str, int], Awaitable[bytes]]
+
+
 def sniff(data: bytes) -> str | None:
     for magic, content_type in _MAGIC.items():
         if data.startswith(magic) and (content_type != "image/webp" or data[8:12] == b"WEBP"):
@@ -26,9 +35,12 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-async def load_image(source: str, max_bytes: int, *, wait: ExternalWait = await_directly) -> InputImage:
+async def load_image(
+    source: str, max_bytes: int, *, wait: ExternalWait = await_directly, download: Download | None = None
+) -> InputImage:
+    """`download` fetches URLs (a Discord client fetches attachments its own way); by default, plain HTTP."""
     if source.startswith(("http://", "https://")):
-        data = await wait(_download(source, max_bytes), "input image download")
+        data = await wait((download or _download)(source, max_bytes), "input image download")
         name = source.split("?", 1)[0].rsplit("/", 1)[-1] or "image"
     else:
         path = Path(source)
@@ -54,14 +66,14 @@ async def _download(url: str, max_bytes: int) -> bytes:
             client.stream("GET", url) as response,
         ):
             if response.status_code != 200:
-                raise ImageError(f"could not download the input image (HTTP {response.status_code})")
+                raise ImageUnavailable(f"could not download the input image (HTTP {response.status_code})")
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
                 if size > max_bytes:
                     raise ImageError(f"input image is larger than {max_bytes // 1024} KiB")
                 chunks.append(chunk)
     except httpx.HTTPError as error:
-        raise ImageError(f"could not download the input image ({type(error).__name__})") from None
+        raise ImageUnavailable(f"could not download the input image ({type(error).__name__})") from None
     return b"".join(chunks)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import discord
 import pytest
+from PIL import Image
 
-from bot.domain.jobs import JobState
+from bot.domain.jobs import FailureReason, JobState
 from tests.discord.simworld import World, job_id_of
 
 
@@ -249,3 +251,37 @@ async def test_only_the_bot_owner_pauses_every_server(world: World) -> None:
     resumed = await world.admin.slash(world.channel, "footage pause-everywhere", paused=False)
     assert resumed.response is not None and "runs again" in resumed.response.content
     assert not world.bot.footage.core.runner.paused
+
+
+def png_bytes(size: tuple[int, int] = (64, 36)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 80, 40)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def test_an_attached_start_image_is_fetched_and_animated(world: World) -> None:
+    result = await world.alice.slash(
+        world.channel, "generate", prompt="animate this", seconds=2, image=("start.png", png_bytes())
+    )
+
+    assert result.response is not None and not result.ephemeral
+    job = await world.job(job_id_of(result.response))
+    assert job.state is JobState.DELIVERED, job.failure_detail
+    assert job.request.image_url is not None
+
+
+async def test_an_attachment_the_bot_cannot_fetch_is_worded_as_such(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(world.env.backend.cdn, "get", lambda url: None)  # the upload is gone from the CDN
+    result = await world.alice.slash(
+        world.channel, "generate", prompt="animate this", seconds=2, image=("start.png", png_bytes())
+    )
+
+    assert result.response is not None
+    job = await world.job(job_id_of(result.response))
+    assert job.state is JobState.FAILED and job.failure is FailureReason.INPUT_IMAGE_UNAVAILABLE
+    status = next(m for m in world.channel.history() if m.id == result.response.id)
+    text = str(status.embeds[0].to_dict())
+    assert "could not fetch the start image" in text
+    assert "refused" not in text
