@@ -83,6 +83,7 @@ class QuotaService:
 
     def admit(self, tx: Tx, config: GuildConfig, member: Member, tier: Tier, cost: int, now: datetime) -> int:
         """The lane a job of `cost` seconds may wait in, or a Refusal saying which limit and when it resets."""
+        tx.lock_admission(config.guild_id, member.user_id, whole_guild=config.daily_budget_seconds is not None)
         queued = tx.count_queued_jobs(config.guild_id, member.user_id)
         if queued >= tier.max_queued:
             raise Refusal(

@@ -64,3 +64,45 @@ def parse_queries(text: str, *, constants: dict[str, str], source: str) -> dict[
             body.append(line)
     finish()
     return queries
+
+
+class Statements:
+    """One dialect's named statements, their per-call slots filled once per shape.
+
+    The same string for the same shape also spares the driver's statement cache
+    hashing a new one at every call. `mark` is the dialect's parameter placeholder.
+    """
+
+    def __init__(self, queries: dict[str, str], mark: str) -> None:
+        self._queries = queries
+        self._mark = mark
+        self._shaped: dict[tuple[str, object], str] = {}
+
+    def __getitem__(self, name: str) -> str:
+        return self._queries[name]
+
+    def with_marks(self, name: str, count: int) -> str:
+        """`{marks}` as `count` placeholders: a list whose length varies per call."""
+        key = (name, count)
+        statement = self._shaped.get(key)
+        if statement is None:
+            statement = self._shaped[key] = self._queries[name].format(marks=", ".join([self._mark] * count))
+        return statement
+
+    def with_assignments(self, name: str, columns: tuple[str, ...]) -> str:
+        """`{assignments}` as `column = placeholder` for each of `columns`, comma-separated."""
+        key = (name, columns)
+        statement = self._shaped.get(key)
+        if statement is None:
+            assignments = ", ".join(f"{column} = {self._mark}" for column in columns)
+            statement = self._shaped[key] = self._queries[name].format(assignments=assignments)
+        return statement
+
+    def with_rows(self, name: str, rows: int, width: int) -> str:
+        """`{rows}` as `rows` parenthesized groups of `width` placeholders (a multi-row VALUES)."""
+        key = (name, (rows, width))
+        statement = self._shaped.get(key)
+        if statement is None:
+            row = "(" + ", ".join([self._mark] * width) + ")"
+            statement = self._shaped[key] = self._queries[name].format(rows=", ".join([row] * rows))
+        return statement

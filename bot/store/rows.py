@@ -4,17 +4,11 @@ may change, and the decoding of a row into a `Job`."""
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from collections.abc import Iterable
+from typing import Any
 
 from bot.clock import from_epoch, to_epoch
 from bot.domain.jobs import FailureReason, Job, JobRequest, JobState, Origin
-
-
-class Row(Protocol):
-    """A result row read by column name (`sqlite3.Row`, or a dict from a row factory)."""
-
-    def __getitem__(self, key: str, /) -> Any: ...
-
 
 JOB_COLUMNS = (
     "id, kind, parent_id, guild_id, channel_id, user_id, upload_limit, prompt, negative_prompt, model, "
@@ -76,41 +70,47 @@ def job_values(job: Job) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def job_from_row(row: Row) -> Job:
+def job_from_row(row: Iterable[Any]) -> Job:
+    """A job from a row of `JOB_COLUMNS`, by position (sqlite3.Row and tuples alike)."""
+    (job_id, kind, parent_id, guild_id, channel_id, user_id, upload_limit, prompt, negative_prompt, model,
+     seconds, aspect, seed, image_url, state, lane, sched_tag, weight, max_running, cost_seconds, backend,
+     backend_job_id, backend_data, progress, provider_queue_position, created_at, updated_at, started_at,
+     finished_at, result_path, result_url, failure, failure_detail, status_channel_id, status_message_id,
+     result_message_id) = row  # fmt: skip
     return Job(
-        id=row["id"],
-        kind=row["kind"],
-        parent_id=row["parent_id"],
-        origin=Origin(row["guild_id"], row["channel_id"], row["user_id"], row["upload_limit"]),
+        id=job_id,
+        kind=kind,
+        parent_id=parent_id,
+        origin=Origin(guild_id, channel_id, user_id, upload_limit),
         request=JobRequest(
-            prompt=row["prompt"],
-            model=row["model"],
-            seconds=row["seconds"],
-            aspect=row["aspect"],
-            seed=row["seed"],
-            negative_prompt=row["negative_prompt"],
-            image_url=row["image_url"],
+            prompt=prompt,
+            model=model,
+            seconds=seconds,
+            aspect=aspect,
+            seed=seed,
+            negative_prompt=negative_prompt,
+            image_url=image_url,
         ),
-        state=JobState(row["state"]),
-        created_at=from_epoch(row["created_at"]),
-        updated_at=from_epoch(row["updated_at"]),
-        lane=row["lane"],
-        sched_tag=row["sched_tag"],
-        weight=row["weight"],
-        max_running=row["max_running"],
-        cost_seconds=row["cost_seconds"],
-        backend=row["backend"],
-        backend_job_id=row["backend_job_id"],
-        backend_data=json.loads(row["backend_data"]),
-        progress=row["progress"],
-        provider_queue_position=row["provider_queue_position"],
-        started_at=from_epoch(row["started_at"]) if row["started_at"] is not None else None,
-        finished_at=from_epoch(row["finished_at"]) if row["finished_at"] is not None else None,
-        result_path=row["result_path"],
-        result_url=row["result_url"],
-        failure=FailureReason(row["failure"]) if row["failure"] else None,
-        failure_detail=row["failure_detail"],
-        status_channel_id=row["status_channel_id"],
-        status_message_id=row["status_message_id"],
-        result_message_id=row["result_message_id"],
+        state=JobState(state),
+        created_at=from_epoch(created_at),
+        updated_at=from_epoch(updated_at),
+        lane=lane,
+        sched_tag=sched_tag,
+        weight=weight,
+        max_running=max_running,
+        cost_seconds=cost_seconds,
+        backend=backend,
+        backend_job_id=backend_job_id,
+        backend_data=json.loads(backend_data),
+        progress=progress,
+        provider_queue_position=provider_queue_position,
+        started_at=from_epoch(started_at) if started_at is not None else None,
+        finished_at=from_epoch(finished_at) if finished_at is not None else None,
+        result_path=result_path,
+        result_url=result_url,
+        failure=FailureReason(failure) if failure else None,
+        failure_detail=failure_detail,
+        status_channel_id=status_channel_id,
+        status_message_id=status_message_id,
+        result_message_id=result_message_id,
     )

@@ -105,6 +105,14 @@ class Tx(ABC):
     def guild_open_jobs(self, guild_id: int, limit: int) -> list[Job]:
         """A guild's unfinished jobs, oldest first."""
 
+    # Admission
+
+    @abstractmethod
+    def lock_admission(self, guild_id: int, user_id: int, *, whole_guild: bool) -> None:
+        """Until this transaction ends, no other process admits a job for this member (for the
+        whole guild when `whole_guild`, which a guild-wide budget needs): what an enqueue reads
+        of their usage and waiting jobs then stays true until its own job is written."""
+
     # Ledger
 
     @abstractmethod
@@ -127,16 +135,27 @@ class Tx(ABC):
     def usage_rows(self, guild_id: int, since: float) -> list[UsageRow]:
         """Charged usage per member and model since `since`, the most seconds first."""
 
+    # Per-guild settings, read through the cache
+
+    def _guild_cache(self, guild_id: int) -> GuildCache:
+        """The cache, once sure its entries for `guild_id` are current (a store shared by several
+        processes checks what another may have changed)."""
+        return self._cache
+
+    def _forget_guild(self, guild_id: int) -> None:
+        """This transaction changes the guild's settings."""
+        self._cache.forget(guild_id)
+
     # Tiers
 
     def tiers(self, guild_id: int) -> dict[str, Tier]:
-        return self._cache.tiers(guild_id, lambda: self._load_tiers(guild_id))
+        return self._guild_cache(guild_id).tiers(guild_id, lambda: self._load_tiers(guild_id))
 
     @abstractmethod
     def _load_tiers(self, guild_id: int) -> dict[str, Tier]: ...
 
     def upsert_tier(self, guild_id: int, tier: Tier) -> None:
-        self._cache.forget(guild_id)
+        self._forget_guild(guild_id)
         self._upsert_tier(guild_id, tier)
 
     @abstractmethod
@@ -144,20 +163,20 @@ class Tx(ABC):
 
     def delete_tier(self, guild_id: int, name: str) -> int:
         """Delete the tier and every role or member mapped to it; how many tiers went (0 or 1)."""
-        self._cache.forget(guild_id)
+        self._forget_guild(guild_id)
         return self._delete_tier(guild_id, name)
 
     @abstractmethod
     def _delete_tier(self, guild_id: int, name: str) -> int: ...
 
     def role_tiers(self, guild_id: int) -> dict[int, str]:
-        return self._cache.role_tiers(guild_id, lambda: self._load_role_tiers(guild_id))
+        return self._guild_cache(guild_id).role_tiers(guild_id, lambda: self._load_role_tiers(guild_id))
 
     @abstractmethod
     def _load_role_tiers(self, guild_id: int) -> dict[int, str]: ...
 
     def set_role_tier(self, guild_id: int, role_id: int, tier_name: str | None) -> None:
-        self._cache.forget(guild_id)
+        self._forget_guild(guild_id)
         self._set_role_tier(guild_id, role_id, tier_name)
 
     @abstractmethod
@@ -167,13 +186,13 @@ class Tx(ABC):
         return self._user_tiers(guild_id).get(user_id)
 
     def _user_tiers(self, guild_id: int) -> Mapping[int, str]:
-        return self._cache.user_tiers(guild_id, lambda: self._load_user_tiers(guild_id))
+        return self._guild_cache(guild_id).user_tiers(guild_id, lambda: self._load_user_tiers(guild_id))
 
     @abstractmethod
     def _load_user_tiers(self, guild_id: int) -> dict[int, str]: ...
 
     def set_user_tier(self, guild_id: int, user_id: int, tier_name: str | None) -> None:
-        self._cache.forget(guild_id)
+        self._forget_guild(guild_id)
         self._set_user_tier(guild_id, user_id, tier_name)
 
     @abstractmethod
@@ -182,7 +201,7 @@ class Tx(ABC):
     # Guild configuration
 
     def guild_config(self, guild_id: int) -> GuildConfig:
-        return self._cache.config(guild_id, lambda: self._load_guild_config(guild_id))
+        return self._guild_cache(guild_id).config(guild_id, lambda: self._load_guild_config(guild_id))
 
     @abstractmethod
     def _load_guild_config(self, guild_id: int) -> GuildConfig: ...
@@ -191,7 +210,7 @@ class Tx(ABC):
         unknown = set(changes) - GUILD_SETTINGS
         if unknown:
             raise ValueError(f"unknown guild settings {sorted(unknown)}")
-        self._cache.forget(guild_id)
+        self._forget_guild(guild_id)
         self._update_guild_config(guild_id, changes)
 
     @abstractmethod
@@ -201,14 +220,14 @@ class Tx(ABC):
     def paused_guilds(self) -> set[int]: ...
 
     def add_block(self, guild_id: int, rule: BlockRule) -> None:
-        self._cache.forget(guild_id)
+        self._forget_guild(guild_id)
         self._add_block(guild_id, rule)
 
     @abstractmethod
     def _add_block(self, guild_id: int, rule: BlockRule) -> None: ...
 
     def remove_block(self, guild_id: int, pattern: str) -> int:
-        self._cache.forget(guild_id)
+        self._forget_guild(guild_id)
         return self._remove_block(guild_id, pattern)
 
     @abstractmethod

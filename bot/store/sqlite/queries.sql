@@ -23,13 +23,13 @@ INSERT INTO jobs ({job_columns}) VALUES ({job_marks})
 SELECT {job_columns} FROM jobs WHERE id = ?
 
 -- name: move_job
--- A state move, only from the state the caller holds; returns what others may have changed.
-UPDATE jobs SET state = ?, updated_at = ?{assignments}
+-- A state move (state, updated_at, then the changed columns), only from the state the caller holds; returns what others may have changed.
+UPDATE jobs SET {assignments}
 WHERE id = ? AND state = ? RETURNING status_channel_id, status_message_id, result_message_id
 
 -- name: update_job
--- Change a job's mutable columns without moving it.
-UPDATE jobs SET updated_at = ?{assignments} WHERE id = ?
+-- Change a job's mutable columns (updated_at first) without moving it.
+UPDATE jobs SET {assignments} WHERE id = ?
 
 -- name: jobs_in_states
 -- Jobs in any of `{marks}` states, in insertion order (recovery, dispatch at start).
