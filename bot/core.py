@@ -31,8 +31,9 @@ from bot.quotas.service import QuotaService
 from bot.quotas.tiers import default_tier
 from bot.reports import ReportService
 from bot.settings import Settings
-from bot.store.opening import open_store, sqlite_url
+from bot.store.opening import configured_url, open_store
 from bot.store.store import Store
+from bot.store.urls import sqlite_url
 
 
 class Core:
@@ -103,7 +104,7 @@ class Core:
         catalog = catalog or load_catalog(settings)
         if backends is None:
             backends = build_backends(settings, catalog, wait)
-        store = await open_store(sqlite_url(database_path or settings.database_path))
+        store = await open_store(sqlite_url(database_path) if database_path else configured_url(settings))
         averages = await store.read(lambda tx: tx.model_run_times())
         run_times = RunTimes(averages, _first_estimates(settings, catalog))
         return cls(settings, store, catalog, backends, run_times, clock, wait, worker)

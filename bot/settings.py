@@ -23,6 +23,7 @@ from bot.backends.luma import LumaSettings
 from bot.backends.replicate import ReplicateSettings
 from bot.backends.runway import RunwaySettings
 from bot.backends.veo import VeoSettings
+from bot.store.urls import store_kind
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -46,6 +47,8 @@ class CoreSettings(BaseSettings):
     # Running
     log_level: LogLevel = "INFO"
     database_path: Path = Path("data/footage.db")
+    # postgresql://user:password@host:port/database; unset = the SQLite file at DATABASE_PATH.
+    database_url: SecretStr | None = None
     preview_database_path: Path = Path("data/preview.db")
     media_dir: Path = Path("data/clips")
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
@@ -72,6 +75,13 @@ class CoreSettings(BaseSettings):
     fit_parallel: int | None = Field(default=None, ge=1, le=64)
     fit_threads: int | None = Field(default=None, ge=1, le=64)
     fit_memory_mib: int | None = Field(default=None, ge=128, le=65536)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            store_kind(value.get_secret_value())  # its message names the scheme, never the URL
+        return value
 
     @field_validator("footage_backend")
     @classmethod

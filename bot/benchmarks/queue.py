@@ -1,7 +1,9 @@
 """`footage-bot bench queue`: job lifecycles per second through the real core, and what they cost.
 
-Opens the real `Core` on a fresh database file with an instant in-process backend
-and deliverer, so what is measured is the bot's own work: enqueue (validation,
+Opens the real `Core` on a fresh database (a new SQLite file, or with
+`--database-url` a schema of its own on that PostgreSQL database, dropped
+afterwards; DATABASE_URL is never used) with an instant in-process backend and
+deliverer, so what is measured is the bot's own work: enqueue (validation,
 quota, reserve, insert), the fair queue's choice, every state checkpoint, the
 settle at delivery. `--queued N` first fills the queue with N jobs that wait in
 the relax lane of another server (users past their quota), so they stay queued
@@ -21,6 +23,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from bot.backends.base import BackendCapabilities, BackendJob, FetchedClip, GenerationRequest, PollResult
 from bot.core import Core
 from bot.domain.jobs import Job, JobRequest, Origin
@@ -32,6 +36,8 @@ from bot.models import ModelCatalog, ModelSpec
 from bot.quotas import ledger
 from bot.quotas.service import Member
 from bot.settings import Settings
+from bot.store.opening import scratch_database
+from bot.store.urls import sqlite_url
 
 MODEL = "bench"
 MEASURED_GUILD = 1
@@ -50,6 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queued", type=int, default=0, help="jobs left waiting in the queue first (default 0)")
     parser.add_argument(
         "--in-flight", type=int, default=IN_FLIGHT, help=f"commands being answered at once (default {IN_FLIGHT})"
+    )
+    parser.add_argument(
+        "--database-url",
+        help="run on this database, in a schema of its own dropped afterwards (postgresql://...); "
+        "default: a new SQLite file in a temporary folder",
     )
 
 
@@ -110,12 +121,19 @@ async def run(args: argparse.Namespace, settings: Settings) -> dict[str, object]
 async def _run(args: argparse.Namespace, settings: Settings, folder: Path) -> dict[str, object]:
     clip = folder / "clip.mp4"
     render_demo(clip, prompt="bench", seconds=1, aspect="1:1", seed=1)
+    async with scratch_database(args.database_url or sqlite_url(folder / "bench.db")) as url:
+        return await _run_on(args, settings, folder, clip, url)
+
+
+async def _run_on(
+    args: argparse.Namespace, settings: Settings, folder: Path, clip: Path, url: str
+) -> dict[str, object]:
     catalog = ModelCatalog(
         [ModelSpec(name=MODEL, backend="instant", durations=(4,), aspects=("16:9",), max_concurrency=PARALLEL)]
     )
     bench_settings = settings.model_copy(
         update={
-            "database_path": folder / "bench.db",
+            "database_url": SecretStr(url),
             "media_dir": folder / "clips",
             "default_daily_seconds": PLENTY,
             "default_monthly_seconds": PLENTY,
@@ -208,8 +226,12 @@ async def _measure(core: Core, deliverer: CountingDeliverer, args: argparse.Name
     print(f"enqueue p50 {statistics.median(enqueue_ms):.3f} ms, p99 {_percentile(enqueue_ms, 0.99):.3f} ms")
     print(f"queue position + ETA p99 {_percentile(position_ms, 0.99):.4f} ms ({len(position_ms)} samples)")
     print(f"scheduling: {dispatch.decision_us:.1f} us of queue walking per dispatched job ({dispatch.dispatched} jobs)")
-    print(f"database: {batches} batches, one commit each ({args.jobs / max(batches, 1):.1f} lifecycles per commit)")
+    print(
+        f"database ({core.store.kind}): {batches} batches, one commit each "
+        f"({args.jobs / max(batches, 1):.1f} lifecycles per commit)"
+    )
     return {
+        "store": core.store.kind,
         "jobs": args.jobs,
         "users": args.users,
         "queued": args.queued,

@@ -10,6 +10,7 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.backends.registry import check_backend_settings, load_catalog
 from bot.clock import utc_now
@@ -17,7 +18,9 @@ from bot.domain.records import LedgerMismatch
 from bot.models import CatalogError, ModelCatalog
 from bot.reports import ReportService
 from bot.settings import Settings
-from bot.store.opening import open_store, sqlite_url
+from bot.store.opening import configured_url, open_store, pending_migrations
+from bot.store.store import DatabaseUnreachable
+from bot.store.urls import redacted, sqlite_path, store_kind
 
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}$")
 
@@ -80,16 +83,32 @@ def check_token(settings: Settings, needed: bool) -> Check:
 
 
 def check_database(settings: Settings) -> Check:
-    folder = settings.database_path.parent
+    """SQLite: the file's folder is writable. PostgreSQL: reachable, and every migration applied."""
+    url = configured_url(settings)
+    if store_kind(url) == "sqlite":
+        return _check_sqlite_file(sqlite_path(url))
+    try:
+        pending = asyncio.run(pending_migrations(url))
+    except DatabaseUnreachable as error:
+        return Check("database", False, f"{error}; check DATABASE_URL and that the server runs")
+    if pending:
+        return Check(
+            "database", True, f"{redacted(url)} reachable; {len(pending)} migration(s) apply at start: {pending[0]} ..."
+        )
+    return Check("database", True, f"{redacted(url)} reachable, every migration applied")
+
+
+def _check_sqlite_file(path: Path) -> Check:
+    folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder):
             pass
     except OSError as error:
         return Check("database", False, f"cannot write in {folder} ({error.strerror}); set DATABASE_PATH")
-    if settings.database_path.exists() and not os.access(settings.database_path, os.W_OK):
-        return Check("database", False, f"{settings.database_path} is read-only; set DATABASE_PATH")
-    return Check("database", True, f"{settings.database_path} is writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        return Check("database", False, f"{path} is read-only; set DATABASE_PATH")
+    return Check("database", True, f"{path} is writable")
 
 
 def check_ffmpeg() -> Check:
@@ -107,9 +126,16 @@ def check_backends(settings: Settings, catalog: ModelCatalog) -> list[Check]:
 
 
 def check_ledger(settings: Settings) -> Check:
-    if not settings.database_path.exists():
-        return Check("quota ledger", True, "no database yet")
-    mismatches = asyncio.run(_ledger_mismatches(settings))
+    url = configured_url(settings)
+    try:
+        pending = asyncio.run(pending_migrations(url))
+        if pending and store_kind(url) == "sqlite" and not sqlite_path(url).exists():
+            return Check("quota ledger", True, "no database yet")
+        if pending:
+            return Check("quota ledger", True, f"not checked: {len(pending)} migration(s) apply when the bot starts")
+        mismatches = asyncio.run(_ledger_mismatches(url))
+    except DatabaseUnreachable:
+        return Check("quota ledger", False, "not checked: the database cannot be reached")
     if mismatches:
         sample = ", ".join(f"{m.job_id} ({m.state}: ledger {m.ledger_seconds} s, expected {m.expected_seconds} s)"
                            for m in mismatches[:3])  # fmt: skip
@@ -117,8 +143,8 @@ def check_ledger(settings: Settings) -> Check:
     return Check("quota ledger", True, "reserved + used equals the ledger for every job")
 
 
-async def _ledger_mismatches(settings: Settings) -> list[LedgerMismatch]:
-    store = await open_store(sqlite_url(settings.database_path))
+async def _ledger_mismatches(url: str) -> list[LedgerMismatch]:
+    store = await open_store(url)
     try:
         return await ReportService(store, utc_now).ledger_check()
     finally:

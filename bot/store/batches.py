@@ -81,6 +81,10 @@ class GroupCommit(ABC, Generic[C]):
         self.batches = 0  # how well writes are being grouped (bench queue prints it)
 
     @abstractmethod
+    async def close(self) -> None:
+        """Finish every batch already handed over (`_finish_batches`), then let go of the database."""
+
+    @abstractmethod
     def _run_on_thread(self, batch: list[Item[C]]) -> Awaitable[None]:
         """Run `run_batch(transactions, connection, batch)` on the database's thread."""
 

@@ -24,6 +24,7 @@ class GuildCache:
         self._tiers: dict[int, dict[str, Tier]] = {}
         self._role_tiers: dict[int, dict[int, str]] = {}
         self._user_tiers: dict[int, dict[int, str]] = {}
+        self._versions: dict[int, int | None] = {}  # per guild, where the store keeps versions
 
     def config(self, guild_id: int, load: Callable[[], GuildConfig]) -> GuildConfig:
         return _cached(self._configs, guild_id, load)
@@ -39,6 +40,12 @@ class GuildCache:
     def user_tiers(self, guild_id: int, load: Callable[[], dict[int, str]]) -> Mapping[int, str]:
         return _cached(self._user_tiers, guild_id, load)
 
+    def match_version(self, guild_id: int, version: int | None) -> None:
+        """Forget the guild's entries unless they were read at `version` of its settings."""
+        if guild_id not in self._versions or self._versions[guild_id] != version:
+            self.forget(guild_id)
+            self._versions[guild_id] = version
+
     def forget(self, guild_id: int) -> None:
         for entries in self._all():
             entries.pop(guild_id, None)
@@ -48,7 +55,7 @@ class GuildCache:
             entries.clear()
 
     def _all(self) -> tuple[dict[int, Any], ...]:
-        return (self._configs, self._tiers, self._role_tiers, self._user_tiers)
+        return (self._configs, self._tiers, self._role_tiers, self._user_tiers, self._versions)
 
 
 def _cached(entries: dict[int, T], guild_id: int, load: Callable[[], T]) -> T:

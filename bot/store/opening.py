@@ -1,31 +1,61 @@
-"""Which store a database URL names, and opening it.
-
-`sqlite:///data/footage.db` is a file path after the third slash, relative or (with a
-fourth slash) absolute, the convention SQLAlchemy and others use.
-"""
+"""Opening the store that the settings (or a database URL) name."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+from bot.settings import Settings
+from bot.store.group_commit_store import GroupCommitStore
 from bot.store.store import Store
-
-SQLITE_PREFIX = "sqlite:///"
-
-
-class UnsupportedDatabase(ValueError):
-    """A database URL no store here speaks; the message names the scheme, never the URL."""
+from bot.store.urls import sqlite_path, sqlite_url, store_kind
 
 
-def sqlite_url(path: Path) -> str:
-    return f"{SQLITE_PREFIX}{path}"
+def configured_url(settings: Settings) -> str:
+    """DATABASE_URL if set, else the SQLite file at DATABASE_PATH."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()  # it goes on the wire: the store connects with it
+    return sqlite_url(settings.database_path)
+
+
+async def pending_migrations(url: str) -> list[str]:
+    """The migrations the database lacks, without applying any; DatabaseUnreachable if it cannot be reached."""
+    if store_kind(url) == "sqlite":
+        from bot.store.sqlite.database import pending_migrations as sqlite_pending
+
+        return await asyncio.to_thread(sqlite_pending, sqlite_path(url))
+    from bot.store.postgres.database import PostgresDatabase
+
+    database = await PostgresDatabase.open(url, migrate=False)
+    try:
+        return await database.pending_migrations()
+    finally:
+        await database.close()
+
+
+@asynccontextmanager
+async def scratch_database(url: str) -> AsyncIterator[str]:
+    """A URL for an empty store beside what `url` holds, removed afterwards: a SQLite URL
+    names a new file (the caller's to delete), a PostgreSQL one gets a schema of its own."""
+    if store_kind(url) == "sqlite":
+        yield url
+        return
+    from bot.store.postgres.scratch import scratch_schema
+
+    async with scratch_schema(url) as scratch:
+        yield scratch
 
 
 async def open_store(url: str) -> Store:
     """Open (creating or migrating as needed) the store `url` names."""
-    if url.startswith(SQLITE_PREFIX):
-        from bot.store.sqlite.store import SqliteStore
+    # Each driver is imported only when chosen: a SQLite install never loads psycopg.
+    if store_kind(url) == "sqlite":
+        from bot.store.sqlite.database import Database
+        from bot.store.sqlite.transaction import SqliteTx
 
-        return await SqliteStore.open(Path(url.removeprefix(SQLITE_PREFIX)))
-    scheme = url.split(":", 1)[0] if ":" in url else "(none)"
-    raise UnsupportedDatabase(f"database URLs start with {SQLITE_PREFIX}; this one's scheme is {scheme}")
+        return GroupCommitStore(await Database.open(sqlite_path(url)), "sqlite", SqliteTx)
+    from bot.store.postgres.database import PostgresDatabase
+    from bot.store.postgres.transaction import PostgresTx
+
+    return GroupCommitStore(await PostgresDatabase.open(url), "postgresql", PostgresTx)

@@ -18,6 +18,10 @@ from bot.store.transaction import Tx
 T = TypeVar("T")
 
 
+class DatabaseUnreachable(Exception):
+    """The database cannot be reached; the message says why, and never holds a password."""
+
+
 class Store(ABC):
     def __init__(self) -> None:
         self._guild_cache = GuildCache()

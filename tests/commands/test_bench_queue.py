@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from bot import cli
@@ -30,3 +31,27 @@ def test_bench_queue_runs_every_job_to_delivery_and_prints_its_figures(
     for name in ("jobs_per_s", "enqueue_p99_ms", "position_p99_ms", "decision_us", "peak_rss_mib"):
         assert figures[name] > 0, name
     assert 0 < figures["db_batches"] < 300 * 6  # six writes per lifecycle, grouped into fewer commits
+
+
+def test_bench_queue_on_postgresql_leaves_nothing_and_never_uses_database_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], postgres_url: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FOOTAGE_BACKEND", "demo")
+    monkeypatch.setenv("DATABASE_URL", postgres_url)  # the bot's own database: the bench must not touch it
+
+    assert cli.main(["bench", "queue", "--jobs", "60", "--users", "3", "--in-flight", "4"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["store"] == "sqlite"
+
+    assert (
+        cli.main(["bench", "queue", "--jobs", "60", "--users", "3", "--in-flight", "4", "--database-url", postgres_url])
+        == 0
+    )
+    out = capsys.readouterr().out.strip().splitlines()
+    assert json.loads(out[-1])["store"] == "postgresql" and "database (postgresql)" in out[-2]
+    with psycopg.connect(postgres_url) as connection:
+        left = connection.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'footage_scratch_%%' "
+            "UNION ALL SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchall()
+    assert left == [(0,), (0,)]  # the scratch schema is gone, and nothing was made beside it

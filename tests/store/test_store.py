@@ -1,31 +1,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiosqlite
+import psycopg
 import pytest
 
 from bot.domain.jobs import Job, JobState
 from bot.domain.records import BlockRule, GuildConfig, LedgerEntry
 from bot.domain.tiers import Tier
-from bot.store.sqlite.store import SqliteStore
+from bot.store.group_commit_store import GroupCommitStore
+from bot.store.opening import open_store, pending_migrations
 from bot.store.sqlite.transaction import SqliteTx
+from bot.store.statement_tx import StatementTx
 from bot.store.store import Store
 from bot.store.transaction import InvalidTransition, StaleState, Tx
+from bot.store.urls import sqlite_url
 from tests.core.conftest import origin, request
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    opened = await SqliteStore.open(tmp_path / "store.db")
-    try:
-        yield opened
-    finally:
-        await opened.close()  # even when the test fails: an open connection would keep pytest alive
-
 
 TIER = Tier("gold", 600, 6000, max_running=2, max_queued=5, max_clip_seconds=10, weight=2.0)
 
@@ -38,20 +32,17 @@ def a_job(job_id: str = "ABCDEFGH") -> Job:
     )  # fmt: skip
 
 
-async def test_open_creates_folder_applies_migrations_and_pragmas(tmp_path: Path) -> None:
-    path = tmp_path / "nested" / "footage.db"
-    store = await SqliteStore.open(path)
+async def test_migrations_apply_once_and_are_then_all_applied(store_url: str) -> None:
+    assert await pending_migrations(store_url) != []
+    store = await open_store(store_url)
     await store.close()
-    store = await SqliteStore.open(path)  # a second start applies nothing twice
+    store = await open_store(store_url)  # a second start applies nothing twice
     await store.close()
-    async with aiosqlite.connect(path) as db:
-        assert (await (await db.execute("PRAGMA journal_mode")).fetchone()) == ("wal",)
-        versions = await (await db.execute("SELECT version FROM schema_migrations")).fetchall()
-    assert versions == [(1,), (2,), (3,)]
+    assert await pending_migrations(store_url) == []
 
 
 async def test_foreign_keys_are_enforced(store: Store) -> None:
-    with pytest.raises(aiosqlite.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)):
         await store.write(lambda tx: tx.add_ledger(a_job("NOTSAVED"), [LedgerEntry("reserve", 2, 1)], 0.0))
 
 
@@ -116,9 +107,8 @@ async def test_a_write_whose_caller_gave_up_before_its_batch_never_runs(store: S
     assert await store.read(lambda tx: tx.get_job(job.id)) is None
 
 
-async def test_closing_finishes_writes_already_handed_over(tmp_path: Path) -> None:
-    path = tmp_path / "close.db"
-    store = await SqliteStore.open(path)
+async def test_closing_finishes_writes_already_handed_over(store_url: str) -> None:
+    store = await open_store(store_url)
     job = a_job()
     write = asyncio.ensure_future(store.write(lambda tx: tx.insert_job(job)))
     await asyncio.sleep(0)
@@ -126,7 +116,7 @@ async def test_closing_finishes_writes_already_handed_over(tmp_path: Path) -> No
     await write
     with pytest.raises(RuntimeError, match="closed"):
         await store.read(lambda tx: tx.get_job(job.id))
-    store = await SqliteStore.open(path)
+    store = await open_store(store_url)
     assert await store.read(lambda tx: tx.get_job(job.id)) is not None
     await store.close()
 
@@ -178,7 +168,8 @@ async def test_a_move_applies_to_the_callers_copy_and_brings_back_what_others_wr
     assert failed == stored  # what the caller holds is exactly what a fresh read gives
 
 
-async def test_callers_are_not_left_waiting_when_the_batches_are_torn_down(store: SqliteStore) -> None:
+async def test_callers_are_not_left_waiting_when_the_batches_are_torn_down(store: Store) -> None:
+    assert isinstance(store, GroupCommitStore)
     job = a_job()
     in_flight = asyncio.ensure_future(store.write(lambda tx: tx.insert_job(job)))
     await asyncio.sleep(0)  # its batch has left for the database thread
@@ -192,7 +183,16 @@ async def test_callers_are_not_left_waiting_when_the_batches_are_torn_down(store
             await asyncio.wait_for(caller, 5)  # a timeout here means a caller was forgotten
 
 
-async def test_a_members_usage_and_waiting_count_never_walk_their_finished_history(store: SqliteStore) -> None:
+async def test_sqlite_starts_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "footage.db"
+    await (await open_store(sqlite_url(path))).close()
+    async with aiosqlite.connect(path) as db:
+        assert (await (await db.execute("PRAGMA journal_mode")).fetchone()) == ("wal",)
+
+
+async def test_sqlite_a_members_usage_and_waiting_count_never_walk_their_finished_history(tmp_path: Path) -> None:
+    store = await open_store(sqlite_url(tmp_path / "plans.db"))
+
     def plans(tx: Tx) -> list[str]:
         assert isinstance(tx, SqliteTx)
         statements: list[str] = []
@@ -208,6 +208,30 @@ async def test_a_members_usage_and_waiting_count_never_walk_their_finished_histo
             for statement in statements
         ]
 
-    usage, queued = await store.read(plans)
+    try:
+        usage, queued = await store.read(plans)
+    finally:
+        await store.close()
     assert "COVERING INDEX ledger_by_user" in usage
     assert "INDEX jobs_queued_by_user" in queued
+
+
+async def test_a_read_whose_statement_fails_leaves_the_batchs_writes(store: Store) -> None:
+    first, second = a_job("AAAAAAAA"), a_job("BBBBBBBB")
+
+    def broken_read(tx: Tx) -> None:
+        assert isinstance(tx, StatementTx)
+        tx._all("SELECT missing FROM no_such_table")  # PostgreSQL then refuses the rest of the transaction
+
+    outcomes = await asyncio.gather(
+        store.write(lambda tx: tx.insert_job(first)),
+        store.read(broken_read),
+        store.write(lambda tx: tx.insert_job(second)),
+        return_exceptions=True,
+    )
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], sqlite3.Error | psycopg.Error)
+    assert await store.read(lambda tx: (tx.get_job(first.id) is not None, tx.get_job(second.id) is not None)) == (
+        True,
+        True,
+    )

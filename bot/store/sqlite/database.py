@@ -98,6 +98,22 @@ class Database(GroupCommit[sqlite3.Connection]):
         return self._connection._execute(run_batch, self._transactions, connection, batch)  # type: ignore[no-untyped-call]
 
 
+def pending_migrations(path: Path) -> list[str]:
+    """The names of the migrations the file at `path` lacks (all of them if it does not exist)."""
+    known = migrations("bot.store.sqlite")
+    if not path.exists():
+        return [migration.name for migration in known]
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        try:
+            applied = {row[0] for row in connection.execute(Q["applied_migrations"]).fetchall()}
+        except sqlite3.OperationalError:  # no migrations table: nothing applied yet
+            applied = set()
+    finally:
+        connection.close()
+    return [migration.name for migration in known if migration.version not in applied]
+
+
 def _prepare(connection: sqlite3.Connection) -> None:
     for pragma in _PRAGMAS:
         connection.execute(pragma).fetchall()

@@ -1,0 +1,40 @@
+"""`Store` over group commit: each unit of work runs in the database's next batch, on its thread."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from bot.store.batches import C, GroupCommit
+from bot.store.guild_cache import GuildCache
+from bot.store.store import Store
+from bot.store.transaction import Tx
+
+T = TypeVar("T")
+
+
+class GroupCommitStore(Store, Generic[C]):
+    def __init__(self, database: GroupCommit[C], kind: str, tx: Callable[[C, GuildCache], Tx]) -> None:
+        super().__init__()
+        self.database = database
+        self._kind = kind
+        self._tx = tx
+
+    @property
+    def kind(self) -> str:
+        return self._kind
+
+    @property
+    def batches(self) -> int:
+        return self.database.batches
+
+    async def close(self) -> None:
+        await self.database.close()
+
+    def _run(self, work: Callable[[Tx], T], *, writes: bool) -> Awaitable[T]:
+        cache, tx = self._guild_cache, self._tx
+
+        def on_connection(connection: C) -> T:
+            return work(tx(connection, cache))
+
+        return self.database.run(on_connection, writes=writes)
