@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from bot.store.urls import sqlite_url
 from tests.postgres_cluster import PostgresCluster, PostgresUnavailable, postgres_required, running_cluster
 
 
@@ -47,3 +49,12 @@ def postgres_url(postgres_cluster: PostgresCluster, request: pytest.FixtureReque
     url = postgres_cluster.new_database(request.node.name)
     yield url
     postgres_cluster.drop_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of each kind: a SQLite file, or a database on the test cluster."""
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path / "store.db")
+    url: str = request.getfixturevalue("postgres_url")
+    return url

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from bot.core import Core
 from bot.domain.jobs import ACTIVE_STATES, FailureReason, Job, JobState
@@ -97,11 +98,11 @@ async def until(condition: Callable[[], Awaitable[bool]], what: str, timeout: fl
 
 
 @pytest.fixture
-async def workers(tmp_path: Path, small_clip: Path) -> AsyncIterator[Workers]:
+async def workers(tmp_path: Path, small_clip: Path, store_url: str) -> AsyncIterator[Workers]:
     backend = ScriptedBackend(small_clip, auto_release=False)
     core = await Core.open(
         settings_for(tmp_path, default_max_running=1, default_max_queued=10, default_daily_seconds=1000,
-                     default_monthly_seconds=10_000, guild_max_running=3),
+                     default_monthly_seconds=10_000, guild_max_running=3, database_url=SecretStr(store_url)),
         clock=FakeClock(),
         backends={backend.name: backend},
         catalog=catalog(max_concurrency=4),

@@ -1,24 +1,13 @@
-"""The store's behaviour tests run on every implementation: `store_url` is one per store."""
+"""The store's behaviour tests run on every implementation (`store_url`, in tests/conftest.py)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from bot.store.opening import open_store
 from bot.store.store import Store
-from bot.store.urls import sqlite_url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database of each kind: a SQLite file, or a database on the test cluster."""
-    if request.param == "sqlite":
-        return sqlite_url(tmp_path / "store.db")
-    url: str = request.getfixturevalue("postgres_url")
-    return url
 
 
 @pytest.fixture

@@ -222,3 +222,51 @@ SELECT version FROM guild_versions WHERE guild_id = %s
 -- A guild's settings changed: a new version, so every process reloads them.
 INSERT INTO guild_versions (guild_id, version) VALUES (%s, nextval('guild_version_numbers'))
 ON CONFLICT (guild_id) DO UPDATE SET version = EXCLUDED.version
+
+-- name: waiting_jobs
+-- A page of the waiting jobs in fair order (lane, tag, arrival): what a claim chooses from.
+SELECT {job_columns} FROM jobs WHERE state = 'queued' ORDER BY lane, sched_tag, seq LIMIT %s OFFSET %s
+
+-- name: grant_lease
+-- Lease a job to a worker until a time (a claim, or a takeover of a lease that ran out).
+INSERT INTO job_leases (job_id, owner, expires_at) VALUES (%s, %s, %s)
+ON CONFLICT (job_id) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at
+
+-- name: hold_lease
+-- Extend a worker's lease on one job, only if the worker still holds it (the fence on every checkpoint).
+UPDATE job_leases SET expires_at = %s WHERE job_id = %s AND owner = %s
+
+-- name: drop_lease
+-- A finished job needs no lease.
+DELETE FROM job_leases WHERE job_id = %s
+
+-- name: renew_leases
+-- Extend every lease a worker holds; the jobs still held, with their state (a cancel shows here).
+UPDATE job_leases SET expires_at = %s FROM jobs WHERE job_leases.owner = %s AND jobs.id = job_leases.job_id
+RETURNING job_leases.job_id, jobs.state
+
+-- name: expired_leases
+-- Active jobs whose lease ran out, or that have none, oldest first; rows another transaction holds are passed over.
+SELECT {job_columns} FROM jobs WHERE state IN ('submitting', 'running', 'fetching', 'delivering')
+AND NOT EXISTS (SELECT 1 FROM job_leases WHERE job_leases.job_id = jobs.id AND job_leases.expires_at >= %s)
+ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED
+
+-- name: lock_claims
+-- One claim at a time across processes, until commit: each claim counts every process's running jobs.
+SELECT pg_advisory_xact_lock(hashtextextended('footage-bot claims', 0))
+
+-- name: notify
+-- Tell the processes listening on a channel, when this transaction commits.
+SELECT pg_notify(%s, %s)
+
+-- name: worker_seen
+-- A worker says it is alive.
+INSERT INTO workers (id, seen_at) VALUES (%s, %s) ON CONFLICT (id) DO UPDATE SET seen_at = EXCLUDED.seen_at
+
+-- name: live_workers
+-- How many workers said they were alive since a time (they share Discord's limits).
+SELECT COUNT(*) FROM workers WHERE seen_at >= %s
+
+-- name: forget_worker
+-- A worker that stops cleanly leaves the count at once.
+DELETE FROM workers WHERE id = %s

@@ -22,6 +22,12 @@ class PostgresTx(StatementTx):
             self._run(STATEMENTS["lock_guild_admission"], (guild_id,))
         self._run(STATEMENTS["lock_member_admission"], (guild_id, user_id))
 
+    def lock_claims(self) -> None:
+        self._run(STATEMENTS["lock_claims"])
+
+    def notify(self, channel: str, payload: str) -> None:
+        self._all(STATEMENTS["notify"], (channel, payload))
+
     def _guild_cache(self, guild_id: int) -> GuildCache:
         # Another process may have changed the guild's settings: compare versions once per unit of work.
         if guild_id != self._current_guild:
