@@ -17,7 +17,7 @@ from bot.discord_glue.members import member_info
 from bot.discord_glue.names import display_name
 from bot.discord_glue.replies import answer, say_ephemeral
 from bot.discord_glue.services import Services, services_of
-from bot.discord_glue.status import queue_text, status_message
+from bot.discord_glue.status import clip_link, queue_text, status_message
 from bot.domain.jobs import Job, JobState, normalize_job_id
 
 LIST_LIMIT = 20
@@ -37,8 +37,8 @@ def job_line(services: Services, job: Job, *, owner: str | None = None) -> str:
 
 def job_link(job: Job) -> str | None:
     channel_id = job.status_channel_id or job.origin.channel_id
-    if job.result_message_id is not None:
-        return text.message_link(job.guild_id, job.origin.channel_id, job.result_message_id)
+    if (clip := clip_link(job)) is not None:
+        return clip
     if job.status_message_id is not None:
         return text.message_link(job.guild_id, channel_id, job.status_message_id)
     return None

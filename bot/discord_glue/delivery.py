@@ -66,7 +66,7 @@ class DiscordDeliverer:
 
     async def deliver(self, job: Job, clip: Clip) -> DeliveryOutcome:
         if job.result_message_id is not None:
-            return Delivered(job.result_message_id, linked_only=not clip.fits)
+            return Delivered(job.result_message_id, linked_only=not clip.fits, dm_channel_id=job.result_dm_channel_id)
         if not clip.fits and clip.source_url is None:
             return Undeliverable(
                 FailureReason.COULD_NOT_DELIVER,
@@ -147,4 +147,4 @@ class DiscordDeliverer:
                 FailureReason.COULD_NOT_DELIVER,
                 f"The bot may not post in that channel any more, and could not DM you either ({error.status}).",
             )
-        return Delivered(message.id, linked_only=link is not None)
+        return Delivered(message.id, linked_only=link is not None, dm_channel_id=dm.id)

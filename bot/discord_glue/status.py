@@ -67,6 +67,25 @@ def _timing(job: Job) -> tuple[str, str]:
     return "Asked", text.relative(job.created_at)
 
 
+def clip_link(job: Job) -> str | None:
+    """Where the posted clip is: in the job's channel, or in the requester's DMs (a link only they can open)."""
+    if job.result_message_id is None:
+        return None
+    if job.result_dm_channel_id is not None:
+        return text.message_link(None, job.result_dm_channel_id, job.result_message_id)
+    return text.message_link(job.guild_id, job.origin.channel_id, job.result_message_id)
+
+
+def clip_text(job: Job) -> str:
+    link = clip_link(job)
+    if job.result_dm_channel_id is not None:
+        return (
+            "The bot may not post in this channel, so the clip was sent to its requester by direct message "
+            f"([open it in your DMs]({link}))."
+        )
+    return f"[Jump to the clip]({link})"
+
+
 def status_embed(job: Job, place: QueuePlace | None) -> discord.Embed:
     embed = discord.Embed(
         title=STATE_LABEL[job.state],
@@ -98,9 +117,7 @@ def status_embed(job: Job, place: QueuePlace | None) -> discord.Embed:
         if job.cost_seconds:
             embed.add_field(name="Quota", value="Nothing was charged for this job.", inline=False)
     if job.state is JobState.DELIVERED and job.result_message_id is not None:
-        channel_id = job.origin.channel_id
-        link = text.message_link(job.guild_id, channel_id, job.result_message_id)
-        embed.add_field(name="Clip", value=f"[Jump to the clip]({link})", inline=False)
+        embed.add_field(name="Clip", value=clip_text(job), inline=False)
     embed.set_footer(text=f"Job {job.id}")
     return embed
 

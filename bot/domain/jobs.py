@@ -205,6 +205,9 @@ class Job:
     status_channel_id: int | None = None
     status_message_id: int | None = None
     result_message_id: int | None = None
+    # Set when the clip went by direct message (the bot could not post in the channel):
+    # the DM channel holding `result_message_id`.
+    result_dm_channel_id: int | None = None
     # Live only, never stored: why a job that has left the queue is not moving (a provider's 429).
     waiting_reason: str | None = None
 

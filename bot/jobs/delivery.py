@@ -22,6 +22,7 @@ class Clip:
 class Delivered:
     message_id: int
     linked_only: bool = False  # the file was too big: a link was posted instead
+    dm_channel_id: int | None = None  # sent by direct message, in this DM channel
 
 
 @dataclass(frozen=True, slots=True)

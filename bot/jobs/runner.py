@@ -535,7 +535,13 @@ class Runner:
         run_time = self._run_times.record(model, (clock - job.started_at).total_seconds()) if job.started_at else None
 
         def settle(tx: Tx) -> Job:
-            delivered = tx.move_job(job, JobState.DELIVERED, now, result_message_id=outcome.message_id)
+            delivered = tx.move_job(
+                job,
+                JobState.DELIVERED,
+                now,
+                result_message_id=outcome.message_id,
+                result_dm_channel_id=outcome.dm_channel_id,
+            )
             ledger.settle(tx, job, charged, cost_per_second, now)
             if run_time is not None:
                 tx.save_model_run_time(model, *run_time)

@@ -246,7 +246,9 @@ class JobService:
     async def forget_result(self, job_id: str) -> None:
         """The clip's message was deleted: `/show` posts it afresh rather than linking a dead message."""
         now = to_epoch(self._clock())
-        await self._store.write(lambda tx: tx.update_job(job_id, now, result_message_id=None))
+        await self._store.write(
+            lambda tx: tx.update_job(job_id, now, result_message_id=None, result_dm_channel_id=None)
+        )
 
     # Helpers
 

@@ -15,7 +15,7 @@ JOB_COLUMNS = (
     "seconds, aspect, seed, image_url, state, lane, sched_tag, weight, max_running, cost_seconds, backend, "
     "backend_job_id, backend_data, progress, provider_queue_position, created_at, updated_at, started_at, "
     "finished_at, result_path, result_url, failure, failure_detail, status_channel_id, status_message_id, "
-    "result_message_id"
+    "result_message_id, result_dm_channel_id"
 )
 JOB_COLUMN_COUNT = JOB_COLUMNS.count(",") + 1
 
@@ -24,7 +24,7 @@ MUTABLE_COLUMNS = frozenset(
     {
         "backend_job_id", "backend_data", "progress", "provider_queue_position", "started_at", "finished_at",
         "result_path", "result_url", "failure", "failure_detail", "status_channel_id", "status_message_id",
-        "result_message_id", "seed",
+        "result_message_id", "result_dm_channel_id", "seed",
     }
 )  # fmt: skip
 
@@ -66,7 +66,7 @@ def job_values(job: Job) -> tuple[Any, ...]:
         job.weight, job.max_running, job.cost_seconds, job.backend, job.backend_job_id,
         json.dumps(dict(job.backend_data)), job.progress, job.provider_queue_position,
         to_epoch(job.created_at), to_epoch(job.updated_at), None, None, None, None, None, None,
-        job.status_channel_id, job.status_message_id, job.result_message_id,
+        job.status_channel_id, job.status_message_id, job.result_message_id, job.result_dm_channel_id,
     )  # fmt: skip
 
 
@@ -76,7 +76,7 @@ def job_from_row(row: Iterable[Any]) -> Job:
      seconds, aspect, seed, image_url, state, lane, sched_tag, weight, max_running, cost_seconds, backend,
      backend_job_id, backend_data, progress, provider_queue_position, created_at, updated_at, started_at,
      finished_at, result_path, result_url, failure, failure_detail, status_channel_id, status_message_id,
-     result_message_id) = row  # fmt: skip
+     result_message_id, result_dm_channel_id) = row  # fmt: skip
     return Job(
         id=job_id,
         kind=kind,
@@ -113,4 +113,5 @@ def job_from_row(row: Iterable[Any]) -> Job:
         status_channel_id=status_channel_id,
         status_message_id=status_message_id,
         result_message_id=result_message_id,
+        result_dm_channel_id=result_dm_channel_id,
     )

@@ -198,6 +198,14 @@ async def test_lost_permission_sends_the_clip_by_dm(world: World) -> None:
     assert job.state is JobState.DELIVERED
     dm = world.alice.user.dm_channel.last_message
     assert dm is not None and dm.id == job.result_message_id and dm.attachments
+    # The status message in the channel says where the clip went, and links the DM itself.
+    dm_link = f"https://discord.com/channels/@me/{dm.channel.id}/{dm.id}"
+    status = next(m for m in world.channel.history() if m.id == result.response.id)
+    for embed in (status.embeds[0], (await world.alice.slash(world.channel, "show", job=job.id)).response.embeds[0]):
+        clip = next(field.value or "" for field in embed.fields if field.name == "Clip")
+        assert "by direct message" in clip and dm_link in clip and "Jump to the clip" not in clip
+    history = await world.alice.slash(world.channel, "history")
+    assert history.response is not None and dm_link in (history.response.embeds[0].description or "")
 
 
 async def test_a_discord_5xx_on_post_is_retried_and_posts_once(world: World) -> None:
