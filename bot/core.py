@@ -6,6 +6,7 @@ object with `Core.open(settings, ...)`.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
@@ -20,6 +21,7 @@ from bot.guilds import PAUSED_EVERYWHERE, GuildConfigService
 from bot.health_server import ready_when
 from bot.jobs.delivery import Deliverer
 from bot.jobs.events import EventBus
+from bot.jobs.job_log import log_job_end
 from bot.jobs.leases import LeasedRunner, WorkerIdentity
 from bot.jobs.runner import Runner
 from bot.jobs.scheduler import FairQueue, RunTimes
@@ -34,6 +36,8 @@ from bot.settings import Settings
 from bot.store.opening import configured_url, open_store
 from bot.store.store import Store
 from bot.store.urls import sqlite_url
+
+log = logging.getLogger(__name__)
 
 
 class Core:
@@ -53,6 +57,7 @@ class Core:
         self.catalog = catalog
         self.backends = backends
         self.events = EventBus()
+        self.events.subscribe(log_job_end)
         tier = default_tier(settings)
         self.queue = FairQueue()
         self.quotas = QuotaService(store, tier, clock)
@@ -104,6 +109,12 @@ class Core:
         catalog = catalog or load_catalog(settings)
         if backends is None:
             backends = build_backends(settings, catalog, wait)
+        log.info(
+            "video backends: %s; models: %s (default %s)",
+            ", ".join(sorted(backends)) or "none",
+            ", ".join(catalog.names()),
+            catalog.default.name,
+        )
         store = await open_store(sqlite_url(database_path) if database_path else configured_url(settings))
         averages = await store.read(lambda tx: tx.model_run_times())
         run_times = RunTimes(averages, _first_estimates(settings, catalog))

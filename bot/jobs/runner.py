@@ -347,7 +347,6 @@ class Runner:
                 await self._cancel_at_backend(job.id, backend)
             raise
         except BackendError as error:
-            log.warning("job %s failed: %s", job.id, error)
             current = await self._current(job.id)
             if current is not None and not current.state.finished:
                 if current.backend_job_id and backend is not None:

@@ -10,11 +10,13 @@ Three things SimCord's public API does not offer for a long-running preview:
    "operation overlaps". So we republish each page with `Preview._publish(page,
    reason="refresh")` — the same step `refresh()` ends with, minus the settle — and
    skip it while a page action is in flight (that action publishes when it ends).
-2. Message ids that never repeat. SimCord's clock starts at 2026-01-01 on every run
+2. Message ids that never repeat, and one clock. SimCord's clock starts at 2026-01-01 on every run
    and snowflakes come from it, so a fresh world would hand out the very message ids
    that job rows in the persistent preview database still point at. Moving the
    simulated clock to the wall clock once, before the bot connects, makes new ids
-   larger than any earlier run's (`Backend.clock.advance`).
+   larger than any earlier run's (`Backend.clock.advance`). The clock keeps following
+   the wall clock afterwards, and the bot reads it (`WallFollowingClock`), so message
+   times, the page's "now" and the bot's job times are one clock.
 
 3. The bot's name. SimCord names every bot "TestBot"; the preview renames it before the
    bot connects (`Backend.bot_user`), so the page shows the product's name.
@@ -51,6 +53,26 @@ def align_clock_to_wall(env: simcord.Env) -> None:
     ahead = (datetime.now(UTC) - clock.now()).total_seconds()
     if ahead > 0:
         clock.advance(ahead)
+
+
+class WallFollowingClock:
+    """The bot's clock in the preview, and SimCord's: one clock, following the wall.
+
+    Message times and the page's "now" come from SimCord's simulated clock, job times
+    from the bot's. If they differ, "asked 5 minutes ago" reads "in 5 minutes". So the
+    bot reads SimCord's clock, moving it up to the wall clock first (never back).
+    Until the environment exists, it is the wall clock.
+    """
+
+    def __init__(self) -> None:
+        self.env: simcord.Env | None = None
+
+    def __call__(self) -> datetime:
+        if self.env is None:
+            return datetime.now(UTC)
+        align_clock_to_wall(self.env)
+        now: datetime = self.env.backend.clock.now()
+        return now
 
 
 def name_bot(env: simcord.Env, name: str) -> None:
@@ -116,6 +138,7 @@ class LiveRefresher:
             if self._republish:
                 if preview._closed or preview._active_action is not None:
                     return False
+                align_clock_to_wall(self._env)  # the page's "now" is SimCord's clock: keep it the wall's
                 if hasattr(preview, "_advance_presentation_time"):
                     preview._advance_presentation_time()  # so "today at …" stamps stay current
                 for page in tuple(preview._pages.values()):

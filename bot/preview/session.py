@@ -10,13 +10,15 @@ from pathlib import Path
 
 import simcord
 
+from bot.backends.registry import check_backend_settings, load_catalog
 from bot.discord_glue.app import create_bot
 from bot.discord_glue.client import FootageBot
 from bot.discord_glue.errors import is_refusal
 from bot.discord_glue.simcord_host import SimcordWait, detach_and_close
 from bot.discord_glue.updater import EDIT_INTERVAL
 from bot.health_server import ReadyCheck, ready_when
-from bot.preview.live import LiveRefresher, align_clock_to_wall, name_bot
+from bot.models import CatalogError
+from bot.preview.live import LiveRefresher, WallFollowingClock, align_clock_to_wall, name_bot
 from bot.preview.world import PreviewWorld, build_world, seed_database
 from bot.settings import Settings
 
@@ -36,6 +38,32 @@ class PreviewOptions:
     port: int = 0
     settle_timeout: float = SETTLE_SECONDS
     edit_interval: float = EDIT_INTERVAL
+
+
+class _NoStaticTokenLine(logging.Filter):
+    """SimCord logs the bot in with a stand-in token: discord.py's "logging in using static
+    token" would claim a token the preview does not have."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "logging in using static token"
+
+
+def say_which_backend(settings: Settings) -> None:
+    """The preview always renders with the demo: say so, and how the configured backend stands (used by `run`)."""
+    if settings.footage_backend == "demo" and settings.footage_config is None:
+        log.info("the preview renders with the demo backend (FOOTAGE_BACKEND=demo)")
+        return
+    try:
+        report = check_backend_settings(settings, load_catalog(settings))
+        configured = "; ".join(f"{name}: {'ready' if ok else detail}" for name, ok, detail in report)
+    except CatalogError as error:
+        configured = str(error)
+    log.warning(
+        "the preview renders with the demo backend, not the configured one (FOOTAGE_BACKEND=%s), "
+        "which `footage-bot run` uses: %s",
+        settings.footage_backend,
+        configured,
+    )
 
 
 def preview_settings(settings: Settings, latency: float) -> Settings:
@@ -64,16 +92,27 @@ def _bot_in_preview(bot: FootageBot) -> ReadyCheck:
 
 @asynccontextmanager
 async def open_preview(settings: Settings, options: PreviewOptions) -> AsyncIterator[PreviewSession]:
+    say_which_backend(settings)
     settings = preview_settings(settings, options.latency)
+    no_token_line = _NoStaticTokenLine()
+    discord_client_log = logging.getLogger("discord.client")
+    discord_client_log.addFilter(no_token_line)
     wait = SimcordWait()
+    clock = WallFollowingClock()
     # force_sync: the database remembers the last sync, but SimCord's world is new each run.
     bot = create_bot(
-        settings, database_path=options.database_path, wait=wait, force_sync=True, edit_interval=options.edit_interval
+        settings,
+        database_path=options.database_path,
+        wait=wait,
+        clock=clock,
+        force_sync=True,
+        edit_interval=options.edit_interval,
     )
     assert isinstance(bot, FootageBot)
     env = simcord.Env(bot, settle_timeout=options.settle_timeout)
     world = build_world(env)
     align_clock_to_wall(env)
+    clock.env = env
     name_bot(env, BOT_NAME)
     wait.env = env
     await env.start()
@@ -96,6 +135,7 @@ async def open_preview(settings: Settings, options: PreviewOptions) -> AsyncIter
         try:
             await detach_and_close(env, wait, bot)
         finally:
+            discord_client_log.removeFilter(no_token_line)
             for error in env.errors:
                 if not is_refusal(error):  # a refusal is an answer the member already saw
                     log.warning("the bot raised during the preview: %r", error)

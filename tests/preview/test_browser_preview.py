@@ -171,6 +171,9 @@ def test_generate_watch_progress_play_clip_and_cancel(chromium: Browser, preview
     # Without any click or refresh, the status message moves on: queued/generating, then done.
     expect(title).to_have_text(re.compile(r"Generating|Waiting|Queued|Submitting"), timeout=10_000)
     expect(first.locator(".embed-field", has_text="Progress")).to_contain_text(re.compile(r"[1-9]\d?%"), timeout=10_000)
+    # The page counts from SimCord's clock and the bot stamps jobs with its own: one clock, so
+    # the moment the job was asked is in the past (not "in 8 seconds").
+    expect(first.locator(".embed-field", has_text="Asked")).to_contain_text(re.compile(r"ago|now"))
 
     # A second job from the same member waits behind the first (one running job per member).
     second = run_generate(page, "a lighthouse in a storm at night")
@@ -192,3 +195,8 @@ def test_generate_watch_progress_play_clip_and_cancel(chromium: Browser, preview
     assert preview.process.returncode == 0, logs
     assert "Traceback" not in logs, logs
     assert "shutting down" in logs
+    # Start-up says what renders, the preview claims no token, and each job's end is one line.
+    assert "the preview renders with the demo backend" in logs, logs
+    assert "static token" not in logs, logs
+    assert re.search(r"job \w{8} canceled after [\d.]+ s", logs), logs
+    assert re.search(r"job \w{8} delivered after [\d.]+ s", logs), logs
