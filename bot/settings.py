@@ -9,9 +9,9 @@ calls `get_secret_value()` except where the secret is put on the wire.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.backends.comfyui import ComfyUISettings
@@ -25,7 +25,13 @@ from bot.backends.runway import RunwaySettings
 from bot.backends.veo import VeoSettings
 from bot.store.urls import store_kind
 
-LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+def _upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+# Enumerated values are accepted in any case (LOG_LEVEL=info); the stored form is the canonical one.
+LogLevel = Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)]
 
 
 class CoreSettings(BaseSettings):
@@ -87,6 +93,7 @@ class CoreSettings(BaseSettings):
     @classmethod
     def _known_backend(cls, value: str) -> str:
         names = backend_names()
+        value = value.strip().lower()  # FOOTAGE_BACKEND=Fal is fal
         if value not in names:
             # The message lists the choices and never repeats the value (it may be a pasted key).
             raise ValueError(f"must be one of {', '.join(names)}")

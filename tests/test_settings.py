@@ -37,6 +37,13 @@ def test_invalid_value_names_the_variable_and_never_echoes_it(monkeypatch: pytes
     assert "sora" not in text and "must be one of demo, fal" in text
 
 
+def test_enumerated_values_are_accepted_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "info")
+    monkeypatch.setenv("FOOTAGE_BACKEND", " Demo")
+    settings = load_settings(_env_file=None)
+    assert settings.log_level == "INFO" and settings.footage_backend == "demo"
+
+
 def test_cli_reports_bad_settings_in_one_line_per_variable(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -34,11 +34,15 @@ class Check:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--no-token-needed", action="store_true", help="treat a missing DISCORD_TOKEN as fine (local preview only)"
+        "--no-token-needed",
+        action="store_true",
+        help="check the local preview's set-up: no DISCORD_TOKEN needed, the preview's database and backend",
     )
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
+    if args.no_token_needed:
+        settings = for_the_preview(settings)
     checks = run_checks(settings, token_needed=not args.no_token_needed)
     for check in checks:
         print(f"[{'PASS' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
@@ -59,6 +63,14 @@ def run_checks(settings: Settings, *, token_needed: bool = True) -> list[Check]:
     return checks
 
 
+def for_the_preview(settings: Settings) -> Settings:
+    """The settings the preview runs with: its own database, and the demo backend whatever `.env` says."""
+    from bot.preview.session import preview_settings
+
+    preview = preview_settings(settings, settings.demo_latency_seconds)
+    return preview.model_copy(update={"database_path": settings.preview_database_path, "database_url": None})
+
+
 def check_token(settings: Settings, needed: bool) -> Check:
     if settings.discord_token is None:
         if needed:
@@ -66,7 +78,8 @@ def check_token(settings: Settings, needed: bool) -> Check:
                 "discord token",
                 False,
                 "DISCORD_TOKEN is not set. Create an application at https://discord.com/developers/applications, "
-                "open Bot → Reset Token, and put DISCORD_TOKEN=... in .env",
+                "open Bot → Reset Token, and put DISCORD_TOKEN=... in .env "
+                "(only trying the local preview? `footage-bot doctor --no-token-needed`)",
             )
         return Check("discord token", True, "not set (fine for the local preview)")
     token = settings.discord_token.get_secret_value().strip()

@@ -42,6 +42,18 @@ def test_doctor_fails_on_missing_token_and_incomplete_backend(
     assert "[FAIL] backend fal" in out and "FAL_KEY" in out
 
 
+def test_doctor_for_the_preview_needs_no_token_and_checks_the_preview_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FOOTAGE_BACKEND", "fal")  # the preview renders with the demo whatever this says
+    monkeypatch.setenv("PREVIEW_DATABASE_PATH", str(tmp_path / "data" / "preview.db"))
+    assert main(["doctor", "--no-token-needed"]) == 0
+    out = capsys.readouterr().out
+    assert "[PASS] discord token: not set" in out and "[PASS] backend demo" in out
+    assert "preview.db is writable" in out and "footage.db" not in out
+    assert "0 failed" in out
+
+
 def test_doctor_rejects_a_malformed_token(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("DISCORD_TOKEN", "not-a-token")
     assert main(["doctor"]) == 1
