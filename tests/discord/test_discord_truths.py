@@ -190,3 +190,30 @@ async def test_admins_may_delete_like_moderators(world: World) -> None:
     chief = world.guild.add_member(world.env.create_user("chief"), roles=[admin_only])
     deleted = await chief.click(clip, label="Delete")
     assert deleted.ephemeral and deleted.response is not None and "Deleted" in deleted.response.content
+
+
+# 6. Small truths
+
+
+async def test_job_autocomplete_lists_recent_jobs_at_once_and_matches_ids_and_words(world: World) -> None:
+    fox, _ = await generate(world, world.alice, "a red fox in snow")
+    owl, _ = await generate(world, world.alice, "an owl at dusk")
+    at_once = await world.alice.autocomplete(world.channel, "show", "job", "")
+    assert [choice["value"] for choice in at_once] == [owl, fox]  # newest first, before anything is typed
+    by_id = await world.alice.autocomplete(world.channel, "show", "job", fox.lower())
+    assert [choice["value"] for choice in by_id] == [fox]
+    by_words = await world.alice.autocomplete(world.channel, "show", "job", "RED sno")
+    assert [choice["value"] for choice in by_words] == [fox]
+    assert await world.bob.autocomplete(world.channel, "show", "job", "") == []
+    shown = await world.alice.slash(world.channel, "show", job=fox)
+    assert shown.response is not None or shown.followups
+
+
+async def test_info_names_the_requester(world: World) -> None:
+    await generate(world, world.alice, "who asked")
+    clip = world.channel.last_message
+    assert clip is not None
+    info = await world.bob.click(clip, label="Info")
+    assert info.response is not None
+    fields = {field.name: field.value for field in info.response.embeds[0].fields}
+    assert fields["Requested by"] == "alice"
