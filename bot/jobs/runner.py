@@ -571,7 +571,8 @@ class Runner:
 
     async def _fail(self, job: Job, reason: FailureReason, detail: str) -> None:
         """Fail the job and release its reservation; members are shown a short plain `detail`."""
-        log.info("job %s fails as %s: %s", job.id, reason.value, detail)
+        # The job's one end line (bot.jobs.job_log) carries the short reason; the full detail is for debugging.
+        log.debug("job %s fails as %s: %s", job.id, reason.value, detail)
         detail = member_reason(detail)
         now = to_epoch(self._clock())
 
