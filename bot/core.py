@@ -165,4 +165,7 @@ class Core:
 
 def _first_estimates(settings: Settings, catalog: ModelCatalog) -> dict[str, float]:
     """Run-time guesses until real runs are measured: the demo is quick, hosted models are not."""
-    return {model.name: (3.0 + settings.demo_latency_seconds if model.backend == "demo" else 90.0) for model in catalog}
+    return {
+        model.name: model.run_seconds or (3.0 + settings.demo_latency_seconds if model.backend == "demo" else 90.0)
+        for model in catalog
+    }

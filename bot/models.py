@@ -34,6 +34,8 @@ class BackendCapabilities:
     # The clip comes with a sound track; `audio_optional`: the request can switch it off.
     audio: bool = False
     audio_optional: bool = False
+    # The provider asks not to be polled more often than this (seconds).
+    min_poll_gap: float = 0.0
     # What a model configured from `.env` alone offers.
     durations: tuple[int, ...] = (5, 10)
     aspects: tuple[str, ...] = ("16:9", "9:16", "1:1")
@@ -53,6 +55,8 @@ class ModelSpec(BaseModel):
     params: Mapping[str, Any] = Field(default_factory=dict)
     cost_per_second: float = Field(default=0.0, ge=0)
     max_concurrency: int = Field(default=2, ge=1, le=100)
+    # Seconds from submit to the provider's result, until the bot has measured it.
+    run_seconds: float | None = Field(default=None, gt=0, le=3600)
     # None: as the backend offers (the registry fills it in when it loads the catalog).
     image_to_video: bool | None = None
     audio: bool | None = None

@@ -136,7 +136,7 @@ class PollResult:
     queue_position: int | None = None
     result_url: str | None = None
     error: BackendError | None = None
-    poll_after: float | None = None  # the provider's hint, seconds
+    poll_after: float | None = None  # poll again by then at the latest (seconds); None: no opinion
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,8 +69,6 @@ log = logging.getLogger(__name__)
 Kind = BackendErrorKind
 DEFAULT_URL = "http://127.0.0.1:8188"
 _PROMPT_IDS = uuid.UUID("6f0c1d2e-5b7a-4c47-9a5e-f007a6e0b075")  # namespace for uuid5(job id)
-_POLL_QUEUED = 5.0
-_POLL_RUNNING = 2.0
 _SOCKET_RETRY = 30.0
 _VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".gif", ".webp")
 
@@ -373,10 +371,10 @@ class ComfyUIBackend(UrlResultBackend):
         if entry is None:
             running, pending = await self._queue()
             if job.id in running:
-                return PollResult("running", progress=self.socket.progress(job.id), poll_after=_POLL_RUNNING)
+                return PollResult("running", progress=self.socket.progress(job.id))
             if job.id in pending:
                 ahead = len(running) + pending.index(job.id)
-                return PollResult("queued", queue_position=ahead, poll_after=_POLL_QUEUED)
+                return PollResult("queued", queue_position=ahead)
             # It may have finished between the two reads.
             entry = await self._history(job.id)
         self.socket.forget(job.id)

@@ -44,8 +44,6 @@ if TYPE_CHECKING:
 
 Kind = BackendErrorKind
 DEFAULT_QUEUE_URL = "https://queue.fal.run"
-_POLL_QUEUED = 3.0
-_POLL_RUNNING = 2.0
 
 
 def _error_types(body: Any) -> list[str]:
@@ -132,9 +130,9 @@ class FalBackend(UrlResultBackend):
         )
         state = status.get("status")
         if state == "IN_QUEUE":
-            return PollResult("queued", queue_position=status.get("queue_position"), poll_after=_POLL_QUEUED)
+            return PollResult("queued", queue_position=status.get("queue_position"))
         if state == "IN_PROGRESS":
-            return PollResult("running", poll_after=_POLL_RUNNING)
+            return PollResult("running")
         if state != "COMPLETED":
             raise unknown_state("fal", state, status)
         if status.get("error") or status.get("error_type"):

@@ -55,7 +55,6 @@ DEFAULT_MODEL = "kling-v2-6"
 TOKEN_LIFETIME = 1800.0
 # A token is made again when less than this is left, so none expires in flight.
 TOKEN_MARGIN = 300.0
-_POLL_AFTER = 5.0
 
 CAPABILITIES = BackendCapabilities(
     text_to_video=True,
@@ -215,9 +214,9 @@ class KlingBackend(UrlResultBackend):
             raise BackendError(Kind.UNAVAILABLE, "Kling answered a poll without task data")
         status = task.get("task_status")
         if status == "submitted":
-            return PollResult("queued", poll_after=_POLL_AFTER)
+            return PollResult("queued")
         if status == "processing":
-            return PollResult("running", poll_after=_POLL_AFTER)
+            return PollResult("running")
         if status == "failed":
             message = str(task.get("task_status_msg") or "the task failed")
             kind = Kind.CONTENT_POLICY if _is_refusal(message) else Kind.GENERATION_FAILED

@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 Kind = BackendErrorKind
 DEFAULT_BASE_URL = "https://api.lumalabs.ai/dream-machine/v1"
-_POLL_AFTER = 3.0
 _REFUSAL_WORDS = ("prompt not allowed", "not allowed", "blocked", "violat", "inappropriate")
 
 
@@ -116,9 +115,9 @@ class LumaBackend(UrlResultBackend):
         )
         state = generation.get("state")
         if state == "queued":
-            return PollResult("queued", poll_after=_POLL_AFTER)
+            return PollResult("queued")
         if state == "dreaming":
-            return PollResult("running", poll_after=_POLL_AFTER)
+            return PollResult("running")
         if state == "failed":
             reason = str(generation.get("failure_reason") or "the generation failed")
             kind = Kind.CONTENT_POLICY if is_refusal(reason) else Kind.GENERATION_FAILED

@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 
 Kind = BackendErrorKind
 DEFAULT_BASE_URL = "https://api.replicate.com/v1"
-_POLL_AFTER = 2.0
 # Video models print tqdm bars to their logs: "45%|████▌     | 9/20".
 _PERCENT = re.compile(r"(\d{1,3})%\|")
 
@@ -118,9 +117,9 @@ class ReplicateBackend(UrlResultBackend):
         )
         status = prediction.get("status")
         if status == "starting":
-            return PollResult("queued", poll_after=_POLL_AFTER)
+            return PollResult("queued")
         if status == "processing":
-            return PollResult("running", progress=_progress(prediction.get("logs")), poll_after=_POLL_AFTER)
+            return PollResult("running", progress=_progress(prediction.get("logs")))
         if status == "canceled":
             return PollResult("canceled")
         if status == "failed":

@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 Kind = BackendErrorKind
 DEFAULT_BASE_URL = "https://api.dev.runwayml.com"
 API_VERSION = "2024-11-06"
-_POLL_AFTER = 5.0  # Runway asks clients not to poll more often than every 5 seconds.
 
 # The output sizes Runway's gen4 models accept, by aspect.
 RATIOS: dict[str, str] = {
@@ -73,6 +72,7 @@ CAPABILITIES = BackendCapabilities(
     cancel=True,
     durations=(5, 10),
     aspects=("16:9", "9:16"),
+    min_poll_gap=5.0,  # Runway asks clients not to poll more often than every 5 seconds
 )
 
 
@@ -132,13 +132,12 @@ class RunwayBackend(UrlResultBackend):
         )
         status = task.get("status")
         if status in ("PENDING", "THROTTLED"):
-            return PollResult("queued", poll_after=_POLL_AFTER)
+            return PollResult("queued")
         if status == "RUNNING":
             progress = task.get("progress")
             return PollResult(
                 "running",
                 progress=float(progress) if isinstance(progress, int | float) else None,
-                poll_after=_POLL_AFTER,
             )
         if status == "CANCELLED":
             return PollResult("canceled")

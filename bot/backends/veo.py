@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 Kind = BackendErrorKind
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_MODEL = "veo-3.1-generate-001"
-_POLL_AFTER = 10.0  # Google's samples poll every 10 s; a generation takes 11 s to 6 min.
 
 CAPABILITIES = BackendCapabilities(
     text_to_video=True,
@@ -211,7 +210,7 @@ class VeoBackend(UrlResultBackend):
         if not isinstance(operation, dict):
             raise BackendError(Kind.UNAVAILABLE, "the Gemini API answered a poll with something not an operation")
         if not operation.get("done"):
-            return PollResult("running", poll_after=_POLL_AFTER)
+            return PollResult("running")
         if operation.get("error"):
             return PollResult("failed", error=classify_google_error(operation["error"], None, (self._secret,)))
         return _outcome(operation.get("response"))

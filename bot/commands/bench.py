@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "render": ("bot.benchmarks.render", "time the demo renderer takes for a clip"),
     "queue": ("bot.benchmarks.queue", "enqueue and dispatch throughput of the job queue"),
     "fit": ("bot.benchmarks.fit", "wall time per clip second of fitting hard clips to an upload limit"),
+    "poll": ("bot.benchmarks.poll", "how soon a finished provider job is seen, and its status requests"),
 }
 
 

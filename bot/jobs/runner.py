@@ -155,6 +155,8 @@ class Runner:
         self._backends = backends
         self._events = events
         self._run_times = run_times
+        # Submit to the provider's result, per model (delivery excluded): where polls aim.
+        self._provider_times: dict[str, float] = {}
         self._clock = clock
         self._media_dir = media_dir
         self._guild_max_running = guild_max_running
@@ -455,7 +457,11 @@ class Runner:
     async def _poll(self, job: Job, backend: Backend) -> PollResult:
         handle = BackendJob(job.backend_job_id or job.id, job.backend_data)
 
+        model = job.request.model
+
         def on_update(result: PollResult) -> None:
+            if result.state == "succeeded" and job.started_at is not None:
+                self._note_provider_time(model, (self._clock() - job.started_at).total_seconds())
             if result.progress != job.progress or result.queue_position != job.provider_queue_position:
                 job.progress = result.progress
                 job.provider_queue_position = result.queue_position
@@ -463,8 +469,18 @@ class Runner:
 
         elapsed = (self._clock() - (job.started_at or job.created_at)).total_seconds()
         return await poll_until_done(
-            backend, handle, on_update=on_update, timeout=max(self._job_timeout - elapsed, 1.0)
+            backend,
+            handle,
+            on_update=on_update,
+            timeout=max(self._job_timeout - elapsed, 1.0),
+            expected_seconds=self._provider_times.get(model, self._run_times.estimate(model)),
+            elapsed=elapsed,
         )
+
+    def _note_provider_time(self, model: str, seconds: float) -> None:
+        previous = self._provider_times.get(model)
+        smoothing = RunTimes.SMOOTHING
+        self._provider_times[model] = seconds if previous is None else previous + smoothing * (seconds - previous)
 
     async def _fetch(self, job: Job, backend: Backend, result: PollResult) -> tuple[Job | None, VideoInfo]:
         handle = BackendJob(job.backend_job_id or job.id, job.backend_data)

@@ -9,11 +9,11 @@ from pathlib import Path
 import jwt
 import pytest
 
-from bot.backends import kling as kling_adapter
 from bot.backends.base import BackendError, BackendErrorKind
 from bot.backends.kling import TOKEN_LIFETIME, TOKEN_MARGIN, TokenMaker, external_task_id
 from bot.backends.registry import resolve_model
 from bot.domain.jobs import JobState
+from bot.jobs import polling
 from bot.models import ModelCatalog
 from bot.quotas.service import Member
 from tests.core.conftest import CoreHarness, origin, request
@@ -120,8 +120,8 @@ async def test_a_restart_mid_submit_continues_the_job_at_kling(
 ) -> None:
     """The bot died inside submit: after the request reached Kling (the task is there: it goes
     on with that task) or before (no such task: it is sent, once)."""
-    monkeypatch.setattr(kling_adapter, "_POLL_AFTER", 0.02)
-    catalog = ModelCatalog([resolve_model(_spec("kling", durations=(5,)))])
+    monkeypatch.setattr(polling, "DENSE_GAP", 0.02)
+    catalog = ModelCatalog([resolve_model(_spec("kling", durations=(5,), run_seconds=0.05))])
     core_harness = CoreHarness(tmp_path, tmp_path / "unused.mp4")  # its scripted backend stays idle
     task_id = None
     try:

@@ -26,9 +26,9 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
-import bot.backends.fal as fal_adapter
 from bot.core import Core
 from bot.domain.jobs import FailureReason, Job, JobRequest, JobState, Origin
+from bot.jobs import polling
 from bot.jobs.delivery import Clip, Delivered, DeliveryOutcome, Undeliverable
 from bot.quotas.service import Member
 from bot.settings import Settings
@@ -39,7 +39,7 @@ GUILD = 10
 CHANNEL = 20
 UPLOAD_LIMIT = 10 * 1024 * 1024
 USERS = 4
-# The real adapter waits 2-3 s between polls, as fal asks; the fake's jobs take well under a second.
+# Polls aim at the model's run time, then come every DENSE_GAP; the fake's jobs take well under a second.
 POLL_SECONDS = 0.03
 CATALOG = f"""
 [models.{MODEL}]
@@ -49,6 +49,7 @@ durations = [2, 4]
 aspects = ["16:9"]
 max_concurrency = 4
 cost_per_second = 0.05
+run_seconds = 0.05
 """
 
 
@@ -152,9 +153,9 @@ async def until_finished(core: Core, prompts: list[str]) -> None:
 
 
 async def live(config: CrashConfig) -> int:
-    # Loudly, if the adapter renames them: silently polling every 2 s would only make the test crawl.
-    assert hasattr(fal_adapter, "_POLL_QUEUED") and hasattr(fal_adapter, "_POLL_RUNNING")
-    fal_adapter._POLL_QUEUED = fal_adapter._POLL_RUNNING = POLL_SECONDS
+    # Loudly, if polling renames it: silently polling every half second would only make the test crawl.
+    assert hasattr(polling, "DENSE_GAP")
+    polling.DENSE_GAP = POLL_SECONDS
     prompts = read_prompts(Path(config.prompts))
     core = await Core.open(config.settings())
     deliverer = BoardDeliverer(config.board_url)

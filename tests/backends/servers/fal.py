@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -18,6 +20,10 @@ class FalFake(FakeProvider):
         self.app_of: dict[str, str] = {}
         # COMPLETED may carry error/error_type (status variant) or the result may be a 422.
         self.rejection = "result"
+        # Timed mode (the poll benchmark): each job runs this long from its submit, by the clock.
+        self.run_seconds: Callable[[int], float] | None = None
+        self.finish_at: dict[str, float] = {}
+        self.ran: dict[str, float] = {}
         routes = self.app.router
         routes.add_get("/{owner}/{app}/requests/{id}/status", self.status)
         routes.add_put("/{owner}/{app}/requests/{id}/cancel", self.cancel)
@@ -39,6 +45,9 @@ class FalFake(FakeProvider):
         if (late := await self.intercept("submit-answer", request)) is not None:
             return late
         job_id = str(uuid.uuid4())
+        if self.run_seconds is not None:
+            self.ran[job_id] = self.run_seconds(self.accepted_submits - 1)
+            self.finish_at[job_id] = time.monotonic() + self.ran[job_id]
         return self.accepted(request, job_id)
 
     def accepted(self, request: web.Request, job_id: str) -> web.Response:
@@ -60,6 +69,10 @@ class FalFake(FakeProvider):
             return scripted
         job_id = request.match_info["id"]
         step = self.jobs.step(job_id)
+        if job_id in self.finish_at:
+            if time.monotonic() < self.finish_at[job_id]:
+                return web.json_response({"status": "IN_PROGRESS", "logs": [], "request_id": job_id})
+            return web.json_response({"status": "COMPLETED", "request_id": job_id, "logs": []})
         if step == 1:
             return web.json_response({"status": "IN_QUEUE", "queue_position": 2, "request_id": job_id})
         if step == 2:
