@@ -19,13 +19,15 @@ from bot.backends.registry import build_backends, load_catalog
 from bot.clock import Clock, utc_now
 from bot.guilds import PAUSED_EVERYWHERE, GuildConfigService
 from bot.health_server import ready_when
+from bot.jobs.clip_retention import ClipJanitor
 from bot.jobs.delivery import Deliverer
 from bot.jobs.events import EventBus
 from bot.jobs.job_log import log_job_end
 from bot.jobs.leases import LeasedRunner, WorkerIdentity
 from bot.jobs.runner import Runner
-from bot.jobs.scheduler import FairQueue, RunTimes
+from bot.jobs.scheduler import EXACT_POSITIONS, FairQueue, RunTimes
 from bot.jobs.service import JobService
+from bot.media.disk_guard import DiskGuard
 from bot.media.encoder import EncoderLimits, EncodeSlots
 from bot.media.input_image import Download
 from bot.models import ModelCatalog
@@ -35,7 +37,7 @@ from bot.reports import ReportService
 from bot.settings import Settings
 from bot.store.opening import configured_url, open_store
 from bot.store.store import Store
-from bot.store.urls import sqlite_url
+from bot.store.urls import sqlite_path, sqlite_url, store_kind
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ class Core:
         clock: Clock,
         wait: ExternalWait,
         worker: WorkerIdentity | None = None,
+        *,
+        database_file: Path | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -60,6 +64,14 @@ class Core:
         self.events.subscribe(log_job_end)
         tier = default_tier(settings)
         self.queue = FairQueue()
+        # The database's folder counts when the database is a local file (SQLite).
+        places = {"clips": settings.media_dir} | ({"database": database_file.parent} if database_file else {})
+        self.disk = DiskGuard(
+            places,
+            settings.disk_min_free_bytes,
+            wait=wait,
+            on_change=self._disk_changed,
+        )
         self.quotas = QuotaService(store, tier, clock)
         self.guilds = GuildConfigService(store, catalog, tier)
         self.reports = ReportService(store, clock)
@@ -75,6 +87,7 @@ class Core:
             "image_max_bytes": settings.image_max_bytes,
             "encode_slots": self.encode_slots,
             "wait": wait,
+            "disk": self.disk,
         }
         # A worker among several claims from the database; alone, the runner keeps its own queue.
         self.runner: Runner = (
@@ -92,6 +105,15 @@ class Core:
         self.jobs.attach_dispatcher(self.runner)
         self.guilds.notify_pauses(self.runner)
         self.events.subscribe(metrics.JobTimings().on_job_event)
+        self.janitor = ClipJanitor(
+            store,
+            settings.media_dir,
+            clock,
+            retention_days=settings.media_retention_days,
+            max_bytes=settings.media_max_bytes,
+            wait=wait,
+        )
+        self.events.subscribe(self.janitor.on_job_event)
         self._unwatch: list[Callable[[], None]] = []
 
     @classmethod
@@ -115,10 +137,12 @@ class Core:
             ", ".join(catalog.names()),
             catalog.default.name,
         )
-        store = await open_store(sqlite_url(database_path) if database_path else configured_url(settings))
+        url = sqlite_url(database_path) if database_path else configured_url(settings)
+        store = await open_store(url)
         averages = await store.read(lambda tx: tx.model_run_times())
         run_times = RunTimes(averages, _first_estimates(settings, catalog))
-        return cls(settings, store, catalog, backends, run_times, clock, wait, worker)
+        local_file = sqlite_path(url) if store_kind(url) == "sqlite" else None
+        return cls(settings, store, catalog, backends, run_times, clock, wait, worker, database_file=local_file)
 
     def attach_deliverer(self, deliverer: Deliverer) -> None:
         self.runner.attach_deliverer(deliverer)
@@ -129,6 +153,7 @@ class Core:
     async def start(self) -> None:
         """Recover unfinished jobs and start dispatching."""
         await self.runner.start()
+        self.janitor.start()
         self._unwatch = [
             metrics.watch_jobs(self.queue.model_counts, self._running_counts),
             ready_when("database", self._database_answers),
@@ -147,7 +172,14 @@ class Core:
             stack.push_async_callback(self.store.close)
             for backend in self.backends.values():
                 stack.push_async_callback(backend.aclose)
+            stack.push_async_callback(self.disk.close)
+            stack.push_async_callback(self.janitor.close)
             await self.runner.stop()
+
+    def _disk_changed(self, low: bool) -> None:
+        """Status messages of the jobs this holds (or releases) say so."""
+        for job in (*self.runner.running_jobs(), *self.queue.first(EXACT_POSITIONS)):
+            self.events.publish("progress", job)
 
     def _running_counts(self) -> Counter[str]:
         return Counter(job.request.model for job in self.runner.running_jobs())

@@ -95,6 +95,21 @@ REENCODES = Gauge(
 )
 for _state in ("running", "waiting"):
     REENCODES.labels(_state)
+DISK_FREE = Gauge(
+    "footage_disk_free_bytes", "Free bytes where the clips and the database are.", ["place"], registry=REGISTRY
+)
+DISK_LOW = Gauge(
+    "footage_disk_low", "1 while free space is below DISK_MIN_FREE_BYTES: no job starts or fetches.", registry=REGISTRY
+)
+JOBS_HELD_FOR_DISK = Gauge(
+    "footage_jobs_held_for_disk", "Jobs whose clip is ready, waiting for disk space to fetch it.", registry=REGISTRY
+)
+CLIPS_REMOVED = PromCounter(
+    "footage_clips_removed",
+    "Files removed from the clips folder: expired (MEDIA_RETENTION_DAYS), over_cap (MEDIA_MAX_BYTES), leftover.",
+    ["why"],
+    registry=REGISTRY,
+)
 
 
 # Jobs waiting and running, by model, read from the live queues at scrape time.
@@ -203,6 +218,18 @@ async def timed(histogram: Histogram, step: Awaitable[T]) -> T:
 
 def provider_error(backend: str, kind: str) -> None:
     PROVIDER_ERRORS.labels(backend, kind).inc()
+
+
+def disk_free(place: str, free_bytes: int) -> None:
+    DISK_FREE.labels(place).set(free_bytes)
+
+
+def disk_low(low: bool) -> None:
+    DISK_LOW.set(1 if low else 0)
+
+
+def clips_removed(why: str, count: int = 1) -> None:
+    CLIPS_REMOVED.labels(why).inc(count)
 
 
 def database_batch(seconds: float) -> None:

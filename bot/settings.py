@@ -57,6 +57,11 @@ class CoreSettings(BaseSettings):
     database_url: SecretStr | None = None
     preview_database_path: Path = Path("data/preview.db")
     media_dir: Path = Path("data/clips")
+    # Clips on disk: kept this many days after posting (0: removed once posted), the folder
+    # capped (oldest posted first), and no job starts or fetches below this much free space.
+    media_retention_days: float = Field(default=7, ge=0, le=3650)
+    media_max_bytes: int = Field(default=10 * 1024**3, ge=1024**2)
+    disk_min_free_bytes: int = Field(default=500 * 1024**2, ge=0)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
 

@@ -46,14 +46,34 @@ def job_link(job: Job) -> str | None:
 
 def clip_file(job: Job, limit: int) -> Path | None:
     """The clip on disk, if it is still there and small enough to upload here."""
+    size = clip_size(job)
+    return Path(job.result_path) if job.result_path is not None and size is not None and size <= limit else None
+
+
+def clip_size(job: Job) -> int | None:
+    """The size of the clip on disk; None when there is none (never fetched, or removed after posting)."""
     if job.result_path is None:
         return None
-    path = Path(job.result_path)
     try:
-        size = os.stat(path).st_size
+        return os.stat(job.result_path).st_size
     except OSError:
         return None
-    return path if size <= limit else None
+
+
+def clip_gone(job: Job) -> bool:
+    """A finished clip whose file the bot no longer keeps (MEDIA_RETENTION_DAYS), but that can be seen elsewhere."""
+    reachable = job.result_message_id is not None or job.result_url is not None
+    return job.state in (JobState.DELIVERED, JobState.FAILED) and reachable and clip_size(job) is None
+
+
+def clip_gone_text(job: Job) -> str:
+    lines = ["The bot no longer keeps this clip's file."]
+    link = clip_link(job)
+    if link is not None:
+        lines.append(f"It was posted here: {link}")
+    if job.result_url is not None:
+        lines.append(f"The video service's copy, while its link lasts: {job.result_url}")
+    return "\n".join(lines)
 
 
 def job_choices(jobs: list[Job], typed: str) -> list[app_commands.Choice[str]]:
@@ -134,7 +154,10 @@ class Jobs(commands.Cog):
         if found is None or found.guild_id != interaction.guild_id:
             await say_ephemeral(interaction, f"There is no job `{normalize_job_id(job)}` in this server. Check the id.")
             return
-        shown = status_message(found, services.core.jobs.place(found))
+        shown = status_message(found, services.core.jobs.place(found), disk_low=services.core.disk.low)
+        if clip_gone(found):
+            await answer(interaction, clip_gone_text(found), **shown.send_kwargs())
+            return
         path = clip_file(found, interaction.filesize_limit)
         if not found.state.finished or found.state is JobState.CANCELED or (path is None and found.result_url is None):
             await answer(interaction, **shown.send_kwargs())

@@ -15,6 +15,7 @@ from pathlib import Path
 from bot.backends.registry import check_backend_settings, load_catalog
 from bot.clock import utc_now
 from bot.domain.records import LedgerMismatch
+from bot.media.disk_guard import WAITING_STATUS, describe, free_space, low_readings
 from bot.models import CatalogError, ModelCatalog
 from bot.reports import ReportService
 from bot.settings import Settings
@@ -52,7 +53,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_checks(settings: Settings, *, token_needed: bool = True) -> list[Check]:
-    checks = [check_token(settings, token_needed), check_database(settings), check_ffmpeg()]
+    checks = [check_token(settings, token_needed), check_database(settings), check_disk(settings), check_ffmpeg()]
     try:
         catalog = load_catalog(settings)
     except CatalogError as error:
@@ -122,6 +123,15 @@ def _check_sqlite_file(path: Path) -> Check:
     if path.exists() and not os.access(path, os.W_OK):
         return Check("database", False, f"{path} is read-only; set DATABASE_PATH")
     return Check("database", True, f"{path} is writable")
+
+
+def check_disk(settings: Settings) -> Check:
+    readings = free_space({"clips": settings.media_dir, "database": settings.database_path.parent})
+    low = low_readings(readings, settings.disk_min_free_bytes)
+    threshold = f"DISK_MIN_FREE_BYTES is {settings.disk_min_free_bytes / 1e6:,.0f} MB"
+    if low:
+        return Check("disk space", False, f"{describe(low)}: jobs are {WAITING_STATUS} ({threshold})")
+    return Check("disk space", True, f"{describe(readings)} ({threshold})")
 
 
 def check_ffmpeg() -> Check:

@@ -27,7 +27,8 @@ async def announce(interaction: discord.Interaction[Any], enqueued: Enqueued) ->
             where = f": {text.message_link(job.guild_id, job.status_channel_id, job.status_message_id)}"
         await say_ephemeral(interaction, f"That is already on its way as job `{job.id}`{where}")
         return
-    shown = status_message(job, enqueued.place if job.state is JobState.QUEUED else None)
+    place = enqueued.place if job.state is JobState.QUEUED else None
+    shown = status_message(job, place, disk_low=services.core.disk.low)
     ack.answering(interaction)
     callback = await interaction.response.send_message(allowed_mentions=NO_PINGS, **shown.send_kwargs())
     # Everything below happens after the user already sees the answer.

@@ -86,7 +86,12 @@ def clip_text(job: Job) -> str:
     return f"[Jump to the clip]({link})"
 
 
-def status_embed(job: Job, place: QueuePlace | None) -> discord.Embed:
+# Jobs the low-disk guard holds: a queued job does not start, a finished render is not fetched.
+HELD_BY_DISK = frozenset({JobState.QUEUED, JobState.SUBMITTING, JobState.RUNNING, JobState.FETCHING})
+DISK_NOTE = "⚠️ The bot is waiting for disk space; this job continues once the admin frees some."
+
+
+def status_embed(job: Job, place: QueuePlace | None, *, disk_low: bool = False) -> discord.Embed:
     embed = discord.Embed(
         title=STATE_LABEL[job.state],
         description=text.shorten(job.request.prompt, PROMPT_LIMIT),
@@ -109,6 +114,8 @@ def status_embed(job: Job, place: QueuePlace | None) -> discord.Embed:
         embed.add_field(name="Progress", value=progress, inline=False)
     if job.state is JobState.FETCHING and job.clip_step is not None:
         embed.add_field(name="Progress", value=job.clip_step.plain, inline=False)
+    if disk_low and job.state in HELD_BY_DISK:
+        embed.add_field(name="Waiting for disk space", value=DISK_NOTE, inline=False)
     if job.state is JobState.FAILED and job.failure is not None:
         reason = job.failure.plain
         if job.failure_detail:
@@ -157,8 +164,8 @@ class StatusMessage:
         return fit_message(embed=self.embed, view=self.view)
 
 
-def status_message(job: Job, place: QueuePlace | None) -> StatusMessage:
-    return StatusMessage(status_embed(job, place), status_view(job))
+def status_message(job: Job, place: QueuePlace | None, *, disk_low: bool = False) -> StatusMessage:
+    return StatusMessage(status_embed(job, place, disk_low=disk_low), status_view(job))
 
 
 JOB_ID_PATTERN = f"[{JOB_ID_ALPHABET}]{{{JOB_ID_LENGTH}}}"
@@ -211,7 +218,7 @@ def status_updater(client: discord.Client, core: Core, *, interval: float) -> St
     """
 
     def render(job: Job) -> StatusMessage:
-        return status_message(job, core.jobs.place(job))
+        return status_message(job, core.jobs.place(job), disk_low=core.disk.low)
 
     async def edit(job: Job, shown: StatusMessage, channel_id: int, message_id: int) -> bool:
         message = client.get_partial_messageable(channel_id, guild_id=job.guild_id).get_partial_message(message_id)

@@ -185,7 +185,7 @@ class LeasedRunner(Runner):
 
     async def _dispatch_ready(self) -> None:
         capacity = self._max_jobs - len(self._tasks)
-        if capacity <= 0:
+        if capacity <= 0 or self._disk.hold_dispatch(self.wake):
             return
         now = self._lease_clock()
         claim = partial(

@@ -37,6 +37,7 @@ from bot.jobs.limits import RunningLimits
 from bot.jobs.polling import poll_until_done
 from bot.jobs.scheduler import EXACT_POSITIONS, FairQueue, QueuePlace, RunTimes, place_of
 from bot.jobs.submitting import submit_when_allowed
+from bot.media.disk_guard import DiskGuard
 from bot.media.encoder import EncodeSlots
 from bot.media.fit import fit_to_limit, remove_stale_reencodes, upload_budget
 from bot.media.input_image import Download, ImageError, ImageUnavailable, load_image
@@ -148,6 +149,7 @@ class Runner:
         image_max_bytes: int,
         encode_slots: EncodeSlots,
         wait: ExternalWait,
+        disk: DiskGuard,
     ) -> None:
         self._store = store
         self._queue = queue
@@ -164,6 +166,7 @@ class Runner:
         self._image_max_bytes = image_max_bytes
         self._encode_slots = encode_slots
         self._wait = wait
+        self._disk = disk
         self._deliverer: Deliverer | None = None
         self._download_image: Download | None = None
         self._wake = asyncio.Event()
@@ -266,7 +269,7 @@ class Runner:
             await self._wait(self._wake.wait(), "runner idle: waiting for a job or a free slot")
 
     async def _dispatch_ready(self) -> None:
-        if self.paused:
+        if self.paused or self._disk.hold_dispatch(self.wake):
             return
         mark = time.perf_counter()
         chosen = self._choose()
@@ -484,6 +487,7 @@ class Runner:
 
     async def _fetch(self, job: Job, backend: Backend, result: PollResult) -> tuple[Job | None, VideoInfo]:
         handle = BackendJob(job.backend_job_id or job.id, job.backend_data)
+        await self._disk.wait_for_space(job.id)
         self._media_dir.mkdir(parents=True, exist_ok=True)
         # Fetched straight to its final name: only the DELIVERING checkpoint below makes
         # the file count, so a download cut by a restart is simply fetched again.
