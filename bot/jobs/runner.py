@@ -149,7 +149,7 @@ class Runner:
         image_max_bytes: int,
         encode_slots: EncodeSlots,
         wait: ExternalWait,
-        disk: DiskGuard,
+        disk: DiskGuard | None = None,
     ) -> None:
         self._store = store
         self._queue = queue
@@ -166,7 +166,7 @@ class Runner:
         self._image_max_bytes = image_max_bytes
         self._encode_slots = encode_slots
         self._wait = wait
-        self._disk = disk
+        self._disk = disk or DiskGuard({}, 0)  # none given: never holds anything
         self._deliverer: Deliverer | None = None
         self._download_image: Download | None = None
         self._wake = asyncio.Event()
