@@ -126,7 +126,10 @@ def _check_sqlite_file(path: Path) -> Check:
 
 
 def check_disk(settings: Settings) -> Check:
-    readings = free_space({"clips": settings.media_dir, "database": settings.database_path.parent})
+    places = {"clips": settings.media_dir}
+    if settings.database_url is None:  # a local SQLite file
+        places["database"] = settings.database_path.parent
+    readings = free_space(places)
     low = low_readings(readings, settings.disk_min_free_bytes)
     threshold = f"DISK_MIN_FREE_BYTES is {settings.disk_min_free_bytes / 1e6:,.0f} MB"
     if low:
