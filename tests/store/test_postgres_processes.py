@@ -8,6 +8,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 
+import psycopg
 import pytest
 
 from bot.domain.records import BlockRule
@@ -83,3 +84,20 @@ async def test_a_store_that_cannot_reach_its_server_says_so_without_the_password
         await open_store(url)
     assert "s3cret-pass" not in str(error.value)
     assert f"postgresql://footage:***@127.0.0.1:{unused_tcp_port}/footage" in str(error.value)
+
+
+async def test_a_connection_the_server_dropped_while_idle_is_replaced_before_the_next_batch(
+    postgres_url: str,
+) -> None:
+    store = await open_store(postgres_url)
+    try:
+        await store.write(lambda tx: tx.set_meta("before", "yes"))
+        with psycopg.connect(postgres_url, autocommit=True) as admin:  # a restart or an idle timeout, say
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        await store.write(lambda tx: tx.set_meta("after", "yes"))
+        assert await store.read(lambda tx: (tx.get_meta("before"), tx.get_meta("after"))) == ("yes", "yes")
+    finally:
+        await store.close()

@@ -91,6 +91,9 @@ class PostgresDatabase(GroupCommit[PgConnection]):
             min_size=1,
             max_size=POOL_SIZE,
             kwargs={"autocommit": True},
+            # A connection the server dropped while idle (a restart, an idle timeout) is replaced
+            # before a batch runs on it; the check is one empty query per batch.
+            check=ConnectionPool.check_connection,
             open=False,
             name="footage",
             timeout=CONNECT_TIMEOUT_SECONDS,
