@@ -24,8 +24,3 @@ def member_info(interaction: discord.Interaction[Any]) -> Member:
         is_admin=permissions.manage_guild,
         is_moderator=permissions.manage_messages,
     )
-
-
-def is_moderator(interaction: discord.Interaction[Any]) -> bool:
-    """May act on other people's results (retry, remix, delete): Manage Messages here."""
-    return interaction.permissions.manage_messages
