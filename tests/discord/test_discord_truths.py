@@ -84,7 +84,12 @@ async def test_one_start_edits_only_the_front_of_a_long_queue(world: World, gate
     await services.core.jobs.cancel(first, Member(world.alice.id), world.guild.id)  # Alice's next job starts
     await world.env.settle()
     patches = [r for r in world.env.http_requests if r.method == "PATCH"][before:]
-    print(f"\n{WAITING} jobs waiting in one channel: one start cost {len(patches)} message edits")
+    waiting_ids = {message for _, message in waiting}
+    edited_waiting = {int(r.path.rsplit("/", 1)[1]) for r in patches} & waiting_ids
+    print(
+        f"\n{WAITING} jobs waiting in one channel: one start cost {len(patches)} message edits, "
+        f"{len(edited_waiting)} of them to waiting jobs' messages"
+    )
     # The canceled job and the started one change state; of the waiting, only the front
     # (positions shown as numbers, plus the job that crossed into them) can read differently.
     assert len(patches) <= 2 * 2 + EXACT_POSITIONS + 1
