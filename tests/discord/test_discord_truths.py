@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -222,3 +224,21 @@ async def test_info_names_the_requester(world: World) -> None:
     assert info.response is not None
     fields = {field.name: field.value for field in info.response.embeds[0].fields}
     assert fields["Requested by"] == "alice"
+
+
+async def test_each_job_end_is_one_log_line(
+    world: World, gated: GatedBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    delivered, _ = await generate(world, world.alice, "ends well")
+    gated.failure = BackendError(BackendErrorKind.CONTENT_POLICY, "flagged by the provider")
+    failed, _ = await generate(world, world.alice, "ends badly")
+    ends = [record for record in caplog.records if record.name == "bot.jobs.job_log"]
+    assert [record.levelno for record in ends] == [logging.INFO, logging.WARNING]
+    assert re.fullmatch(rf"job {delivered} delivered after [\d.]+ s \(gated, 2 s\)", ends[0].getMessage())
+    assert re.fullmatch(
+        rf"job {failed} failed \(content_policy: flagged by the provider\) after [\d.]+ s \(gated, 2 s\)",
+        ends[1].getMessage(),
+    )
+    by_job = [record for record in caplog.records if failed in record.getMessage() and record.levelno >= logging.INFO]
+    assert by_job == [ends[1]]  # one line for the failure, not one per layer
