@@ -65,6 +65,8 @@ CAPABILITIES = BackendCapabilities(
     negative_prompt=True,  # accepted and ignored: the demo draws the prompt only
     cancel=True,
     idempotent_submit=True,  # a resubmit just renders again; nothing is billed
+    audio=True,  # a generated tone, for models whose catalog entry says `audio = true`
+    audio_optional=True,
     durations=(2, 4, 6, 8, 10),
     aspects=("16:9", "9:16", "1:1", "4:3"),
 )
@@ -77,6 +79,7 @@ class _Render:
     aspect: str
     seed: int
     image: bytes | None
+    audio: bool = False
 
 
 @dataclass(slots=True)
@@ -121,10 +124,14 @@ class DemoBackend:
             "aspect": request.aspect,
             "seed": str(request.seed),
             "image": "yes" if request.image is not None else "no",
+            "audio": "yes" if request.model.audio else "no",
         }
         if request.job_id not in self._jobs:
             image = request.image.data if request.image is not None else None
-            self._add(request.job_id, _Render(request.prompt, request.seconds, request.aspect, request.seed, image))
+            render = _Render(
+                request.prompt, request.seconds, request.aspect, request.seed, image, bool(request.model.audio)
+            )
+            self._add(request.job_id, render)
         return BackendJob(id=request.job_id, data=data)
 
     def _add(self, job_id: str, render: _Render) -> None:
@@ -154,6 +161,7 @@ class DemoBackend:
                     aspect=render.aspect,
                     seed=render.seed,
                     image=render.image,
+                    audio=render.audio,
                 )
             except BrokenProcessPool:
                 # A worker died (killed, out of memory); replace the pool once.
@@ -167,7 +175,8 @@ class DemoBackend:
         if data.get("image") != "no" or not data.get("prompt"):
             return False  # the input image is not kept, so an image job cannot be redone
         try:
-            render = _Render(data["prompt"], int(data["seconds"]), data["aspect"], int(data["seed"]), None)
+            audio = data.get("audio") == "yes"
+            render = _Render(data["prompt"], int(data["seconds"]), data["aspect"], int(data["seed"]), None, audio)
         except (KeyError, ValueError):
             return False
         self._add(job.id, render)

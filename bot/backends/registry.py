@@ -68,10 +68,16 @@ def resolve_model(model: ModelSpec) -> ModelSpec:
     """Fill what the model leaves open from its backend; refuse what the backend cannot do."""
     offers = entry_for(model.backend).model_capabilities(model.provider_model)
     update: dict[str, Any] = {}
-    for field, offered in (("image_to_video", offers.image_to_video), ("audio", offers.audio)):
+    # Sound that can be switched off starts off, as the providers' own defaults do.
+    audio_by_default = offers.audio and not offers.audio_optional
+    fields = (
+        ("image_to_video", offers.image_to_video, offers.image_to_video),
+        ("audio", offers.audio, audio_by_default),
+    )
+    for field, offered, by_default in fields:
         wanted = getattr(model, field)
         if wanted is None:
-            update[field] = offered
+            update[field] = by_default
         elif wanted and not offered:
             raise CatalogError(f"model {model.name!r}: {field} = true, but backend {model.backend} cannot do it")
     return model.model_copy(update=update)

@@ -38,6 +38,10 @@ def megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
+def sound_words(has_audio: bool) -> str:
+    return "with sound" if has_audio else "no sound"
+
+
 def result_text(job: Job, clip: Clip, *, link: str | None) -> str:
     request = job.request
     seed = str(request.seed) if request.seed is not None else "random"
@@ -45,7 +49,7 @@ def result_text(job: Job, clip: Clip, *, link: str | None) -> str:
     lines = [
         f"<@{job.user_id}> your clip is ready · job `{job.id}`",
         prompt,
-        f"{request.model} · {request.seconds} s · {request.aspect} · seed {seed}",
+        f"{request.model} · {request.seconds} s · {request.aspect} · seed {seed} · {sound_words(clip.info.has_audio)}",
     ]
     if link is not None:
         lines.append(

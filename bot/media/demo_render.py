@@ -14,6 +14,7 @@ import os
 import random
 import re
 import signal
+from array import array
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -28,6 +29,8 @@ BADGE = "DEMO FOOTAGE"
 # How far the Ken Burns move zooms into an input image over the clip.
 ZOOM = 1.15
 MAX_SECONDS = 60
+SAMPLE_RATE = 48_000
+AUDIO_FRAME_SAMPLES = 1024  # one AAC frame
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 RGB = tuple[int, int, int]
@@ -71,8 +74,12 @@ def render_demo(
     aspect: str,
     seed: int,
     image: bytes | None = None,
+    audio: bool = False,
 ) -> RenderedClip:
-    """Render `seconds` of demo footage to `dest` (written whole or not at all)."""
+    """Render `seconds` of demo footage to `dest` (written whole or not at all).
+
+    With `audio`, the clip gets an AAC track: a soft seeded chord that swells and fades.
+    """
     if not 1 <= seconds <= MAX_SECONDS:
         raise ValueError(f"seconds must be between 1 and {MAX_SECONDS}")
     width, height = frame_size(aspect)
@@ -82,14 +89,16 @@ def render_demo(
     frames = seconds * FPS
     partial = dest.with_name(dest.name + ".part")
     try:
-        _encode(partial, width, height, frames, scene, overlay)
+        _encode(partial, width, height, frames, scene, overlay, _tone(rng, seconds) if audio else None)
         os.replace(partial, dest)
     finally:
         partial.unlink(missing_ok=True)
     return RenderedClip(path=dest, width=width, height=height, frames=frames, fps=FPS)
 
 
-def _encode(path: Path, width: int, height: int, frames: int, scene: _Scene, overlay: _Overlay) -> None:
+def _encode(
+    path: Path, width: int, height: int, frames: int, scene: _Scene, overlay: _Overlay, tone: _Tone | None
+) -> None:
     time_base = Fraction(1, FPS)
     # faststart puts the index first so Discord can start playing before the download ends.
     with av.open(str(path), mode="w", format="mp4", container_options={"movflags": "+faststart"}) as output:
@@ -100,6 +109,8 @@ def _encode(path: Path, width: int, height: int, frames: int, scene: _Scene, ove
         stream.pix_fmt = "yuv420p"
         # superfast: about twice as quick as veryfast here; the file is bigger but still small.
         stream.options = {"preset": "superfast", "crf": "23"}
+        # Every stream exists before the first packet: the header is written with it.
+        sound = tone.add_to(output) if tone is not None else None
         for index in range(frames):
             picture = scene.frame(index / frames)
             overlay.apply(picture, index, frames)
@@ -109,6 +120,45 @@ def _encode(path: Path, width: int, height: int, frames: int, scene: _Scene, ove
             frame.time_base = time_base
             output.mux(stream.encode(frame))
         output.mux(stream.encode(None))
+        if tone is not None and sound is not None:
+            tone.mux(output, sound)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tone:
+    """A chord of two sines under a slow swell, mono AAC at `SAMPLE_RATE`."""
+
+    frequencies: tuple[float, float]
+    seconds: int
+
+    @staticmethod
+    def add_to(output: av.container.OutputContainer) -> av.AudioStream:
+        stream = output.add_stream("aac", rate=SAMPLE_RATE)
+        stream.layout = "mono"
+        return stream
+
+    def mux(self, output: av.container.OutputContainer, stream: av.AudioStream) -> None:
+        total = self.seconds * SAMPLE_RATE
+        time_base = Fraction(1, SAMPLE_RATE)
+        for start in range(0, total, AUDIO_FRAME_SAMPLES):
+            count = min(AUDIO_FRAME_SAMPLES, total - start)
+            frame = av.AudioFrame(format="fltp", layout="mono", samples=count)
+            samples = array("f", (self._sample((start + index) / SAMPLE_RATE) for index in range(count))).tobytes()
+            plane = frame.planes[0]
+            plane.update(samples + bytes(plane.buffer_size - len(samples)))
+            frame.sample_rate, frame.pts, frame.time_base = SAMPLE_RATE, start, time_base
+            output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+
+    def _sample(self, t: float) -> float:
+        swell = math.sin(math.pi * t / self.seconds)  # silent at both ends: no click
+        low, high = self.frequencies
+        return 0.15 * swell * (math.sin(2 * math.pi * low * t) + 0.5 * math.sin(2 * math.pi * high * t))
+
+
+def _tone(rng: random.Random, seconds: int) -> _Tone:
+    root = 220.0 * 2 ** (rng.randrange(12) / 12)
+    return _Tone((root, root * 1.5), seconds)
 
 
 def _palette(rng: random.Random, count: int) -> list[RGB]:

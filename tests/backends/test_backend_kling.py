@@ -37,7 +37,7 @@ def _fake(harness: Harness) -> KlingFake:
 
 
 async def test_input_and_external_task_id(kling: Harness) -> None:
-    model = resolve_model(_spec("kling", params={"mode": "pro", "cfg_scale": 0.5}))
+    model = resolve_model(_spec("kling", audio=True, params={"mode": "pro", "cfg_scale": 0.5}))
     job = await kling.backend.submit(kling.request(job_id="j-42", model=model, negative_prompt="blur", image=PNG))
 
     body = _fake(kling).bodies[0]
@@ -49,7 +49,7 @@ async def test_input_and_external_task_id(kling: Harness) -> None:
         "duration": "5",
         "aspect_ratio": "16:9",
         "external_task_id": "footage-j-42",
-        "sound": "on",  # the model makes sound unless the catalog turns it off
+        "sound": "on",  # the catalog turned the model's optional sound on
         "image": base64.b64encode(PNG.data).decode(),
         "mode": "pro",
         "cfg_scale": 0.5,
@@ -57,8 +57,8 @@ async def test_input_and_external_task_id(kling: Harness) -> None:
     assert job.data == {"kind": "image2video"}
 
 
-async def test_sound_off_where_the_model_turns_it_off(kling: Harness) -> None:
-    await kling.backend.submit(kling.request(model=resolve_model(_spec("kling", audio=False))))
+async def test_sound_is_off_unless_the_catalog_turns_it_on(kling: Harness) -> None:
+    await kling.backend.submit(kling.request(model=resolve_model(_spec("kling"))))
     assert _fake(kling).bodies[0]["sound"] == "off"
 
 

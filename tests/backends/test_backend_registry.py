@@ -10,7 +10,7 @@ import pytest
 from bot.backends.comfyui import ComfyUIBackend
 from bot.backends.demo import DemoBackend
 from bot.backends.fal import FalBackend
-from bot.backends.registry import ENTRIES, build_backends, check_backend_settings, load_catalog
+from bot.backends.registry import ENTRIES, build_backends, check_backend_settings, load_catalog, resolve_model
 from bot.models import CatalogError, ModelCatalog, ModelSpec
 from bot.settings import Settings
 
@@ -143,3 +143,15 @@ def test_check_passes_a_complete_setup() -> None:
     report = check_backend_settings(settings, catalog)
     assert [(name, ok) for name, ok, _ in report] == [("comfyui", True), ("fal", True), ("luma", True)]
     assert "is valid" in report[0][2]
+
+
+def test_sound_is_on_where_it_always_is_and_off_where_it_can_be_switched_off() -> None:
+    def audio(backend: str, wanted: bool | None = None) -> bool | None:
+        spec = ModelSpec(name="m", backend=backend, durations=(5,), aspects=("16:9",), audio=wanted)
+        return resolve_model(spec).audio
+
+    assert audio("veo") is True
+    assert audio("kling") is False
+    assert audio("kling", True) is True
+    with pytest.raises(CatalogError, match="model 'm': audio = true, but backend fal cannot"):
+        audio("fal", True)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator, Awaitable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -233,3 +234,21 @@ async def test_closed_backend_refuses_new_work(tmp_path: Path) -> None:
     with pytest.raises(BackendError) as raised:
         await backend.submit(request("late"))
     assert raised.value.kind is BackendErrorKind.UNAVAILABLE
+
+
+async def test_a_model_with_sound_gets_an_audio_track(tmp_path: Path) -> None:
+    backend = DemoBackend(tmp_path / "renders")
+    try:
+        silent = await backend.submit(request("silent"))
+        sound = GenerationRequest(**{**asdict(request("sound")), "model": MODEL.model_copy(update={"audio": True})})
+        loud = await backend.submit(sound)
+        fetched = {}
+        for job in (silent, loud):
+            result = await wait_done(backend, job)
+            fetched[job.id] = await backend.fetch(job, result, tmp_path / f"{job.id}.mp4", max_bytes=50_000_000)
+    finally:
+        await backend.aclose()
+
+    assert fetched["silent"].info.has_audio is False
+    assert fetched["sound"].info.has_audio is True
+    assert loud.data["audio"] == "yes"  # a restarted bot renders it with sound again

@@ -31,6 +31,7 @@ async def test_generate_answers_with_status_and_posts_the_clip_as_a_reply(world:
     assert posted.attachments and posted.attachments[0].filename == f"{job_id}.mp4"
     assert f"job `{job_id}`" in posted.content and "a lighthouse in fog" in posted.content
     assert f"seed {job.request.seed}" in posted.content and "demo · 2 s" in posted.content
+    assert posted.content.count("no sound") == 1  # the demo model makes no sound unless its catalog says so
     labels = [child.label for row in posted.components for child in row.children]  # type: ignore[union-attr]
     assert labels == ["Retry", "Remix", "Delete", "Info"]
     # The status message was edited through the channel, and now says Done without a Cancel button.
