@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -52,9 +51,27 @@ def postgres_url(postgres_cluster: PostgresCluster, request: pytest.FixtureReque
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database of each kind: a SQLite file, or a database on the test cluster."""
-    if request.param == "sqlite":
-        return sqlite_url(tmp_path / "store.db")
-    url: str = request.getfixturevalue("postgres_url")
-    return url
+def fresh_store_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[], str]]:
+    """Makes a fresh, empty database of each kind at every call: a SQLite file, or a database on
+    the test cluster (a property test wants one per example); the databases go afterwards."""
+    cluster: PostgresCluster | None = request.getfixturevalue("postgres_cluster") if request.param != "sqlite" else None
+    made: list[str] = []
+
+    def make() -> str:
+        if cluster is None:
+            return sqlite_url(tmp_path_factory.mktemp("store") / "store.db")
+        made.append(cluster.new_database(request.node.name))
+        return made[-1]
+
+    yield make
+    for url in made:
+        assert cluster is not None
+        cluster.drop_database(url)
+
+
+@pytest.fixture
+def store_url(fresh_store_url: Callable[[], str]) -> str:
+    """A fresh, empty database of each kind."""
+    return fresh_store_url()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
 from bot.domain.jobs import JobState
 from bot.jobs.refusal import Refusal
@@ -22,10 +24,15 @@ actions = st.lists(
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=actions)
-async def test_ledger_matches_job_states(tmp_path_factory: object, small_clip: Path, steps: list) -> None:  # type: ignore[type-arg]
+async def test_ledger_matches_job_states(
+    tmp_path_factory: object,
+    small_clip: Path,
+    fresh_store_url: Callable[[], str],
+    steps: list,  # type: ignore[type-arg]
+) -> None:
     harness = CoreHarness(tmp_path_factory.mktemp("ledger"), small_clip)  # type: ignore[attr-defined]
     harness.backend.auto_release = False
-    core = await harness.open(default_max_queued=4, default_daily_seconds=30)
+    core = await harness.open(default_max_queued=4, default_daily_seconds=30, database_url=SecretStr(fresh_store_url()))
     jobs: list[str] = []
     try:
         for action, user, seconds in steps:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +30,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
 from bot.backends.base import BackendError, BackendErrorKind
 from bot.clock import to_epoch
@@ -141,6 +143,7 @@ steps = st.lists(
 async def test_no_member_ever_exceeds_a_limit(
     tmp_path_factory: pytest.TempPathFactory,
     small_clip: Path,
+    fresh_store_url: Callable[[], str],
     actions: list[Step],
     budget: int | None,
     exempt: bool,
@@ -157,6 +160,7 @@ async def test_no_member_ever_exceeds_a_limit(
         default_monthly_seconds=20,
         default_max_running=1,
         default_max_queued=3,
+        database_url=SecretStr(fresh_store_url()),
     )
     books = Books()
     core.events.subscribe(books)
