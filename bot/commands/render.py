@@ -35,6 +35,7 @@ from bot.backends.base import (
 from bot.backends.registry import build_backends, load_catalog
 from bot.jobs.polling import poll_until_done
 from bot.jobs.submitting import submit_when_allowed
+from bot.media.input_image import ImageError, check_image, read_capped
 from bot.models import ModelCatalog, ModelSpec
 from bot.safe_text import one_line
 from bot.settings import Settings
@@ -47,8 +48,6 @@ MAX_DOWNLOAD_BYTES = 2 * 1024**3
 CANCEL_SECONDS = 15.0
 BAR_WIDTH = 24
 REDRAW_SECONDS = 0.5
-# The image types providers take, by their first bytes.
-_IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
 
 
 class UsageError(Exception):
@@ -133,16 +132,12 @@ def _read_image(path: Path, model: ModelSpec, max_bytes: int) -> InputImage:
     if not model.image_to_video:
         raise UsageError(f"--image needs an image-to-video model; {model.name!r} is text-to-video only")
     try:
-        data = path.read_bytes()
+        data = read_capped(path, max_bytes)
+        content_type = check_image(data)
     except OSError as error:
         raise UsageError(f"--image {path}: {error.strerror or error}") from None
-    if len(data) > max_bytes:
-        raise UsageError(f"--image {path} is {len(data)} bytes; the limit is {max_bytes} (IMAGE_MAX_BYTES)")
-    content_type = next((kind for magic, kind in _IMAGE_MAGIC if data.startswith(magic)), None)
-    if content_type is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        content_type = "image/webp"
-    if content_type is None:
-        raise UsageError(f"--image {path} is not a PNG, JPEG or WEBP image")
+    except ImageError as error:
+        raise UsageError(f"--image {path}: {error}") from None
     return InputImage(data=data, content_type=content_type, filename=path.name)
 
 

@@ -1,12 +1,21 @@
-"""Load the input image of an image-to-video job: a Discord attachment URL or a local file."""
+"""Load and check the input image of an image-to-video job: a Discord attachment URL or a local file.
+
+Every image is read under a byte cap as it streams, and its declared width and height
+are checked from its header before anything decodes it: a small PNG can declare
+13,000 x 13,000 pixels and take gigabytes once decoded. `check_image` is what every
+path that hands an image to a backend calls (the runner, `render`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import io
+import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+from PIL import Image
 
 from bot.backends.base import ExternalWait, InputImage, await_directly
 
@@ -14,6 +23,9 @@ IMAGE_TYPES = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 _SUFFIX_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
 # The first bytes of each accepted format: the type a server claims is not trusted.
 _MAGIC = {b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg", b"RIFF": "image/webp"}
+# Above any provider's input limit (8K UHD is 33 Mpx), far below what would strain memory.
+MAX_IMAGE_PIXELS = 40_000_000
+DOWNLOAD_SECONDS = 60.0
 
 
 class ImageError(Exception):
@@ -46,17 +58,53 @@ async def load_image(
         path = Path(source)
         if not path.is_file():
             raise ImageError(f"input image {path} does not exist")
-        if path.stat().st_size > max_bytes:
-            raise ImageError(f"input image is larger than {max_bytes // 1024} KiB")
-        data = await asyncio.to_thread(path.read_bytes)
+        data = await asyncio.to_thread(read_capped, path, max_bytes)
         name = path.name
+    return InputImage(data=data, content_type=check_image(data), filename=name)
+
+
+def read_capped(path: Path, max_bytes: int) -> bytes:
+    """A file's bytes, refused past `max_bytes` without reading further (blocking)."""
+    with path.open("rb") as file:
+        data = file.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ImageError(f"input image is larger than {max_bytes // 1024} KiB")
+    return data
+
+
+def check_image(data: bytes) -> str:
+    """The image's content type, once its format and its declared size are acceptable; no pixel is decoded."""
     content_type = sniff(data)
     if content_type is None:
         raise ImageError("the input image must be a PNG, JPEG or WebP file")
-    return InputImage(data=data, content_type=content_type, filename=name)
+    try:
+        with warnings.catch_warnings():
+            # Pillow's own warning is ours to give, with the size, below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:  # reads the header only
+                width, height = image.size
+    except Image.DecompressionBombError:  # more than twice Pillow's limit: it refuses to say the size
+        raise _too_many_pixels() from None
+    except (OSError, ValueError, SyntaxError):
+        raise ImageError("the input image cannot be read") from None
+    if width * height > MAX_IMAGE_PIXELS:
+        raise _too_many_pixels(f" ({width} x {height})")
+    return content_type
+
+
+def _too_many_pixels(size: str = "") -> ImageError:
+    return ImageError(f"the input image is too large{size}; the limit is {MAX_IMAGE_PIXELS // 1_000_000} megapixels")
 
 
 async def _download(url: str, max_bytes: int) -> bytes:
+    try:
+        async with asyncio.timeout(DOWNLOAD_SECONDS):
+            return await _download_capped(url, max_bytes)
+    except TimeoutError:
+        raise ImageError(f"the input image did not download within {DOWNLOAD_SECONDS:g} s") from None
+
+
+async def _download_capped(url: str, max_bytes: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     timeout = httpx.Timeout(30.0, connect=10.0)
@@ -67,6 +115,9 @@ async def _download(url: str, max_bytes: int) -> bytes:
         ):
             if response.status_code != 200:
                 raise ImageUnavailable(f"could not download the input image (HTTP {response.status_code})")
+            length = response.headers.get("content-length", "")
+            if length.isdigit() and int(length) > max_bytes:
+                raise ImageError(f"input image is larger than {max_bytes // 1024} KiB")
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
                 if size > max_bytes:

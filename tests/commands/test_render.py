@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from bot import cli
 from bot.backends.base import BackendErrorKind, BackendJob, GenerationRequest, PollResult
@@ -79,7 +80,7 @@ def test_a_length_the_model_does_not_offer_is_one_clear_line(
         (["--aspect", "2:1"], "--aspect 2:1 is not offered by model 'demo'"),
         (["--model", "nope"], "no model 'nope'; choose from demo"),
         (["--image", "missing.png"], "--image missing.png: No such file or directory"),
-        (["--image", "notes.txt"], "--image notes.txt is not a PNG, JPEG or WEBP image"),
+        (["--image", "notes.txt"], "--image notes.txt: the input image must be a PNG, JPEG or WebP file"),
         (["   "], "the prompt is empty"),
     ],
 )
@@ -110,8 +111,8 @@ def test_an_image_for_a_text_only_model_is_refused(
 
 
 def test_a_provider_failure_names_its_kind_and_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # PNG magic bytes, then garbage: it passes the command's check and fails at the renderer.
-    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    # A sound PNG header over cut-off pixel data: it passes the command's check and fails at the renderer.
+    (tmp_path / "broken.png").write_bytes(_png(64, 64)[:200])
 
     code = cli.main(["render", "a cat", "--seconds", "2", "--image", "broken.png", "-o", "clip.mp4"])
 
@@ -238,3 +239,22 @@ def test_sigterm_cancels_the_render_like_ctrl_c_and_leaves_no_file(tmp_path: Pat
     assert "terminated; the job was canceled" in err
     assert "Traceback" not in err
     assert list(tmp_path.glob("*.mp4")) == [] and list(tmp_path.glob(".*")) == []
+
+
+def _png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (width, height), os.urandom(width * height * 3)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_an_image_declaring_too_many_pixels_is_refused_before_any_decode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 13,000 x 13,000 of one colour compresses to a small file; decoded it would be 500 MB.
+    Image.new("L", (13_000, 13_000)).save(tmp_path / "bomb.png", optimize=True)
+    assert (tmp_path / "bomb.png").stat().st_size < 1024 * 1024
+
+    code = cli.main(["render", "a cat", "--seconds", "2", "--image", "bomb.png", "-o", "clip.mp4"])
+
+    assert code == 2
+    assert "too large" in capsys.readouterr().err

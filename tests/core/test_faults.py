@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from PIL import Image
+
 from bot.backends.base import BackendError, BackendErrorKind
 from bot.domain.jobs import FailureReason, JobState
 from bot.quotas.service import Member
@@ -52,4 +56,18 @@ async def test_the_job_deadline_holds_through_a_hung_poll_and_an_endless_429(har
     assert harness.backend.canceled == [f"remote-{hung.job.id}"]  # the throttled one never reached the provider
     for user in (1, 2):
         assert (await core.quotas.status(GUILD, Member(user))).day_used == 0
+    assert await core.reports.ledger_check() == []
+
+
+async def test_an_image_declaring_too_many_pixels_never_reaches_the_backend(
+    harness: CoreHarness, tmp_path: Path
+) -> None:
+    bomb = tmp_path / "bomb.png"
+    Image.new("L", (13_000, 13_000)).save(bomb, optimize=True)
+    core = await harness.open()
+    queued = await core.jobs.enqueue(origin(1), request(image_url=str(bomb)), Member(1))
+    failed = await harness.until(queued.job.id, JobState.FAILED, timeout=LIVENESS)
+    assert failed.failure is FailureReason.BAD_INPUT_IMAGE
+    assert "too large (13000 x 13000)" in (failed.failure_detail or "")
+    assert harness.backend.submits == []
     assert await core.reports.ledger_check() == []
