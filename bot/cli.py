@@ -15,6 +15,7 @@ from bot.gc_tuning import tune_collector
 from bot.logs import setup_logging
 from bot.models import CatalogError
 from bot.settings import Settings, SettingsError, load_settings
+from bot.store.store import DatabaseUnreachable
 
 # Subcommand name -> module with `add_arguments(parser)` and `main(args, settings) -> int`.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -53,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = module.main(args, settings)
     except CatalogError as error:
         print(f"footage-bot: invalid model configuration: {error}", file=sys.stderr)
+        return 2
+    except DatabaseUnreachable as error:
+        print(f"footage-bot: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -6,7 +6,7 @@ import re
 from typing import Protocol
 
 from bot.domain.records import BlockRule, GuildConfig
-from bot.domain.tiers import Tier
+from bot.domain.tiers import MAX_CLIP_SECONDS, MAX_QUEUED, MAX_QUOTA_SECONDS, MAX_RUNNING, Tier
 from bot.jobs.blocklist import check_pattern
 from bot.jobs.refusal import Refusal
 from bot.models import ModelCatalog
@@ -55,6 +55,17 @@ class GuildConfigService:
             raise Refusal("bad_tier", "Seconds can't be negative, and running and waiting limits must be at least 1.")
         if tier.max_clip_seconds < 1 or not 0.1 <= tier.weight <= 100:
             raise Refusal("bad_tier", "The longest clip must be at least 1 s and the weight between 0.1 and 100.")
+        if (
+            max(tier.daily_seconds, tier.monthly_seconds) > MAX_QUOTA_SECONDS
+            or tier.max_running > MAX_RUNNING
+            or tier.max_queued > MAX_QUEUED
+            or tier.max_clip_seconds > MAX_CLIP_SECONDS
+        ):
+            raise Refusal(
+                "bad_tier",
+                f"Limits go up to {MAX_QUOTA_SECONDS:,} s of quota, {MAX_RUNNING} running, "
+                f"{MAX_QUEUED} waiting and {MAX_CLIP_SECONDS} s per clip.",
+            )
         await self._store.write(lambda tx: tx.upsert_tier(guild_id, tier))
         return tier
 

@@ -146,6 +146,12 @@ def load_catalog_file(path: Path) -> ModelCatalog:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CatalogError(f"{path}: file not found (FOOTAGE_CONFIG)") from None
+    except IsADirectoryError:
+        raise CatalogError(f"{path}: is a folder, not a TOML file (FOOTAGE_CONFIG)") from None
+    except OSError as error:
+        raise CatalogError(f"{path}: cannot be read: {error.strerror or error} (FOOTAGE_CONFIG)") from None
+    except UnicodeDecodeError:
+        raise CatalogError(f"{path}: is not UTF-8 text (FOOTAGE_CONFIG)") from None
     except tomllib.TOMLDecodeError as error:
         raise CatalogError(f"{path}: not valid TOML: {error}") from None
     tables = document.get("models")

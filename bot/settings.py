@@ -23,6 +23,7 @@ from bot.backends.luma import LumaSettings
 from bot.backends.replicate import ReplicateSettings
 from bot.backends.runway import RunwaySettings
 from bot.backends.veo import VeoSettings
+from bot.domain.tiers import MAX_CLIP_SECONDS, MAX_QUEUED, MAX_QUOTA_SECONDS, MAX_RUNNING
 from bot.store.urls import store_kind
 
 
@@ -46,7 +47,7 @@ class CoreSettings(BaseSettings):
 
     # Discord
     discord_token: SecretStr | None = None
-    dev_guild_id: int | None = Field(default=None, gt=0)
+    dev_guild_id: int | None = Field(default=None, gt=0, lt=2**63)
     # Discord allows a bot 50 REST requests per second; the processes that post clips share this.
     discord_requests_per_second: float = Field(default=40.0, ge=1, le=50)
 
@@ -70,17 +71,17 @@ class CoreSettings(BaseSettings):
     footage_backend: str = "demo"
 
     # Quotas: the default tier every member gets unless a role or override says otherwise.
-    default_daily_seconds: int = Field(default=60, ge=0)
-    default_monthly_seconds: int = Field(default=600, ge=0)
-    default_max_running: int = Field(default=1, ge=1)
-    default_max_queued: int = Field(default=3, ge=1)
-    default_max_clip_seconds: int = Field(default=10, ge=1)
+    default_daily_seconds: int = Field(default=60, ge=0, le=MAX_QUOTA_SECONDS)
+    default_monthly_seconds: int = Field(default=600, ge=0, le=MAX_QUOTA_SECONDS)
+    default_max_running: int = Field(default=1, ge=1, le=MAX_RUNNING)
+    default_max_queued: int = Field(default=3, ge=1, le=MAX_QUEUED)
+    default_max_clip_seconds: int = Field(default=10, ge=1, le=MAX_CLIP_SECONDS)
 
     # Scheduling
-    guild_max_running: int = Field(default=4, ge=1)
-    job_timeout_seconds: float = Field(default=1800, ge=10)
+    guild_max_running: int = Field(default=4, ge=1, le=MAX_RUNNING)
+    job_timeout_seconds: float = Field(default=1800, ge=10, le=24 * 3600)
     prompt_max_chars: int = Field(default=1000, ge=10, le=4000)
-    image_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    image_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
 
     # Re-encoding clips over the upload limit; unset: from the machine's CPUs and memory.
     fit_parallel: int | None = Field(default=None, ge=1, le=64)

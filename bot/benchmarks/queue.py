@@ -28,7 +28,7 @@ from pydantic import SecretStr
 from bot.backends.base import BackendCapabilities, BackendJob, FetchedClip, GenerationRequest, PollResult
 from bot.core import Core
 from bot.domain.jobs import Job, JobRequest, Origin
-from bot.domain.tiers import Tier
+from bot.domain.tiers import MAX_QUEUED, MAX_QUOTA_SECONDS, Tier
 from bot.jobs.delivery import Clip, Delivered, DeliveryOutcome
 from bot.media.demo_render import render_demo
 from bot.media.probe import VideoInfo, probe_video
@@ -44,7 +44,6 @@ MEASURED_GUILD = 1
 BACKLOG_GUILD = 2
 BACKLOG_ROLE = 99
 UPLOAD_LIMIT = 10 << 20
-PLENTY = 10**9
 PARALLEL = 64  # jobs the instant backend runs at once: enough that slots never limit throughput
 POSITION_SAMPLES = 2000
 IN_FLIGHT = 32  # a busy server: commands from many members arriving while earlier ones are answered
@@ -135,9 +134,9 @@ async def _run_on(
         update={
             "database_url": SecretStr(url),
             "media_dir": folder / "clips",
-            "default_daily_seconds": PLENTY,
-            "default_monthly_seconds": PLENTY,
-            "default_max_queued": PLENTY,
+            "default_daily_seconds": MAX_QUOTA_SECONDS,
+            "default_monthly_seconds": MAX_QUOTA_SECONDS,
+            "default_max_queued": MAX_QUEUED,
             "default_max_running": PARALLEL,
             "guild_max_running": PARALLEL,
         }
@@ -172,7 +171,7 @@ async def _fill_backlog(core: Core, count: int, users: int, in_flight: int) -> N
     """Jobs past their quota, waiting at the lowest priority in another server."""
     if count <= 0:
         return
-    backlog = Tier("backlog", 0, 0, max_running=1, max_queued=PLENTY, max_clip_seconds=10, relax_allowed=True)
+    backlog = Tier("backlog", 0, 0, max_running=1, max_queued=MAX_QUEUED, max_clip_seconds=10, relax_allowed=True)
     await core.guilds.set_tier(BACKLOG_GUILD, backlog)
     await core.guilds.set_role_tier(BACKLOG_GUILD, BACKLOG_ROLE, backlog.name)
     started = time.perf_counter()

@@ -9,6 +9,7 @@ import binascii
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +19,11 @@ from bot.domain.records import LedgerMismatch
 from bot.media.disk_guard import WAITING_STATUS, describe, free_space, low_readings
 from bot.models import CatalogError, ModelCatalog
 from bot.reports import ReportService
+from bot.safe_text import one_line
 from bot.settings import Settings
 from bot.store.opening import configured_url, open_store, pending_migrations
 from bot.store.store import DatabaseUnreachable
-from bot.store.urls import redacted, sqlite_path, store_kind
+from bot.store.urls import redacted, sqlite_path, sqlite_url, store_kind
 
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}$")
 
@@ -53,14 +55,25 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def run_checks(settings: Settings, *, token_needed: bool = True) -> list[Check]:
-    checks = [check_token(settings, token_needed), check_database(settings), check_disk(settings), check_ffmpeg()]
+    database = _guarded("database", lambda: check_database(settings))
+    checks = [
+        _guarded("discord token", lambda: check_token(settings, token_needed)),
+        database,
+        _guarded("media folder", lambda: check_media_dir(settings)),
+        _guarded("disk space", lambda: check_disk(settings)),
+        _guarded("ffmpeg", check_ffmpeg),
+    ]
     try:
         catalog = load_catalog(settings)
     except CatalogError as error:
-        return [*checks, Check("models", False, str(error))]
-    checks.append(Check("models", True, f"{len(catalog)} configured: {', '.join(catalog.names())}"))
-    checks.extend(check_backends(settings, catalog))
-    checks.append(check_ledger(settings))
+        checks.append(Check("models", False, str(error)))
+    else:
+        checks.append(Check("models", True, f"{len(catalog)} configured: {', '.join(catalog.names())}"))
+        checks.extend(check_backends(settings, catalog))
+    if database.ok:
+        checks.append(_guarded("quota ledger", lambda: check_ledger(settings)))
+    else:
+        checks.append(Check("quota ledger", False, "not checked: the database cannot be opened"))
     return checks
 
 
@@ -70,6 +83,16 @@ def for_the_preview(settings: Settings) -> Settings:
 
     preview = preview_settings(settings, settings.demo_latency_seconds)
     return preview.model_copy(update={"database_path": settings.preview_database_path, "database_url": None})
+
+
+def _guarded(name: str, check: Callable[[], Check]) -> Check:
+    """A check that itself fails becomes its FAIL line: the other checks still run and print."""
+    try:
+        return check()
+    except DatabaseUnreachable as error:
+        return Check(name, False, str(error))
+    except Exception as error:
+        return Check(name, False, f"could not be checked: {type(error).__name__}: {one_line(str(error))}")
 
 
 def check_token(settings: Settings, needed: bool) -> Check:
@@ -97,7 +120,7 @@ def check_token(settings: Settings, needed: bool) -> Check:
 
 
 def check_database(settings: Settings) -> Check:
-    """SQLite: the file's folder is writable. PostgreSQL: reachable, and every migration applied."""
+    """SQLite: the file's folder is writable and the file opens. PostgreSQL: reachable, and every migration applied."""
     url = configured_url(settings)
     if store_kind(url) == "sqlite":
         return _check_sqlite_file(sqlite_path(url))
@@ -113,16 +136,35 @@ def check_database(settings: Settings) -> Check:
 
 
 def _check_sqlite_file(path: Path) -> Check:
-    folder = path.parent
+    problem = _unwritable(path.parent)
+    if problem:
+        return Check("database", False, f"cannot write in {path.parent} ({problem}); set DATABASE_PATH")
+    if not path.exists():
+        return Check("database", True, f"{path} is writable (created at the first start)")
+    if path.is_file() and not os.access(path, os.W_OK):
+        return Check("database", False, f"{path} is read-only; set DATABASE_PATH")
+    # Read without applying anything; DatabaseUnreachable names the file and the problem.
+    asyncio.run(pending_migrations(sqlite_url(path)))
+    return Check("database", True, f"{path} is a readable SQLite database and writable")
+
+
+def check_media_dir(settings: Settings) -> Check:
+    folder = settings.media_dir
+    problem = _unwritable(folder)
+    if problem:
+        return Check("media folder", False, f"cannot write in {folder} ({problem}); set MEDIA_DIR")
+    return Check("media folder", True, f"{folder} is writable")
+
+
+def _unwritable(folder: Path) -> str:
+    """Why no file can be created in `folder` (made if missing), or '' when one can."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder):
             pass
     except OSError as error:
-        return Check("database", False, f"cannot write in {folder} ({error.strerror}); set DATABASE_PATH")
-    if path.exists() and not os.access(path, os.W_OK):
-        return Check("database", False, f"{path} is read-only; set DATABASE_PATH")
-    return Check("database", True, f"{path} is writable")
+        return error.strerror or type(error).__name__
+    return ""
 
 
 def check_disk(settings: Settings) -> Check:

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Upper bounds for every tier number, from settings or set by an admin: generous, and far
+# inside SQLite's 64-bit integers (a larger one overflowed at the first enqueue).
+MAX_QUOTA_SECONDS = 1_000_000_000
+MAX_RUNNING = 100
+MAX_QUEUED = 1_000_000  # bench queue fills backlogs this deep
+MAX_CLIP_SECONDS = 3600
+
 
 @dataclass(frozen=True, slots=True)
 class Tier:

@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.cli import main
 from bot.store.migrations import migrations
 from bot.store.opening import open_store
+from bot.store.urls import sqlite_url
 
 GOOD_TOKEN = base64.urlsafe_b64encode(b"123456789012345678").decode().rstrip("=") + ".GhJkLm." + "x" * 38
 
@@ -103,3 +106,142 @@ def test_doctor_says_an_unreachable_postgresql_fails_and_never_shows_its_passwor
     out = capsys.readouterr().out
     assert f"[FAIL] database: cannot reach postgresql://bot:***@127.0.0.1:{unused_tcp_port}/footage" in out
     assert "[FAIL] quota ledger: not checked" in out and "hunter2" not in out
+
+
+def doctor(monkeypatch: pytest.MonkeyPatch) -> int:
+    """`footage-bot doctor` on the bot's own settings (DATABASE_PATH), with a well-formed token."""
+    monkeypatch.setenv("DISCORD_TOKEN", GOOD_TOKEN)
+    return main(["doctor"])
+
+
+def _real_database(path: Path) -> None:
+    async def create() -> None:
+        store = await open_store(sqlite_url(path))
+        await store.close()
+
+    asyncio.run(create())
+    assert path.stat().st_size > 0
+
+
+def _corrupt(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"this is not sqlite " * 500)
+
+
+def _truncated(path: Path) -> None:
+    _real_database(path)
+    data = path.read_bytes()
+    for leftover in path.parent.glob(path.name + "-*"):
+        leftover.unlink()
+    path.write_bytes(data[: len(data) // 3] + b"\x00" * 100)
+
+
+def _folder(path: Path) -> None:
+    path.mkdir(parents=True)
+
+
+def _empty(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"")
+
+
+@pytest.mark.parametrize(
+    ("spoil", "problem"),
+    [
+        (_corrupt, "is not an SQLite database"),
+        (_truncated, "is damaged"),
+        (_folder, "is a folder"),
+        (_empty, "is an empty file (0 bytes)"),
+    ],
+)
+def test_a_bad_database_file_is_one_line_and_every_other_check_still_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], spoil: Any, problem: str
+) -> None:
+    path = tmp_path / "data" / "footage.db"
+    spoil(path)
+    capsys.readouterr()
+    assert doctor(monkeypatch) == 1
+    out, err = capsys.readouterr()
+    assert f"[FAIL] database: database {path}: {problem}" in out
+    assert "[PASS] ffmpeg" in out and "[PASS] media folder" in out and "[PASS] models" in out
+    assert "[FAIL] quota ledger: not checked" in out
+    assert "Traceback" not in out + err
+
+
+def test_dev_null_as_the_database_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_PATH", "/dev/null")
+    assert doctor(monkeypatch) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] database: database /dev/null: is not a regular file" in out
+
+
+def test_start_up_on_a_locked_database_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "preview.db"
+    _real_database(path)
+    monkeypatch.setenv("PREVIEW_DATABASE_PATH", str(path))
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")  # another process's write lock, past SQLite's 5 s busy_timeout
+        assert main(["preview"]) == 2
+    finally:
+        holder.close()
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == f"footage-bot: database {path}: " + (
+        "is locked by another process (another bot, or a tool holding a write lock); stop it and retry"
+    )
+
+
+def test_start_up_with_a_bad_database_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "preview.db"
+    _folder(path)
+    monkeypatch.setenv("PREVIEW_DATABASE_PATH", str(path))
+    assert main(["preview"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == f"footage-bot: database {path}: is a folder, not a database file"
+    assert "Traceback" not in err
+
+
+def test_a_model_file_that_is_a_folder_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FOOTAGE_CONFIG", str(tmp_path))
+    assert doctor(monkeypatch) == 1
+    out = capsys.readouterr().out
+    assert f"[FAIL] models: {tmp_path}: is a folder, not a TOML file (FOOTAGE_CONFIG)" in out
+    assert "[PASS] ffmpeg" in out
+    assert main(["preview"]) == 2
+    assert "is a folder, not a TOML file" in capsys.readouterr().err
+
+
+def test_an_unwritable_media_folder_fails_its_check(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "clips").write_text("a file where the folder should be")
+    monkeypatch.setenv("MEDIA_DIR", str(tmp_path / "clips"))
+    assert doctor(monkeypatch) == 1
+    assert f"[FAIL] media folder: cannot write in {tmp_path / 'clips'}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DEFAULT_MAX_RUNNING", "99999999999999999999"),
+        ("JOB_TIMEOUT_SECONDS", "inf"),
+        ("JOB_TIMEOUT_SECONDS", "nan"),
+        ("DEFAULT_DAILY_SECONDS", str(10**20)),
+        ("IMAGE_MAX_BYTES", str(10**12)),
+    ],
+)
+def test_numeric_settings_out_of_range_are_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    assert doctor(monkeypatch) == 2
+    err = capsys.readouterr().err
+    assert f"{name}: " in err and "Traceback" not in err

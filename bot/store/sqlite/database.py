@@ -7,6 +7,8 @@ other process's writes out until it commits.
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import logging
 import sqlite3
 from collections.abc import Awaitable
@@ -17,6 +19,7 @@ import aiosqlite
 from bot.store.batches import GroupCommit, Item, run_batch
 from bot.store.migrations import migrations
 from bot.store.sqlite.queries import Q
+from bot.store.store import DatabaseUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +73,23 @@ class Database(GroupCommit[sqlite3.Connection]):
 
     @classmethod
     async def open(cls, path: Path) -> Database:
-        """Open (creating the folder and file), set pragmas, apply pending migrations."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        connection = await aiosqlite.connect(path, isolation_level=None)
+        """Open (creating the folder and file), set pragmas, apply pending migrations.
+
+        Raises `DatabaseUnreachable`, naming the file and the problem, when it cannot.
+        """
+        try:
+            await asyncio.to_thread(_check_file, path)
+            connection = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as error:
+            raise DatabaseUnreachable(f"database {path}: {_plain_problem(error)}") from None
         connection.row_factory = sqlite3.Row
         try:
             database = cls(connection, path)
             await connection._execute(_prepare, connection._conn)  # type: ignore[no-untyped-call]
-        except BaseException:
+        except BaseException as error:
             await connection.close()  # its worker thread would otherwise keep the process alive
+            if isinstance(error, sqlite3.Error):
+                raise DatabaseUnreachable(f"database {path}: {_plain_problem(error)}") from None
             raise
         return database
 
@@ -99,19 +110,63 @@ class Database(GroupCommit[sqlite3.Connection]):
 
 
 def pending_migrations(path: Path) -> list[str]:
-    """The names of the migrations the file at `path` lacks (all of them if it does not exist)."""
+    """The names of the migrations the file at `path` lacks (all of them if it does not exist).
+
+    Raises `DatabaseUnreachable`, naming the file and the problem, for a file SQLite cannot use.
+    """
     known = migrations("bot.store.sqlite")
     if not path.exists():
         return [migration.name for migration in known]
-    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
+        _check_file(path)
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
-            applied = {row[0] for row in connection.execute(Q["applied_migrations"]).fetchall()}
-        except sqlite3.OperationalError:  # no migrations table: nothing applied yet
-            applied = set()
-    finally:
-        connection.close()
+            applied = _applied(connection)
+        finally:
+            connection.close()
+    except (OSError, sqlite3.Error) as error:
+        raise DatabaseUnreachable(f"database {path}: {_plain_problem(error)}") from None
     return [migration.name for migration in known if migration.version not in applied]
+
+
+def _applied(connection: sqlite3.Connection) -> set[int]:
+    try:
+        return {row[0] for row in connection.execute(Q["applied_migrations"]).fetchall()}
+    except sqlite3.OperationalError as error:
+        if "no such table" not in str(error):
+            raise
+        return set()  # no migrations table: nothing applied yet
+
+
+def _check_file(path: Path) -> None:
+    """What SQLite would not say plainly (or would silently accept) about the path, as an OSError."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        return  # a new database
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a database file")
+    if not path.is_file():
+        raise OSError(errno.EINVAL, "is not a regular file (a device or a pipe?)")
+    if path.stat().st_size == 0:
+        # SQLite takes an empty file as a new database; here it more likely is one that lost its data.
+        raise OSError(errno.EINVAL, "is an empty file (0 bytes), not a footage-bot database; delete it to start anew")
+
+
+def _plain_problem(error: OSError | sqlite3.Error) -> str:
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    text = str(error)
+    if "locked" in text or "busy" in text:
+        return "is locked by another process (another bot, or a tool holding a write lock); stop it and retry"
+    if "not a database" in text:
+        return "is not an SQLite database (damaged, or another kind of file)"
+    if "malformed" in text or "corrupt" in text:
+        return "is damaged (SQLite: database disk image is malformed); restore it from a backup"
+    if "readonly" in text or "read-only" in text:
+        return "is read-only; give the bot write access or set DATABASE_PATH"
+    if "unable to open" in text:
+        return "cannot be opened (check the folder exists and is writable)"
+    return f"SQLite error: {text}"
 
 
 def _prepare(connection: sqlite3.Connection) -> None:
