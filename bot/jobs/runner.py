@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -45,13 +45,18 @@ from bot.media.probe import NotAVideo, VideoInfo, probe_video_async
 from bot.models import ModelCatalog
 from bot.quotas import ledger
 from bot.safe_text import member_reason
-from bot.store.store import Store
+from bot.store.store import Store, StoreBusy
 from bot.store.transaction import StaleState, Tx
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_DOWNLOAD_BYTES = 1024 * 1024 * 1024
+# Waits before writing again to a store that said busy past its own retries, and before a
+# failed dispatch pass runs again.
+STORE_RETRY_FIRST_SECONDS = 1.0
+STORE_RETRY_MAX_SECONDS = 30.0
+DISPATCH_RETRY_SECONDS = 2.0
 # A job resumed after a restart past its deadline still gets this long: a clip already
 # downloaded is posted rather than thrown away.
 RESUME_GRACE_SECONDS = 30.0
@@ -265,7 +270,9 @@ class Runner:
                 await self._dispatch_ready()
                 self._announce_new_positions()
             except Exception:
-                log.exception("dispatch failed; will retry on the next wake-up")
+                # Nothing else may wake the runner soon (no enqueue, no job finishing): it wakes itself.
+                log.exception("dispatch failed; trying again in %g s", DISPATCH_RETRY_SECONDS)
+                asyncio.get_running_loop().call_later(DISPATCH_RETRY_SECONDS, self.wake)
             await self._wait(self._wake.wait(), "runner idle: waiting for a job or a free slot")
 
     async def _dispatch_ready(self) -> None:
@@ -352,21 +359,24 @@ class Runner:
                 await self._cancel_at_backend(job.id, backend)
             raise
         except BackendError as error:
-            current = await self._current(job.id)
-            if current is not None and not current.state.finished:
-                if current.backend_job_id and backend is not None:
-                    await self._cancel_at_backend(job.id, backend)
-                await self._fail(current, failure_for(error), error.provider_message or error.plain)
+            await self._fail_current(job.id, backend, failure_for(error), error.provider_message or error.plain)
         except Exception:
             log.exception("job %s failed inside the bot", job.id)
-            current = await self._current(job.id)
-            if current is not None and not current.state.finished:
-                await self._fail(current, FailureReason.INTERNAL_ERROR, "internal error")
+            await self._fail_current(job.id, None, FailureReason.INTERNAL_ERROR, "internal error")
         finally:
             self._aborting.discard(job.id)
             self._tasks.pop(job.id, None)
             self._running.pop(job.id, None)
             self.wake()
+
+    async def _fail_current(self, job_id: str, backend: Backend | None, reason: FailureReason, detail: str) -> None:
+        """Fail the job as stored now (canceling it at the backend if it got there), unless it already ended."""
+        current = await self._current(job_id)
+        if current is None or current.state.finished:
+            return
+        if backend is not None and current.backend_job_id:
+            await self._cancel_at_backend(job_id, backend)
+        await self._fail(current, reason, detail)
 
     async def _advance_until_deadline(self, job: Job, backend: Backend) -> None:
         """`_advance`, stopped by the wall clock at the job's deadline (submit, poll, download, fit, post).
@@ -567,7 +577,7 @@ class Runner:
             return delivered
 
         try:
-            delivered = await self._store.write(self._guarded(job.id, settle, finishing=True))
+            delivered = await self._checkpoint(self._guarded(job.id, settle, finishing=True))
         except StaleState:  # canceled meanwhile, or (a worker among several) the job is another's now
             return None
         self._events.publish("state", delivered)
@@ -579,7 +589,7 @@ class Runner:
         """Checkpoint a step. None when someone else (a cancel) moved the job first."""
         now = to_epoch(self._clock())
         try:
-            moved = await self._store.write(
+            moved = await self._checkpoint(
                 self._guarded(job.id, lambda tx: tx.move_job(job, target, now, **changes), finishing=target.finished)
             )
         except StaleState:
@@ -602,7 +612,7 @@ class Runner:
             return failed
 
         try:
-            failed = await self._store.write(self._guarded(job.id, fail, finishing=True))
+            failed = await self._checkpoint(self._guarded(job.id, fail, finishing=True))
         except StaleState:
             return
         self._queue.remove(job.id)
@@ -613,7 +623,26 @@ class Runner:
         return work
 
     async def _current(self, job_id: str) -> Job | None:
-        return await self._store.read(lambda tx: tx.get_job(job_id))
+        return await self._durably(partial(self._store.read, lambda tx: tx.get_job(job_id)))
+
+    async def _checkpoint(self, work: Callable[[Tx], T]) -> T:
+        """Write a job's step however long the store stays busy: the job waits, it does not fail."""
+        return await self._durably(partial(self._store.write, work))
+
+    async def _durably(self, call: Callable[[], Awaitable[T]]) -> T:
+        """`call()` again after `StoreBusy` (the store already retried for a while), with backoff.
+
+        The job keeps what it has in memory (a provider's job id, a fetched clip) until the
+        store takes it; only the job's deadline, or a stop, ends the wait.
+        """
+        delay = STORE_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                return await call()
+            except StoreBusy as error:
+                log.warning("the store is unavailable (%s); trying again in %g s", error, delay)
+                await self._wait(asyncio.sleep(delay), "runner: waiting for the database")
+                delay = min(delay * 2, STORE_RETRY_MAX_SECONDS)
 
     async def _cancel_at_backend(self, job_id: str, backend: Backend | None) -> None:
         current = await asyncio.shield(self._current(job_id))

@@ -19,11 +19,17 @@ outside the database.
 A caller's answer arrives after its batch committed; a write whose caller stopped
 waiting (a canceled task) may still land, exactly as if the process had stopped
 right after the commit, which recovery already handles.
+
+Short trouble is waited out: a batch that meets what the database calls "not now"
+(a lock another process holds past its timeout, a full disk, an I/O error) is
+rolled back whole and run again with backoff for up to `TRANSIENT_RETRY_SECONDS`,
+with reads answered in between; only then do its callers get `StoreBusy`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -31,6 +37,9 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from bot import metrics
+from bot.store.store import StoreBusy
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 C = TypeVar("C")
@@ -40,6 +49,10 @@ C = TypeVar("C")
 _FOLLOW_UP_STEPS = 2
 # Runs of a batch that keeps losing deadlocks or serialization conflicts before its callers hear so.
 _CONFLICT_RUNS = 5
+# How long a batch meeting transient trouble is run again before its callers hear `StoreBusy`.
+TRANSIENT_RETRY_SECONDS = 30.0
+_FIRST_RETRY_DELAY = 0.1
+_MAX_RETRY_DELAY = 2.0
 
 
 class Transactions(Protocol):
@@ -60,6 +73,10 @@ class Transactions(Protocol):
 
     def conflict(self, error: BaseException) -> bool:
         """`error` means another transaction won a race (deadlock, serialization): run the batch again."""
+        ...
+
+    def transient(self, error: BaseException) -> bool:
+        """`error` means "not now" (a lock held past its timeout, a full disk, an I/O error): run it later."""
         ...
 
 
@@ -88,6 +105,15 @@ class GroupCommit(ABC, Generic[C]):
     def _run_on_thread(self, batch: list[Item[C]]) -> Awaitable[None]:
         """Run `run_batch(transactions, connection, batch)` on the database's thread."""
 
+    @abstractmethod
+    def _transient(self, error: BaseException) -> bool:
+        """As `Transactions.transient`, for a batch's failure seen from the loop."""
+
+    @property
+    @abstractmethod
+    def _label(self) -> str:
+        """The database as a message names it (a file path, a server without its password)."""
+
     async def run(self, work: Callable[[C], T], *, writes: bool) -> T:
         """Run `work` in the next batch. A write that raises is rolled back alone."""
         if self._closed:
@@ -115,7 +141,7 @@ class GroupCommit(ABC, Generic[C]):
                     continue
                 self.batches += 1
                 try:
-                    await self._run_on_thread(batch)
+                    batch = await self._run_retrying(batch)
                 except Exception as error:  # the batch as a whole failed: every caller hears why
                     for item in batch:
                         if not item.future.done():
@@ -137,6 +163,50 @@ class GroupCommit(ABC, Generic[C]):
             raise
         finally:
             self._flusher = None
+
+    async def _run_retrying(self, batch: list[Item[C]]) -> list[Item[C]]:
+        """Run the batch, again after transient trouble; the items that ran (callers still waiting)."""
+        delay = _FIRST_RETRY_DELAY
+        give_up = time.monotonic() + TRANSIENT_RETRY_SECONDS
+        while True:
+            try:
+                await self._run_on_thread(batch)
+            except Exception as error:
+                if not self._transient(error):
+                    raise
+                if time.monotonic() + delay > give_up:
+                    raise StoreBusy(f"database {self._label}: {error} for {TRANSIENT_RETRY_SECONDS:g} s") from error
+                log.warning("database %s: %s; running the batch again in %.1f s", self._label, error, delay)
+                await asyncio.sleep(delay)
+                await self._answer_reads_meanwhile()
+                delay = min(delay * 2, _MAX_RETRY_DELAY)
+                batch = [item for item in batch if not item.future.cancelled()]
+                if not batch:
+                    return batch
+                continue
+            return batch
+
+    async def _answer_reads_meanwhile(self) -> None:
+        """While a write batch waits out a lock or a full disk, reads need not wait with it."""
+        reads = [item for item in self._pending if not item.writes and not item.future.cancelled()]
+        if not reads:
+            return
+        self._pending = [item for item in self._pending if item.writes]
+        try:
+            await self._run_on_thread(reads)
+        except Exception as error:
+            if self._transient(error):
+                self._pending[:0] = reads  # they go with the next batch
+                return
+            for item in reads:
+                if not item.future.done():
+                    item.future.set_exception(error)
+            return
+        except BaseException:  # torn down meanwhile: no caller waits forever
+            for item in reads:
+                item.future.cancel()
+            raise
+        _answer(reads)
 
 
 def _answer(batch: list[Item[C]]) -> None:
@@ -183,8 +253,8 @@ def _run_once(transactions: Transactions, connection: C, batch: list[Item[C]], *
             try:
                 item.outcome = (True, item.work(connection))
             except Exception as error:
-                if transactions.conflict(error):
-                    raise
+                if transactions.conflict(error) or transactions.transient(error):
+                    raise  # the whole batch runs again (rolled back below)
                 if not savepoints and (item.writes or transactions.failed()):
                     transactions.rollback()
                     return False

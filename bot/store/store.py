@@ -22,6 +22,14 @@ class DatabaseUnreachable(Exception):
     """The database cannot be reached; the message says why, and never holds a password."""
 
 
+class StoreBusy(Exception):
+    """The database stayed locked, full or failing past the store's retry window.
+
+    Nothing of the work was written. A caller that must not lose its step (the runner's
+    checkpoints) tries again later; others report it.
+    """
+
+
 class Store(ABC):
     def __init__(self) -> None:
         self._guild_cache = GuildCache()

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from bot.backends.base import BackendError, BackendErrorKind
+from bot.core import Core
 from bot.domain.jobs import FailureReason, JobState
+from bot.jobs import runner as runner_module
 from bot.quotas.service import Member
+from bot.store import batches
+from bot.store.group_commit_store import GroupCommitStore
 from tests.core.conftest import GUILD, CoreHarness, origin, request
 
 # A bound on how long a test waits for an outcome (it fails instead of hanging), not a speed figure.
@@ -70,4 +77,58 @@ async def test_an_image_declaring_too_many_pixels_never_reaches_the_backend(
     assert failed.failure is FailureReason.BAD_INPUT_IMAGE
     assert "too large (13000 x 13000)" in (failed.failure_detail or "")
     assert harness.backend.submits == []
+    assert await core.reports.ledger_check() == []
+
+
+async def _lower_the_store_patience(core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reach the store's give-up point in well under a second instead of 5 s + 30 s."""
+    monkeypatch.setattr(batches, "TRANSIENT_RETRY_SECONDS", 0.3)
+    monkeypatch.setattr(runner_module, "STORE_RETRY_FIRST_SECONDS", 0.1)
+    monkeypatch.setattr(runner_module, "DISPATCH_RETRY_SECONDS", 0.2)
+    assert isinstance(core.store, GroupCommitStore) and core.store.kind == "sqlite"
+    await core.store.database.run(lambda connection: connection.execute("PRAGMA busy_timeout = 50"), writes=False)
+
+
+def _hold_write_lock(path: Path) -> sqlite3.Connection:
+    """Another process's write lock: a second connection inside BEGIN EXCLUSIVE."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    return holder
+
+
+async def test_a_write_lock_held_past_every_retry_neither_fails_nor_strands_a_running_job(
+    harness: CoreHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness.backend.auto_release = False
+    core = await harness.open()
+    await _lower_the_store_patience(core, monkeypatch)
+    queued = await core.jobs.enqueue(origin(1), request(), Member(1))
+    await harness.until(queued.job.id, JobState.RUNNING, timeout=LIVENESS)
+    holder = _hold_write_lock(harness.tmp_path / "footage.db")
+    try:
+        harness.backend.script(queued.job.id).release.set()  # its next checkpoints meet the lock
+        await asyncio.sleep(1.5)  # five times the store's own retry window
+        assert (await core.jobs.get(queued.job.id)).state is JobState.RUNNING  # type: ignore[union-attr]
+    finally:
+        holder.close()
+    delivered = await harness.until(queued.job.id, JobState.DELIVERED, timeout=LIVENESS)
+    assert delivered.failure is None
+    assert [job_id for job_id, _ in harness.deliverer.posted] == [queued.job.id]
+    assert await core.reports.ledger_check() == []
+
+
+async def test_the_runner_wakes_itself_once_the_store_is_writable_again(
+    harness: CoreHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    core = await harness.open(start=False)
+    await _lower_the_store_patience(core, monkeypatch)
+    queued = await core.jobs.enqueue(origin(1), request(), Member(1))
+    holder = _hold_write_lock(harness.tmp_path / "footage.db")
+    try:
+        await core.start()  # its first dispatch cannot write, and no enqueue will come to wake it
+        await asyncio.sleep(1.0)
+        assert (await core.jobs.get(queued.job.id)).state is JobState.QUEUED  # type: ignore[union-attr]
+    finally:
+        holder.close()
+    await harness.until(queued.job.id, JobState.DELIVERED, timeout=LIVENESS)
     assert await core.reports.ledger_check() == []

@@ -74,12 +74,21 @@ class PostgresTransactions:
     def conflict(self, error: BaseException) -> bool:
         return isinstance(error, errors.DeadlockDetected | errors.SerializationFailure)
 
+    def transient(self, error: BaseException) -> bool:
+        return is_transient(error)
+
+
+def is_transient(error: BaseException) -> bool:
+    """The server's "not now": a lock it would not wait for, a full disk, an I/O error."""
+    return isinstance(error, errors.LockNotAvailable | errors.DiskFull | errors.IoError)
+
 
 class PostgresDatabase(GroupCommit[PgConnection]):
-    def __init__(self, pool: ConnectionPool[PgConnection], executor: ThreadPoolExecutor) -> None:
+    def __init__(self, pool: ConnectionPool[PgConnection], executor: ThreadPoolExecutor, label: str) -> None:
         super().__init__()
         self.pool = pool
         self._executor = executor
+        self._server = label
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> PostgresDatabase:
@@ -98,7 +107,7 @@ class PostgresDatabase(GroupCommit[PgConnection]):
             name="footage",
             timeout=CONNECT_TIMEOUT_SECONDS,
         )
-        database = cls(pool, executor)
+        database = cls(pool, executor, redacted(url))
         try:
             await database._on_thread(pool.open, True, CONNECT_TIMEOUT_SECONDS)
             if migrate:
@@ -121,6 +130,13 @@ class PostgresDatabase(GroupCommit[PgConnection]):
     async def _shut_down(self) -> None:
         await self._on_thread(self.pool.close)
         self._executor.shutdown(wait=True)
+
+    def _transient(self, error: BaseException) -> bool:
+        return is_transient(error)
+
+    @property
+    def _label(self) -> str:
+        return self._server
 
     def _run_on_thread(self, batch: list[Item[PgConnection]]) -> Awaitable[None]:
         return self._on_thread(self._with_connection, _batch, batch)

@@ -63,6 +63,19 @@ class SqliteTransactions:
     def conflict(self, error: BaseException) -> bool:
         return False  # BEGIN IMMEDIATE takes the write lock first: writers wait, they never race
 
+    def transient(self, error: BaseException) -> bool:
+        return is_transient(error)
+
+
+# SQLite's answers that say "not now" rather than "never": another process's lock past
+# busy_timeout, a full disk, an I/O error.
+_TRANSIENT_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR})
+
+
+def is_transient(error: BaseException) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(error, sqlite3.OperationalError) and code is not None and code & 0xFF in _TRANSIENT_CODES
+
 
 class Database(GroupCommit[sqlite3.Connection]):
     def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
@@ -97,6 +110,13 @@ class Database(GroupCommit[sqlite3.Connection]):
         """Finish every batch already handed over, then close the connection."""
         await self._finish_batches()
         await self._connection.close()
+
+    def _transient(self, error: BaseException) -> bool:
+        return is_transient(error)
+
+    @property
+    def _label(self) -> str:
+        return str(self.path)
 
     def _run_on_thread(self, batch: list[Item[sqlite3.Connection]]) -> Awaitable[None]:
         """Run the batch on the connection's own thread.
