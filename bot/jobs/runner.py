@@ -39,7 +39,7 @@ from bot.jobs.scheduler import EXACT_POSITIONS, FairQueue, QueuePlace, RunTimes,
 from bot.jobs.submitting import submit_when_allowed
 from bot.media.disk_guard import DiskGuard
 from bot.media.encoder import EncodeSlots
-from bot.media.fit import fit_to_limit, remove_stale_reencodes, upload_budget
+from bot.media.fit import fit_to_limit, upload_budget
 from bot.media.input_image import Download, ImageError, ImageUnavailable, load_image
 from bot.media.probe import NotAVideo, VideoInfo, probe_video_async
 from bot.models import ModelCatalog
@@ -210,8 +210,6 @@ class Runner:
     # Lifecycle
 
     async def start(self) -> None:
-        if await asyncio.to_thread(remove_stale_reencodes, self._media_dir):
-            log.info("removed re-encodes a stopped bot left in %s", self._media_dir)
         await self.recover()
         self._loop_task = asyncio.create_task(self._dispatch_loop(), name="footage-runner")
 

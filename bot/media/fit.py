@@ -202,23 +202,6 @@ async def _reencode(
     return unfitted(f"still over {budget} bytes after {MAX_ATTEMPTS} re-encodes")
 
 
-def remove_stale_reencodes(workdir: Path, older_than: float = STALE_REENCODE_SECONDS) -> int:
-    """Delete re-encodes a killed process left behind (`*.fitN.mp4`); blocking. Returns how many.
-
-    Only old ones: another process sharing the folder may be writing a fresh one.
-    """
-    cutoff = time.time() - older_than
-    removed = 0
-    for leftover in workdir.glob("*.fit[0-9]*.mp4"):
-        try:
-            if leftover.stat().st_mtime < cutoff:
-                leftover.unlink()
-                removed += 1
-        except FileNotFoundError:
-            continue
-    return removed
-
-
 def _unfitted(
     source: Path, info: VideoInfo, detail: str, attempts: tuple[Attempt, ...] = (), waited: float = 0.0
 ) -> FitResult:

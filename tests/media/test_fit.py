@@ -1,18 +1,16 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import av
 import pytest
 
-from bot.media import encoder, fit
+from bot.media import fit
 from bot.media.demo_render import render_demo
-from bot.media.encoder import EncoderLimits, EncodeSlots
+from bot.media.encoder import EncodeSlots
 from bot.media.fit import FFmpegUnavailable, ffmpeg_version, fit_to_limit, output_size, scale_factor, upload_budget
 from bot.media.probe import VideoInfo, probe_video
 
@@ -178,94 +176,3 @@ async def test_a_canceled_reencode_leaves_no_file_and_no_ffmpeg(
         await task
     assert files_in(tmp_path) == []
     assert _child_pids() - before == set()
-
-
-def test_only_old_reencodes_are_removed_as_leftovers(tmp_path: Path) -> None:
-    old, fresh, clip = tmp_path / "A.1234abcd.fit1.mp4", tmp_path / "B.5678abcd.fit2.mp4", tmp_path / "C.mp4"
-    for path in (old, fresh, clip):
-        path.write_bytes(b"x")
-    os.utime(old, (0, 0))
-    assert fit.remove_stale_reencodes(tmp_path) == 1
-    assert files_in(tmp_path) == [fresh, clip]
-
-
-async def test_a_first_attempt_that_misses_is_followed_by_one_aimed_under_it(
-    noise_clip: Path, tmp_path: Path, slots: EncodeSlots, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real_plan = fit.first_plan
-
-    def overshooting(info: VideoInfo, budget: int) -> Any:
-        plan = real_plan(info, budget)
-        return replace(plan, video_bps=plan.video_bps * 3)  # a first guess far too high
-
-    monkeypatch.setattr(fit, "first_plan", overshooting)
-    limit = size_of(noise_clip) // 5
-    result = await fit_to_limit(noise_clip, limit, tmp_path, slots)
-
-    first, second = result.attempts
-    assert first.size > upload_budget(limit)
-    assert result.fitted and result.size == second.size <= upload_budget(limit)
-    assert second.video_bps < first.video_bps
-    assert files_in(tmp_path) == [result.path]
-
-
-async def test_a_reencode_over_its_memory_ceiling_is_reported(noise_clip: Path, tmp_path: Path) -> None:
-    tiny = EncodeSlots(EncoderLimits(parallel=1, threads=2, memory_bytes=16 * 1024 * 1024))
-    result = await fit_to_limit(noise_clip, size_of(noise_clip) // 5, tmp_path, tiny)
-    assert not result.fitted
-    assert result.detail.startswith("ffmpeg failed")
-    assert "memory ceiling of 16 MiB" in result.detail
-    assert files_in(tmp_path) == []
-
-
-async def test_a_reencode_waits_for_a_free_slot_and_says_so(
-    noise_clip: Path, tmp_path: Path, slots: EncodeSlots
-) -> None:
-    waiting = asyncio.Event()
-    async with slots.slot():
-        fitting = asyncio.create_task(
-            fit_to_limit(noise_clip, size_of(noise_clip) // 5, tmp_path, slots, on_wait=waiting.set)
-        )
-        await waiting.wait()
-        assert not fitting.done()
-        assert files_in(tmp_path) == [], "nothing is encoded while the only slot is taken"
-    result = await fitting
-    assert result.fitted
-    assert result.waited_seconds > 0
-
-
-async def test_slots_never_run_more_than_their_number_at_once() -> None:
-    slots = EncodeSlots(EncoderLimits(parallel=2, threads=1, memory_bytes=1))
-    inside, most, waited = 0, 0, 0
-
-    async def one() -> None:
-        nonlocal inside, most, waited
-
-        def on_wait() -> None:
-            nonlocal waited
-            waited += 1
-
-        async with slots.slot(on_wait):
-            inside += 1
-            most = max(most, inside)
-            await asyncio.sleep(0.01)
-            inside -= 1
-
-    await asyncio.gather(*(one() for _ in range(5)))
-    assert (most, waited) == (2, 3)
-
-
-@pytest.mark.parametrize(("cpus", "parallel", "threads"), [(1, 1, 1), (2, 1, 2), (8, 2, 4), (64, 16, 4)])
-def test_encoder_defaults_come_from_the_cpu_count(
-    monkeypatch: pytest.MonkeyPatch, cpus: int, parallel: int, threads: int
-) -> None:
-    monkeypatch.setattr(encoder, "machine_cpus", lambda: cpus)
-    monkeypatch.setattr(encoder, "machine_memory", lambda: 64 * 1024**3)
-    limits = EncoderLimits.for_machine()
-    assert (limits.parallel, limits.threads, limits.memory_bytes) == (parallel, threads, 1024 * 1024 * 1024)
-    assert EncoderLimits.for_machine(parallel=3, threads=5, memory_mib=300) == EncoderLimits(3, 5, 300 * 1024 * 1024)
-
-
-def test_a_small_machine_gets_the_smallest_memory_ceiling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(encoder, "machine_memory", lambda: 1024**3)
-    assert EncoderLimits.for_machine().memory_bytes == 512 * 1024 * 1024
