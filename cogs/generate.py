@@ -14,6 +14,7 @@ from bot.discord_glue.members import member_info
 from bot.discord_glue.replies import say_ephemeral
 from bot.discord_glue.services import Services, services_of
 from bot.domain.jobs import JobRequest, Origin
+from bot.jobs.refusal import Refusal
 from bot.jobs.service import MAX_NEGATIVE_CHARS
 from bot.models import ModelSpec
 
@@ -79,14 +80,9 @@ class Generate(commands.Cog):
         if interaction.guild_id is None or interaction.channel_id is None:
             await say_ephemeral(interaction, "Use /generate in a server channel.")
             return
-        spec = services.core.catalog.get(model) if model is not None else services.core.catalog.default
-        if spec is None:
-            names = ", ".join(services.core.catalog.names())
-            await say_ephemeral(interaction, f"⛔ There is no model called `{model}`. Pick one of: {names}.")
-            return
+        spec = services.core.jobs.model_spec(model)
         if image is not None and (problem := image_problem(image, services.settings.image_max_bytes)):
-            await say_ephemeral(interaction, f"⛔ {problem}")
-            return
+            raise Refusal("image_unusable", problem)
         request = JobRequest(
             prompt=prompt,
             model=spec.name,

@@ -268,13 +268,17 @@ class JobService:
             raise Refusal("not_yours", f"Job {job.id} is not yours: only its requester or a moderator can do that.")
         return job
 
-    def _validate(self, request: JobRequest) -> ModelSpec:
-        spec = self._catalog.get(request.model)
+    def model_spec(self, name: str | None) -> ModelSpec:
+        """The named model (the default when None), or the refusal that names the choices."""
+        spec = self._catalog.default if name is None else self._catalog.get(name)
         if spec is None:
             raise Refusal(
-                "model_unknown",
-                f"There is no model {request.model!r}. Choose one of: {', '.join(self._catalog.names())}.",
+                "model_unknown", f"There is no model {name!r}. Choose one of: {', '.join(self._catalog.names())}."
             )
+        return spec
+
+    def _validate(self, request: JobRequest) -> ModelSpec:
+        spec = self.model_spec(request.model)
         prompt = request.prompt.strip()
         if not has_visible_content(prompt):
             raise Refusal(

@@ -147,6 +147,15 @@ async def test_every_string_option_declares_a_maximum(world: World) -> None:
     assert missing == []
 
 
+async def test_an_unknown_model_is_refused_naming_the_choices(world: World) -> None:
+    result = await world.alice.slash(world.channel, "generate", prompt="x", model="m" * 100, seconds=2)
+    assert result.ephemeral and result.response is not None
+    assert (
+        result.response.content.startswith("⛔ There is no model") and "Choose one of: gated" in result.response.content
+    )
+    assert len(result.response.content) <= CONTENT
+
+
 async def test_long_provider_details_and_lists_are_cut_to_fit(world: World, gated: GatedBackend) -> None:
     gated.failure = BackendError(BackendErrorKind.GENERATION_FAILED, "detail " * 3000)
     job_id, message_id = await generate(world, world.alice, "p " * 450)
