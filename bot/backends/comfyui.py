@@ -22,8 +22,9 @@ width and height keep the workflow's pixel area at the requested aspect. A model
 `params` set other inputs directly: {"3.steps": 20} sets input `steps` of node 3.
 
 Idempotent submit: the prompt id is a uuid5 of the job id. Core ComfyUI does not
-refuse a duplicate id, so every submit attempt first looks for that id in `/queue`
-and `/history` and treats a hit (or a server's "already exists" refusal) as accepted.
+refuse a duplicate id (it queues it again), so every submit attempt first looks for
+that id in `/queue` and `/history` and treats a hit as accepted; a 400 is always the
+server refusing the graph, and says which node and input.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ ROLES: dict[str, tuple[str, ...]] = {
     "prefix": ("filename_prefix",),
 }
 REQUIRED_ROLES = ("prompt", "seed", "prefix")
-_MARKER = re.compile(r"footage:([a-z]+)(?:=([A-Za-z0-9_]+))?")
+_MARKER = re.compile(r"footage:([a-z]+)(?:=([A-Za-z0-9_]+))?(?:/(\d{1,3}))?")
 
 
 class WorkflowError(Exception):
@@ -95,6 +96,7 @@ class WorkflowError(Exception):
 class Slot:
     node: str
     input: str
+    multiple: int = 1  # `footage:width/16`: the value is snapped to a multiple of 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +149,7 @@ class Workflow:
             "prompt": job.prompt,
             "seed": job.seed,
             "prefix": job.prefix,
-            "frames": job.seconds * fps + 1,
-            "fps": fps,
+            "frames": math.floor(job.seconds * fps + 0.5) + 1,
         }
         if job.negative:
             values["negative"] = job.negative
@@ -156,7 +157,7 @@ class Workflow:
             values["image"] = job.image
         if "width" in self.slots:
             values["width"], values["height"] = frame_size(
-                job.aspect, int(self.value("width")), int(self.value("height"))
+                job.aspect, int(self.value("width")), int(self.value("height")), self.slots["width"][0].multiple
             )
         for role, value in values.items():
             for slot in self.slots.get(role, []):
@@ -167,10 +168,11 @@ class Workflow:
                 graph[node]["inputs"][name] = value
         return graph
 
-    def _fps(self, params: Mapping[str, Any]) -> int:
+    def _fps(self, params: Mapping[str, Any]) -> float:
+        """The workflow's own frame rate (left as it is in the graph), else `footage_fps`."""
         if "fps" in self.slots:
-            return max(1, round(float(self.value("fps"))))
-        return int(params.get("footage_fps", 16))
+            return max(1.0, float(self.value("fps")))
+        return float(params.get("footage_fps", 16))
 
     @property
     def save_nodes(self) -> list[str]:
@@ -185,7 +187,7 @@ def _find_slots(path: Path, graph: dict[str, Any]) -> dict[str, list[Slot]]:
     slots: dict[str, list[Slot]] = {}
     for node_id, node in graph.items():
         title = str((node.get("_meta") or {}).get("title", ""))
-        for role, explicit in _MARKER.findall(title):
+        for role, explicit, multiple in _MARKER.findall(title):
             where = f"{path}: node {node_id} ({title!r})"
             if role not in ROLES:
                 raise WorkflowError(f"{where}: unknown marking footage:{role} (known: {', '.join(ROLES)})")
@@ -195,7 +197,7 @@ def _find_slots(path: Path, graph: dict[str, Any]) -> dict[str, list[Slot]]:
                 raise WorkflowError(f"{where}: footage:{role} needs an input named {' or '.join(candidates)}")
             if isinstance(node["inputs"][name], list):
                 raise WorkflowError(f"{where}: input {name!r} is wired to another node; mark that node instead")
-            slots.setdefault(role, []).append(Slot(str(node_id), name))
+            slots.setdefault(role, []).append(Slot(str(node_id), name, int(multiple or 1)))
     missing = [f"footage:{role}" for role in REQUIRED_ROLES if role not in slots]
     if missing:
         raise WorkflowError(f"{path}: no node is marked {', '.join(missing)} (put it in the node's title)")
@@ -204,12 +206,22 @@ def _find_slots(path: Path, graph: dict[str, Any]) -> dict[str, list[Slot]]:
     return slots
 
 
-def frame_size(aspect: str, base_width: int, base_height: int, multiple: int = 16) -> tuple[int, int]:
-    """The workflow's pixel area at `aspect`, both sides a multiple of `multiple`."""
+def frame_size(aspect: str, base_width: int, base_height: int, multiple: int = 1) -> tuple[int, int]:
+    """The workflow's pixel area at `aspect`, both sides rounded (half up) to a multiple of `multiple`.
+
+    The workflow's own size at its own aspect comes back unchanged.
+    """
     across, down = (int(part) for part in aspect.split(":"))
-    width = math.sqrt(base_width * base_height * across / down)
-    height = width * down / across
-    return (max(multiple, round(width / multiple) * multiple), max(multiple, round(height / multiple) * multiple))
+    if base_width * down == base_height * across:
+        width, height = float(base_width), float(base_height)
+    else:
+        width = math.sqrt(base_width * base_height * across / down)
+        height = width * down / across
+
+    def snap(side: float) -> int:
+        return max(multiple, math.floor(side / multiple + 0.5) * multiple)
+
+    return snap(width), snap(height)
 
 
 def prompt_id_for(job_id: str) -> str:
@@ -323,15 +335,29 @@ class ComfyUIBackend(UrlResultBackend):
         payload = {"prompt": workflow.fill(inputs), "client_id": self.client_id, "prompt_id": prompt_id}
         job = BackendJob(id=prompt_id, data={"save_nodes": ",".join(workflow.save_nodes)})
         self.socket.ensure_running()
-        # Safe to resend: each attempt first checks whether an earlier one got through.
-        async for attempt in self.http.retrying(Retry.IDEMPOTENT):
-            with attempt:
-                if await self._known(prompt_id):
-                    return job
-                await self.http.send(
-                    "POST", "prompt", json=payload, reason="submit", retry=Retry.NEVER, accept=_says_duplicate
-                )
+        # Safe to resend: each attempt first asks the server whether an earlier one got through
+        # (core ComfyUI queues a duplicate prompt_id again rather than refusing it). The one
+        # retry layer is this loop: the requests inside it are sent once each.
+        try:
+            async for attempt in self.http.retrying(Retry.IDEMPOTENT):
+                with attempt:
+                    if await self._known(prompt_id, retry=Retry.NEVER):
+                        return job
+                    response = await self.http.send(
+                        "POST", "prompt", json=payload, reason="submit", retry=Retry.NEVER, accept=_refused
+                    )
+                    if response.status_code == 400:
+                        raise _refusal(response.json() if _is_json(response) else response.text)
+        except BackendError as error:
+            raise self._where(error) from None
         return job
+
+    def _where(self, error: BackendError) -> BackendError:
+        """A server that cannot be reached is named, with the setting that points at it."""
+        if error.status_code is not None or error.kind not in (Kind.UNAVAILABLE, Kind.TIMEOUT):
+            return error
+        detail = f"cannot reach ComfyUI at {self.http.base_url} (COMFYUI_URL): {error.provider_message}"
+        return BackendError(error.kind, detail, retry_after=error.retry_after)
 
     async def _upload(self, image: InputImage, prompt_id: str) -> str:
         suffix = Path(image.filename).suffix or ".png"
@@ -349,21 +375,21 @@ class ComfyUIBackend(UrlResultBackend):
             raise BackendError(Kind.UNAVAILABLE, "ComfyUI's upload answer has no file name")
         return f"{subfolder}/{name}" if subfolder else name
 
-    async def _queue(self) -> tuple[list[str], list[str]]:
-        queue = await self.http.send_json("GET", "queue", reason="queue", retry=Retry.IDEMPOTENT)
+    async def _queue(self, retry: Retry = Retry.IDEMPOTENT) -> tuple[list[str], list[str]]:
+        queue = await self.http.send_json("GET", "queue", reason="queue", retry=retry)
         running = [str(item[1]) for item in queue.get("queue_running", [])]
         pending = [str(item[1]) for item in sorted(queue.get("queue_pending", []), key=lambda item: item[0])]
         return running, pending
 
-    async def _history(self, prompt_id: str) -> dict[str, Any] | None:
-        history = await self.http.send_json("GET", f"history/{prompt_id}", reason="history", retry=Retry.IDEMPOTENT)
+    async def _history(self, prompt_id: str, retry: Retry = Retry.IDEMPOTENT) -> dict[str, Any] | None:
+        history = await self.http.send_json("GET", f"history/{prompt_id}", reason="history", retry=retry)
         entry = history.get(prompt_id) if isinstance(history, dict) else None
         return entry if isinstance(entry, dict) else None
 
-    async def _known(self, prompt_id: str) -> bool:
+    async def _known(self, prompt_id: str, *, retry: Retry) -> bool:
         # Queue before history: a prompt moves queue -> history, never back.
-        running, pending = await self._queue()
-        return prompt_id in running or prompt_id in pending or await self._history(prompt_id) is not None
+        running, pending = await self._queue(retry)
+        return prompt_id in running or prompt_id in pending or await self._history(prompt_id, retry) is not None
 
     async def poll(self, job: BackendJob) -> PollResult:
         self.socket.ensure_running()
@@ -382,8 +408,12 @@ class ComfyUIBackend(UrlResultBackend):
             return self._finished(job, entry)
         if job.id in self._dequeued:
             return PollResult("canceled")
-        error = BackendError(Kind.UNAVAILABLE, "the prompt is in neither ComfyUI's queue nor its history")
-        return PollResult("failed", error=error)
+        # ComfyUI keeps its queue in memory: a prompt that vanished was lost in a restart.
+        lost = (
+            f"the ComfyUI server at {self.http.base_url} lost the job: it is in neither its queue nor its "
+            "history, which happens when ComfyUI restarts (it keeps its queue in memory)"
+        )
+        return PollResult("failed", error=BackendError(Kind.GENERATION_FAILED, lost))
 
     def _finished(self, job: BackendJob, entry: dict[str, Any]) -> PollResult:
         status = entry.get("status") or {}
@@ -415,15 +445,55 @@ class ComfyUIBackend(UrlResultBackend):
         await self.http.aclose()
 
 
-def _says_duplicate(response: Any) -> bool:
-    text = response.text.lower() if response.status_code in (400, 409) else ""
-    return "already" in text or "exists" in text or "duplicate" in text
+def _refused(response: Any) -> bool:
+    """A 400 is ComfyUI refusing the graph: read here for which node and input."""
+    return bool(response.status_code == 400)
+
+
+def _is_json(response: Any) -> bool:
+    try:
+        response.json()
+    except ValueError:
+        return False
+    return True
+
+
+def _refusal(body: Any) -> BackendError:
+    """ComfyUI's 400: `error.message` plus, per node, which input is wrong and why."""
+    if not isinstance(body, dict):
+        return BackendError(Kind.INVALID_REQUEST, f"ComfyUI refused the workflow: {str(body)[:300]}", status_code=400)
+    found = body.get("error")
+    error: dict[str, Any] = found if isinstance(found, dict) else {}
+    parts: list[str] = []
+    node_errors = body.get("node_errors")
+    for node_id, node in node_errors.items() if isinstance(node_errors, dict) else []:
+        if not isinstance(node, dict):
+            continue
+        for item in node.get("errors") or []:
+            if not isinstance(item, dict):
+                continue
+            info = item.get("extra_info")
+            extra: dict[str, Any] = info if isinstance(info, dict) else {}
+            where = f"node {node_id} ({node.get('class_type', '?')})"
+            if extra.get("input_name"):
+                where += f", input {extra['input_name']}"
+            said = str(item.get("message", "invalid"))
+            if item.get("details"):
+                said += f": {item['details']}"
+            parts.append(f"{where}: {said}")
+    summary = str(error.get("message") or "the workflow was refused")
+    if error.get("details"):
+        summary += f" ({error['details']})"
+    text = f"ComfyUI refused the workflow: {summary}" + ("; " + "; ".join(parts) if parts else "")
+    return BackendError(Kind.INVALID_REQUEST, text, status_code=400)
 
 
 def _execution_error(data: Any) -> BackendError:
     data = data if isinstance(data, dict) else {}
     kind_name = str(data.get("exception_type", ""))
     message = f"{kind_name}: {data.get('exception_message', 'the workflow failed')}".strip(": ")
+    if data.get("node_type") or data.get("node_id"):
+        message = f"node {data.get('node_id', '?')} ({data.get('node_type', '?')}) failed: {message}"
     # Out of GPU memory is the machine being busy, not the request being wrong.
     kind = Kind.UNAVAILABLE if "OutOfMemory" in kind_name else Kind.GENERATION_FAILED
     return BackendError(kind, message)

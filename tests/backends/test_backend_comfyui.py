@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.backends.base import BackendErrorKind
+from bot.backends.base import BackendError, BackendErrorKind
 from bot.backends.comfyui import (
     ComfyUIBackend,
     JobInputs,
@@ -68,9 +68,21 @@ def test_fill_sets_every_marked_input() -> None:
     assert workflow.graph["3"]["inputs"]["seed"] != 42  # the loaded template is untouched
 
 
-def test_frame_size_keeps_the_area() -> None:
-    assert frame_size("16:9", 832, 480) == (848, 480)
-    assert frame_size("1:1", 832, 480) == (624, 624)
+def test_frame_size_keeps_the_area_and_snaps_only_when_asked() -> None:
+    assert frame_size("16:9", 832, 480, 16) == (848, 480)
+    assert frame_size("1:1", 832, 480, 16) == (624, 624)
+    assert frame_size("16:9", 640, 360) == (640, 360)  # a pixel-space workflow's own size, unchanged
+    assert frame_size("1:1", 640, 360) == (480, 480)
+
+
+def test_fps_is_left_as_the_workflow_says_and_frames_follow_it(tmp_path: Path) -> None:
+    graph = _graph()
+    graph["50"]["inputs"]["fps"] = 12.5
+    workflow = Workflow.load(_write(tmp_path, graph))
+    filled = workflow.fill(JobInputs(prompt="a fox", negative=None, seed=1, seconds=5, aspect="16:9", prefix="p"))
+
+    assert filled["50"]["inputs"]["fps"] == 12.5
+    assert filled["40"]["inputs"]["length"] == 64  # 62.5 frames, rounded half up, plus the first
 
 
 @pytest.mark.parametrize(
@@ -115,9 +127,11 @@ def test_outputs_from_save_video_and_video_helper_suite() -> None:
 
 def test_execution_errors() -> None:
     assert _execution_error({"exception_type": "torch.OutOfMemoryError"}).kind is Kind.UNAVAILABLE
-    failed = _execution_error({"exception_type": "RuntimeError", "exception_message": "shapes"})
+    failed = _execution_error(
+        {"exception_type": "RuntimeError", "exception_message": "shapes", "node_id": "3", "node_type": "KSampler"}
+    )
     assert failed.kind is Kind.GENERATION_FAILED
-    assert "shapes" in failed.provider_message
+    assert failed.provider_message == "node 3 (KSampler) failed: RuntimeError: shapes"
 
 
 def test_websocket_url() -> None:
@@ -158,10 +172,73 @@ async def test_resubmitting_a_job_never_queues_it_twice(comfy: Harness) -> None:
     assert body["prompt"]["3"]["inputs"]["seed"] == 1234
 
 
-async def test_a_server_that_refuses_a_duplicate_id_counts_as_accepted(comfy: Harness) -> None:
-    comfy.server.queue_replies("submit", Reply(400, {"error": {"message": "prompt_id already exists"}}))
-    job = await comfy.backend.submit(comfy.request("job-8"))
-    assert job.id == prompt_id_for("job-8")
+async def test_a_validation_refusal_says_which_node_input_and_file(comfy: Harness) -> None:
+    """ComfyUI 0.3.64's answer when a model file is missing; its list of files says 'already' and 'exists'."""
+    details = "unet_name: 'wan2.2_ti2v_5B_fp16.safetensors' not in ['already_exists_test.safetensors']"
+    refusal = {
+        "error": {
+            "type": "prompt_outputs_failed_validation",
+            "message": "Prompt outputs failed validation",
+            "details": "",
+            "extra_info": {},
+        },
+        "node_errors": {
+            "37": {
+                "errors": [
+                    {
+                        "type": "value_not_in_list",
+                        "message": "Value not in list",
+                        "details": details,
+                        "extra_info": {"input_name": "unet_name", "received_value": "wan2.2_ti2v_5B_fp16.safetensors"},
+                    }
+                ],
+                "dependent_outputs": ["51"],
+                "class_type": "UNETLoader",
+            }
+        },
+    }
+    comfy.server.queue_replies("submit", Reply(400, refusal))
+    with pytest.raises(BackendError) as caught:
+        await comfy.backend.submit(comfy.request("job-8"))
+
+    assert caught.value.kind is Kind.INVALID_REQUEST  # not "already queued", not "unavailable"
+    message = caught.value.provider_message
+    assert "node 37 (UNETLoader), input unet_name: Value not in list" in message
+    assert "wan2.2_ti2v_5B_fp16.safetensors" in message
+    assert comfy.server.accepted_submits == 0
+
+
+async def test_a_server_that_is_down_is_tried_by_one_retry_layer_and_named(unused_tcp_port: int) -> None:
+    reasons: list[str] = []
+
+    async def recording(awaitable: Any, why: str) -> Any:
+        reasons.append(why)
+        return await awaitable
+
+    url = f"http://127.0.0.1:{unused_tcp_port}"
+    backend = ComfyUIBackend(WORKFLOW, base_url=url, wait=recording, timeouts=TIMEOUTS, retry=FAST_RETRY)
+    try:
+        with pytest.raises(BackendError) as caught:
+            await backend.submit(make_request("comfyui"))
+    finally:
+        await backend.aclose()
+
+    assert caught.value.kind is Kind.UNAVAILABLE
+    assert f"cannot reach ComfyUI at {url} (COMFYUI_URL)" in caught.value.provider_message
+    assert reasons.count("comfyui: queue") == FAST_RETRY.attempts  # not attempts squared
+
+
+async def test_a_restarted_server_that_lost_the_job_says_so(comfy: Harness) -> None:
+    server = comfy.server
+    assert isinstance(server, ComfyFake)
+    job = await comfy.backend.submit(comfy.request())
+    server.queue.clear()  # ComfyUI restarted: its queue lives in memory, the history too
+
+    result = await comfy.backend.poll(job)
+
+    assert result.state == "failed" and result.error is not None
+    assert "lost the job" in result.error.provider_message
+    assert "restarts" in result.error.provider_message
 
 
 async def test_interrupt_a_running_prompt(comfy: Harness) -> None:

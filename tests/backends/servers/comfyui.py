@@ -1,7 +1,9 @@
 """ComfyUI's server routes, as in its server.py: /prompt, /queue, /history, /view, /ws...
 
-Like core ComfyUI, a duplicate prompt_id is queued again, not refused; the adapter
-must avoid it. Each GET /history/<id> moves that job one step: pending (two steps),
+Like core ComfyUI (0.3.64), a duplicate prompt_id is queued again, not refused; the
+adapter must avoid it. A refusal is a 400 with `error` and per-node `node_errors`;
+an execution error names its node id and type; the queue and history live in memory,
+so a test clears them to restart the server. Each GET /history/<id> moves that job one step: pending (two steps),
 running (two steps, with websocket progress), then done.
 """
 
@@ -88,6 +90,8 @@ class ComfyFake(FakeProvider):
         if self.outcome == "failed":
             error = {
                 "prompt_id": prompt_id,
+                "node_id": "3",
+                "node_type": "KSampler",
                 "exception_type": "RuntimeError",
                 "exception_message": "mat1 and mat2 shapes cannot be multiplied",
             }
@@ -206,7 +210,20 @@ TRAITS = HarnessTraits(
         400,
         {
             "error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation"},
-            "node_errors": {"3": {"errors": [{"message": "Value not in list"}]}},
+            "node_errors": {
+                "1": {
+                    "errors": [
+                        {
+                            "type": "value_not_in_list",
+                            "message": "Value not in list",
+                            "details": "unet_name: 'missing.safetensors' not in []",
+                            "extra_info": {"input_name": "unet_name"},
+                        }
+                    ],
+                    "dependent_outputs": ["51"],
+                    "class_type": "UNETLoader",
+                }
+            },
         },
     ),
     idempotent=True,
