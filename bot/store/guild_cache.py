@@ -4,7 +4,10 @@ tier mappings), kept beside the connection.
 Only `Tx` touches the cache, and a `Tx` only runs on the database's thread inside
 a batch, one work function at a time, so it needs no lock. A write to a guild's
 settings forgets that guild; a write that fails forgets everything, because it may
-have read its own change before that change was rolled back.
+have read its own change before that change was rolled back. Where several
+processes share the database, the store also records the version of the guild's
+settings its entries were read at (`match_version`), and drops them when another
+process changed the settings since.
 """
 
 from __future__ import annotations

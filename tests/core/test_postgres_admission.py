@@ -5,8 +5,11 @@ really overlap, as two gateways' would."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from pathlib import Path
 
+import psycopg
 from pydantic import SecretStr
 
 from bot.core import Core
@@ -14,6 +17,8 @@ from bot.domain.jobs import JobState
 from bot.jobs.refusal import Refusal
 from bot.quotas import ledger
 from bot.quotas.service import Member
+from bot.store.opening import open_store
+from bot.store.transaction import Tx
 from tests.core.conftest import GUILD, CoreHarness, origin, request
 
 
@@ -67,3 +72,54 @@ async def test_no_member_passes_the_daily_quota_when_two_processes_enqueue_at_on
     finally:
         for harness in harnesses:
             await harness.close()
+
+
+async def test_two_processes_retrying_one_job_at_once_make_one_retry(
+    postgres_url: str, tmp_path: Path, small_clip: Path
+) -> None:
+    harnesses = await two_cores(postgres_url, tmp_path, small_clip, default_max_queued=10, default_daily_seconds=1000)
+    holder = await open_store(postgres_url)
+    acquired, release = threading.Event(), threading.Event()
+
+    def hold_the_members_admissions(tx: Tx) -> None:
+        tx.lock_admission(GUILD, 3, whole_guild=False)
+        acquired.set()
+        release.wait(30)
+
+    try:
+        cores = [harness.core for harness in harnesses if harness.core is not None]
+        parent = (await cores[0].jobs.enqueue(origin(3), request(seconds=2), Member(3))).job
+        await cores[0].store.write(lambda tx: tx.move_job(parent, JobState.FAILED, 1.0, failure="timed_out"))
+        # Both clicks reach the two processes while the member's admissions are held, so both
+        # wait at the lock and then run one after the other: one makes the retry, one finds it
+        # (the second's insert, had it looked before the lock, meets the unique index and its
+        # batch runs again, now seeing the first's retry).
+        held = asyncio.ensure_future(holder.write(hold_the_members_admissions))
+        await asyncio.to_thread(acquired.wait, 30)
+        clicks = [
+            asyncio.ensure_future(core.jobs.retry(parent.id, Member(3), channel_id=1, upload_limit=10 << 20))
+            for core in cores
+        ]
+        await asyncio.to_thread(_until_waiting_for_advisory_locks, postgres_url, 2)
+        release.set()
+        await held
+        retries = await asyncio.gather(*clicks)
+        assert retries[0].job.id == retries[1].job.id
+        assert sorted(retry.duplicate for retry in retries) == [False, True]
+    finally:
+        release.set()
+        await holder.close()
+        for harness in harnesses:
+            await harness.close()
+
+
+def _until_waiting_for_advisory_locks(url: str, count: int) -> None:
+    with psycopg.connect(url, autocommit=True) as connection:
+        for _ in range(3000):
+            row = connection.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            ).fetchone()
+            if row is not None and row[0] >= count:
+                return
+            time.sleep(0.01)
+    raise AssertionError(f"fewer than {count} transactions ever waited for an advisory lock")
