@@ -159,6 +159,14 @@ class Core:
             ready_when("database", self._database_answers),
         ]
 
+    async def stop_work(self) -> None:
+        """The first half of a graceful stop: start no job, stop driving the running ones.
+
+        Provider jobs are left running and are polled again at the next start; the
+        database keeps answering (and commits what was handed over) until `close`.
+        """
+        await self.runner.stop()
+
     async def close(self) -> None:
         """Stop the runner, then close every backend and the database, even if one of them fails.
 

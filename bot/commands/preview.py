@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from typing import TextIO
 
 from bot.health_server import serving
+from bot.lifecycle import run_until_stopped
 from bot.preview.session import PreviewOptions, PreviewSession, open_preview
 from bot.settings import Settings
 
@@ -55,22 +55,15 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _serve(settings: Settings, options: PreviewOptions) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        async with serving(settings, parts=PREVIEW_PARTS), open_preview(settings, options) as session:
-            announce(session, sys.stdout)
-            closed = asyncio.ensure_future(session.preview.wait_closed())
-            stopped = asyncio.ensure_future(stop.wait())
-            await asyncio.wait((closed, stopped), return_when=asyncio.FIRST_COMPLETED)
-            for waiter in (closed, stopped):
-                waiter.cancel()
-            print("\nfootage-bot preview: shutting down…", file=sys.stderr)
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
+    async with serving(settings, parts=PREVIEW_PARTS), open_preview(settings, options) as session:
+
+        async def until_closed() -> None:
+            announce(session, sys.stdout)  # after the stop signals are handled: the URL invites a Ctrl-C
+            await session.preview.wait_closed()
+
+        # The stop's first half here; leaving the block detaches SimCord and closes the bot.
+        await run_until_stopped(until_closed(), stop=session.bot.begin_stop)
+        print("\nfootage-bot preview: shutting down…", file=sys.stderr)
 
 
 def announce(session: PreviewSession, out: TextIO) -> None:

@@ -7,11 +7,12 @@ import asyncio
 import sys
 
 import discord
-from discord.ext import commands
 from pydantic import SecretStr
 
 from bot.discord_glue.app import create_bot
+from bot.discord_glue.client import FootageBot
 from bot.health_server import serving
+from bot.lifecycle import run_until_stopped
 from bot.settings import Settings
 
 # Ready when Discord's gateway session is up and the database answers.
@@ -47,6 +48,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         print(SETUP_HELP, file=sys.stderr)
         return preview.main(argparse.Namespace(port=0, latency=None), settings)
     bot = create_bot(settings, force_sync=bool(getattr(args, "sync", False)))
+    assert isinstance(bot, FootageBot)
     try:
         asyncio.run(_run(bot, settings.discord_token, settings))
     except discord.LoginFailure:
@@ -60,7 +62,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _run(bot: commands.Bot, token: SecretStr, settings: Settings) -> None:
+async def _run(bot: FootageBot, token: SecretStr, settings: Settings) -> None:
     """`Client.run` without its logging set-up (the CLI's is in place), inside the metrics server."""
     async with serving(settings, parts=RUN_PARTS), bot:
-        await bot.start(token.get_secret_value())
+        await run_until_stopped(bot.start(token.get_secret_value()), stop=bot.stop_gracefully)

@@ -57,6 +57,7 @@ class FootageBot(commands.Bot):
         self.options = options
         self.footage: Services | None = None
         self._unready: Callable[[], None] | None = None
+        self.stopping = False
 
     async def setup_hook(self) -> None:
         options = self.options
@@ -93,7 +94,23 @@ class FootageBot(commands.Bot):
     async def _connected(self) -> bool:
         return self.is_ready() and not self.is_closed()
 
+    async def begin_stop(self) -> None:
+        """SIGTERM/SIGINT: interactions hear "restarting" from now on, and the jobs' work stops.
+
+        The runner stops before Discord closes, so nothing starts while the connection
+        is still open; provider jobs keep running and are polled again at the next start.
+        """
+        self.stopping = True
+        services = self.footage
+        if services is not None:
+            await services.core.stop_work()
+
+    async def stop_gracefully(self) -> None:
+        await self.begin_stop()
+        await self.close()
+
     async def close(self) -> None:
+        self.stopping = True
         if self._unready is not None:
             self._unready()
             self._unready = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from typing import Any
 
 import discord
@@ -81,12 +81,24 @@ async def handle_error(interaction: discord.Interaction[Any], error: BaseExcepti
         await report_failure(interaction, error)
 
 
-async def guarded(interaction: discord.Interaction[Any], action: Awaitable[None]) -> None:
+RESTARTING = "The bot is restarting; try again in a moment."
+
+
+def stopping(client: discord.Client) -> bool:
+    """The bot is stopping (SIGTERM): what still arrives is answered, not started."""
+    return bool(getattr(client, "stopping", False))
+
+
+async def guarded(interaction: discord.Interaction[Any], action: Coroutine[Any, Any, None]) -> None:
     """Run a button's or modal's work under the same handler as commands.
 
     discord.py would only log a component's exception, and the member would see
     Discord's bare "This interaction failed".
     """
+    if stopping(interaction.client):
+        action.close()
+        await say_ephemeral(interaction, RESTARTING)
+        return
     try:
         await action
     except Exception as error:
@@ -100,4 +112,8 @@ class FootageTree(app_commands.CommandTree[Any]):
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         # The first thing the tree runs for every command: where the ack latency starts.
         ack.taken(interaction)
-        return True
+        if not stopping(interaction.client):
+            return True
+        if interaction.type is discord.InteractionType.application_command:  # autocomplete has no message
+            await say_ephemeral(interaction, RESTARTING)
+        return False

@@ -497,10 +497,12 @@ class Runner:
         handle = BackendJob(job.backend_job_id or job.id, job.backend_data)
         await self._disk.wait_for_space(job.id)
         self._media_dir.mkdir(parents=True, exist_ok=True)
-        # Fetched straight to its final name: only the DELIVERING checkpoint below makes
-        # the file count, so a download cut by a restart is simply fetched again.
+        # Fetched under a partial name and renamed once whole and fitted: a file under the
+        # final name is always complete. Only the DELIVERING checkpoint below makes it
+        # count, so a download cut by a stop or a crash is simply fetched again.
         final = self._media_dir / f"{job.id}.mp4"
-        fetched = await metrics.timed(metrics.FETCH, backend.fetch(handle, result, final, MAX_DOWNLOAD_BYTES))
+        partial = final.with_name(f"{final.name}.part")
+        fetched = await metrics.timed(metrics.FETCH, backend.fetch(handle, result, partial, MAX_DOWNLOAD_BYTES))
         if fetched.info.size_bytes > upload_budget(job.origin.upload_limit):
             self._show_clip_step(job, ClipStep.REENCODING)
         try:
@@ -520,8 +522,7 @@ class Runner:
             job.clip_step = None
         if not fitted.fitted:
             log.info("job %s: clip stays over the upload limit (%s); a link will be posted", job.id, fitted.detail)
-        if fitted.path != final:  # re-encoded smaller: the copy takes the original's place
-            fitted.path.replace(final)
+        fitted.path.replace(final)  # the download itself, or its re-encode
         if fetched.path not in (fitted.path, final):
             fetched.path.unlink(missing_ok=True)
         moved = await self._move(job, JobState.DELIVERING, result_path=str(final), result_url=fetched.source_url)
