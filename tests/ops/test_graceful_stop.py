@@ -1,4 +1,7 @@
-"""SIGTERM to a real bot process mid-download: it stops in time, leaves the provider job and no half file, and the next start resumes the job."""
+"""SIGTERM to a real bot process mid-download.
+
+It stops in time, leaves the provider job and no half file, and the next start resumes the job.
+"""
 
 from __future__ import annotations
 
