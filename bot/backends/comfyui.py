@@ -178,6 +178,37 @@ class Workflow:
     def save_nodes(self) -> list[str]:
         return [slot.node for slot in self.slots["prefix"]]
 
+    def missing_on(self, object_info: Mapping[str, Any]) -> list[str]:
+        """What a server's `/object_info` lacks for this workflow: node classes, listed values (model files)."""
+        filled = {(slot.node, slot.input) for slots in self.slots.values() for slot in slots}
+        problems: list[str] = []
+        for node_id, node in self.graph.items():
+            kind = node["class_type"]
+            if kind not in object_info:
+                problems.append(
+                    f"node {node_id} is a {kind}, which the server does not have (a custom node not installed?)"
+                )
+                continue
+            spec = object_info[kind].get("input", {}) if isinstance(object_info[kind], dict) else {}
+            declared = {**(spec.get("optional") or {}), **(spec.get("required") or {})}
+            for name, value in node["inputs"].items():
+                choices = _choices(declared.get(name))
+                if (node_id, name) in filled or not isinstance(value, str) or choices is None or value in choices:
+                    continue
+                problems.append(f"node {node_id} ({kind}) names {name} {value!r}, which is not in the server's list")
+        return problems
+
+
+def _choices(spec: Any) -> list[str] | None:
+    """A combo input's allowed values: `[[...], {...}]`, or `["COMBO", {"options": [...]}]` in newer servers."""
+    if not isinstance(spec, list) or not spec:
+        return None
+    if isinstance(spec[0], list):
+        return [str(choice) for choice in spec[0]]
+    if spec[0] == "COMBO" and len(spec) > 1 and isinstance(spec[1], dict) and isinstance(spec[1].get("options"), list):
+        return [str(choice) for choice in spec[1]["options"]]
+    return None
+
 
 def _is_node(node: Any) -> bool:
     return isinstance(node, dict) and isinstance(node.get("class_type"), str) and isinstance(node.get("inputs"), dict)
@@ -444,6 +475,20 @@ class ComfyUIBackend(UrlResultBackend):
         await self.socket.aclose()
         await self.http.aclose()
 
+    async def check_server(self, workflows: list[Workflow]) -> tuple[bool, str]:
+        """For `doctor`: the server answers, has every node class and every listed value the workflows use."""
+        try:
+            stats = await self.http.send_json("GET", "system_stats", reason="doctor", retry=Retry.NEVER)
+            info = await self.http.send_json("GET", "object_info", reason="doctor", retry=Retry.NEVER)
+        except BackendError as error:
+            return False, self._where(error).provider_message or error.plain
+        system = stats.get("system") if isinstance(stats.get("system"), dict) else {}
+        version = str((system or {}).get("comfyui_version") or "of unknown version")
+        problems = [f"{workflow.path}: {problem}" for workflow in workflows for problem in workflow.missing_on(info)]
+        if problems:
+            return False, f"ComfyUI {version} at {self.http.base_url}: " + "; ".join(problems)
+        return True, f"ComfyUI {version} at {self.http.base_url} has every node and file the workflow uses"
+
 
 def _refused(response: Any) -> bool:
     """A 400 is ComfyUI refusing the graph: read here for which node and input."""
@@ -581,6 +626,14 @@ def _ready(settings: Settings, catalog: ModelCatalog) -> str:
     return f"workflow {where} is valid; server {settings.comfyui_url}"
 
 
+async def _check_server(settings: Settings, catalog: ModelCatalog) -> tuple[bool, str]:
+    backend = _build(BuildContext(settings, catalog))
+    try:
+        return await backend.check_server([Workflow.load(path) for path in workflow_paths(settings, catalog)])
+    finally:
+        await backend.aclose()
+
+
 def _build(context: BuildContext) -> ComfyUIBackend:
     try:
         return ComfyUIBackend(
@@ -605,5 +658,6 @@ ENTRY = BackendEntry(
     defaults=ModelDefaults(max_concurrency=1),
     capabilities_for=_workflow_capabilities,
     checks=(_workflow_problem,),
+    online_checks=(_check_server,),
     ready=_ready,
 )

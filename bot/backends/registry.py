@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from bot.backends import comfyui, demo, fal, kling, luma, replicate, runway, veo
@@ -19,6 +20,7 @@ ENTRIES: dict[str, BackendEntry] = {module.ENTRY.name: module.ENTRY for module i
 # Every backend `Settings` has variables for has an entry, and the other way round.
 assert list(ENTRIES) == backend_names(), (list(ENTRIES), backend_names())
 _MIN_KEY_LENGTH = 16
+ONLINE_CHECK_SECONDS = 20.0
 
 
 def entry_for(backend: str) -> BackendEntry:
@@ -165,3 +167,20 @@ def build_backends(
             raise CatalogError(problem)
         backends[backend] = entry.build(context)
     return backends
+
+
+async def contact_backends(settings: Settings, catalog: ModelCatalog) -> list[tuple[str, bool, str]]:
+    """(backend, ok, plain line) from each provider's free checks; for `doctor` (never a paid call)."""
+    report: list[tuple[str, bool, str]] = []
+    for backend in sorted(catalog.backends()):
+        entry = entry_for(backend)
+        if _problem(settings, catalog, entry) is not None:
+            continue  # the offline line already says what is wrong
+        for check in entry.online_checks:
+            try:
+                async with asyncio.timeout(ONLINE_CHECK_SECONDS):
+                    ok, line = await check(settings, catalog)
+            except TimeoutError:
+                ok, line = False, f"no answer within {ONLINE_CHECK_SECONDS:g} s"
+            report.append((backend, ok, f"{line} (contacted the provider)"))
+    return report

@@ -47,6 +47,7 @@ from bot.backends.http import (
 from bot.safe_text import redact
 
 if TYPE_CHECKING:
+    from bot.models import ModelCatalog
     from bot.settings import Settings
 
 Kind = BackendErrorKind
@@ -218,6 +219,19 @@ class VeoBackend(UrlResultBackend):
     async def cancel(self, job: BackendJob) -> None:
         """Nothing to call: the operation runs to its end and the result is dropped."""
 
+    async def check_model(self) -> tuple[bool, str]:
+        """For `doctor`: `GET models/<model>` costs nothing and proves the key and the model id."""
+        try:
+            model = await self._json("GET", f"v1beta/models/{self.model}", reason="doctor", retry=Retry.NEVER)
+        except BackendError as error:
+            if error.kind is Kind.MODEL_UNAVAILABLE:
+                return False, f"the Gemini API has no model {self.model!r} (VEO_MODEL); Google retires Veo ids"
+            return False, f"{error.plain}: {error.provider_message}"
+        methods = model.get("supportedGenerationMethods") or []
+        if methods and "predictLongRunning" not in methods:
+            return False, f"model {self.model!r} (VEO_MODEL) does not make videos (no predictLongRunning)"
+        return True, f"GEMINI_API_KEY works and model {self.model!r} is available"
+
 
 def _outcome(response: Any) -> PollResult:
     video_response = response.get("generateVideoResponse") if isinstance(response, dict) else None
@@ -262,6 +276,14 @@ def _provider_model(settings: Settings) -> str:
     return settings.veo_model
 
 
+async def _check_model(settings: Settings, catalog: ModelCatalog) -> tuple[bool, str]:
+    backend = _build(BuildContext(settings, catalog))
+    try:
+        return await backend.check_model()
+    finally:
+        await backend.aclose()
+
+
 ENTRY = BackendEntry(
     name="veo",
     settings=VeoSettings,
@@ -269,6 +291,7 @@ ENTRY = BackendEntry(
     build=_build,
     provider_model=_provider_model,
     keys=(_KEY,),
+    online_checks=(_check_model,),
     # Veo 3.1 with sound, 720p/1080p: $0.40 per second (Gemini API price list, read 2026-12-01).
     defaults=ModelDefaults(cost_per_second=0.4, max_concurrency=2, default_seconds=8),
 )

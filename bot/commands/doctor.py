@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.backends.registry import check_backend_settings, load_catalog
+from bot.backends.registry import check_backend_settings, contact_backends, load_catalog
 from bot.clock import utc_now
 from bot.domain.records import LedgerMismatch
 from bot.media.disk_guard import WAITING_STATUS, describe, free_space, low_readings
@@ -41,12 +41,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="check the local preview's set-up: no DISCORD_TOKEN needed, the preview's database and backend",
     )
+    parser.add_argument(
+        "--offline", action="store_true", help="skip the checks that contact a provider (ComfyUI, Gemini...)"
+    )
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
     if args.no_token_needed:
         settings = for_the_preview(settings)
-    checks = run_checks(settings, token_needed=not args.no_token_needed)
+    checks = run_checks(settings, token_needed=not args.no_token_needed, offline=args.offline)
     for check in checks:
         print(f"[{'PASS' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
     failed = [check for check in checks if not check.ok]
@@ -54,7 +57,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if failed else 0
 
 
-def run_checks(settings: Settings, *, token_needed: bool = True) -> list[Check]:
+def run_checks(settings: Settings, *, token_needed: bool = True, offline: bool = True) -> list[Check]:
     database = _guarded("database", lambda: check_database(settings))
     checks = [
         _guarded("discord token", lambda: check_token(settings, token_needed)),
@@ -70,6 +73,8 @@ def run_checks(settings: Settings, *, token_needed: bool = True) -> list[Check]:
     else:
         checks.append(Check("models", True, f"{len(catalog)} configured: {', '.join(catalog.names())}"))
         checks.extend(check_backends(settings, catalog))
+        if not offline:
+            checks.extend(contact_backends_checks(settings, catalog))
     if database.ok:
         checks.append(_guarded("quota ledger", lambda: check_ledger(settings)))
     else:
@@ -191,6 +196,11 @@ def check_ffmpeg() -> Check:
 
 def check_backends(settings: Settings, catalog: ModelCatalog) -> list[Check]:
     return [Check(f"backend {name}", ok, detail) for name, ok, detail in check_backend_settings(settings, catalog)]
+
+
+def contact_backends_checks(settings: Settings, catalog: ModelCatalog) -> list[Check]:
+    report = asyncio.run(contact_backends(settings, catalog))
+    return [Check(f"backend {name} online", ok, detail) for name, ok, detail in report]
 
 
 def check_ledger(settings: Settings) -> Check:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +22,8 @@ from bot.backends.comfyui import (
     frame_size,
     prompt_id_for,
 )
+from bot.commands.doctor import Check, run_checks
+from bot.settings import Settings
 
 from .harness import FAST_RETRY, PNG, TIMEOUTS, WORKFLOW, Harness, make_request, start_harness
 from .servers.base import Reply
@@ -270,3 +273,36 @@ async def test_image_is_uploaded_and_wired_in(tmp_path: Path, mp4_bytes: bytes) 
     name = f"footage-{job.id}.png"
     assert server.uploads == [(name, "footage", PNG.data)]
     assert server.bodies[0]["prompt"]["60"]["inputs"]["image"] == f"footage/{name}"
+
+
+def _online_lines(server_url: str, *, offline: bool = False) -> list[Check]:
+    settings = Settings(_env_file=None, footage_backend="comfyui", comfyui_url=server_url, comfyui_workflow=WORKFLOW)  # type: ignore[call-arg]
+    return [
+        check for check in run_checks(settings, token_needed=False, offline=offline) if "backend comfyui" in check.name
+    ]
+
+
+async def test_doctor_asks_the_server_for_its_nodes_and_files(comfy: Harness) -> None:
+    server = comfy.server
+    assert isinstance(server, ComfyFake)
+    good = await asyncio.to_thread(_online_lines, server.base_url)
+    del server.object_info["CreateVideo"]
+    server.object_info["UNETLoader"]["input"]["required"]["unet_name"] = [["other.safetensors"], {}]
+    bad = await asyncio.to_thread(_online_lines, server.base_url)
+
+    assert [(check.name, check.ok) for check in good] == [("backend comfyui", True), ("backend comfyui online", True)]
+    assert "ComfyUI 0.3.64" in good[1].detail and "(contacted the provider)" in good[1].detail
+    assert not bad[1].ok
+    assert "node 50 is a CreateVideo, which the server does not have" in bad[1].detail
+    assert "node 1 (UNETLoader) names unet_name 'wan2.1_t2v_1.3B_fp16.safetensors'" in bad[1].detail
+
+
+async def test_doctor_names_a_dead_server_and_offline_skips_the_network(comfy: Harness, unused_tcp_port: int) -> None:
+    dead = f"http://127.0.0.1:{unused_tcp_port}"
+    lines = await asyncio.to_thread(_online_lines, dead)
+    offline = await asyncio.to_thread(_online_lines, comfy.server.base_url, offline=True)
+
+    assert not lines[1].ok
+    assert f"cannot reach ComfyUI at {dead} (COMFYUI_URL)" in lines[1].detail
+    assert [check.name for check in offline] == ["backend comfyui"]
+    assert comfy.server.received["system_stats"] == 0

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from bot.backends.base import BackendError, BackendErrorKind
-from bot.backends.veo import classify_google_error
+from bot.backends.veo import VeoBackend, classify_google_error
 
 from .harness import PNG, Harness, _spec, start_harness
 from .servers.base import Reply
@@ -114,3 +115,21 @@ async def test_safety_filtered_result_says_so_in_plain_words(veo: Harness) -> No
 )
 def test_operation_errors_map_to_the_closed_set(error: dict[str, object], kind: Kind) -> None:
     assert classify_google_error(error, None).kind is kind
+
+
+async def test_doctor_checks_the_key_and_the_model_for_free(veo: Harness) -> None:
+    assert isinstance(veo.backend, VeoBackend)
+    good = await veo.backend.check_model()
+    wrong_key = veo.make_backend("AIzaWrongKey0123456789abcdefghij")
+    retired = VeoBackend(SecretStr(KEY), "veo-2.0-generate-001", base_url=veo.server.base_url)
+    try:
+        bad_key = await wrong_key.check_model()  # type: ignore[attr-defined]
+        missing = await retired.check_model()
+    finally:
+        await wrong_key.aclose()
+        await retired.aclose()
+
+    assert good == (True, "GEMINI_API_KEY works and model 'veo-3.1-generate-001' is available")
+    assert bad_key[0] is False and "API key" in bad_key[1]
+    assert missing == (False, "the Gemini API has no model 'veo-2.0-generate-001' (VEO_MODEL); Google retires Veo ids")
+    assert veo.server.accepted_submits == 0  # never a paid call

@@ -41,6 +41,22 @@ class ComfyFake(FakeProvider):
         routes.add_post("/upload/image", self.upload)
         routes.add_get("/view", self.view)
         routes.add_get("/ws", self.websocket)
+        routes.add_get("/system_stats", self.system_stats)
+        routes.add_get("/object_info", self.get_object_info)
+        # What /object_info lists, as 0.3.64 does for the example workflow's nodes (combo
+        # inputs as [[choices], {...}]); tests remove classes or files to see doctor notice.
+        self.object_info: dict[str, Any] = _object_info_for(WORKFLOW)
+
+    async def system_stats(self, request: web.Request) -> web.Response:
+        if (scripted := await self.intercept("system_stats", request)) is not None:
+            return scripted
+        system = {"os": "posix", "comfyui_version": "0.3.64", "python_version": "3.12.3", "embedded_python": False}
+        return web.json_response({"system": system, "devices": [{"name": "cpu", "type": "cpu", "index": None}]})
+
+    async def get_object_info(self, request: web.Request) -> web.Response:
+        if (scripted := await self.intercept("object_info", request)) is not None:
+            return scripted
+        return web.json_response(self.object_info)
 
     async def post_prompt(self, request: web.Request) -> web.Response:
         if (scripted := await self.intercept("submit", request)) is not None:
@@ -232,3 +248,17 @@ TRAITS = HarnessTraits(
 
 def settings_for(base_url: str) -> dict[str, object]:
     return {"comfyui_url": base_url, "comfyui_workflow": WORKFLOW}
+
+
+def _object_info_for(path: Path) -> dict[str, Any]:
+    """Every class of the workflow, each string input a combo holding the workflow's value plus another."""
+    info: dict[str, Any] = {}
+    for node in json.loads(path.read_text()).values():
+        required: dict[str, Any] = {}
+        for name, value in node["inputs"].items():
+            if isinstance(value, str) and not name.endswith(("text", "prefix")):
+                required[name] = [[value, f"other_{name}.safetensors"], {}]
+            else:
+                required[name] = ["*", {}]
+        info[node["class_type"]] = {"input": {"required": required, "optional": {}}, "name": node["class_type"]}
+    return info

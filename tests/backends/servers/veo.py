@@ -41,6 +41,7 @@ class VeoFake(FakeProvider):
         routes.add_post("/v1beta/models/{call}", self.submit)
         routes.add_get("/v1beta/models/{model}/operations/{id}", self.operation)
         routes.add_get("/v1beta/files/{call}", self.file_link)
+        routes.add_get("/v1beta/models/{model}", self.model_info)
 
     async def start(self) -> str:
         base_url = await super().start()
@@ -101,6 +102,15 @@ class VeoFake(FakeProvider):
             "generateVideoResponse": {"generatedSamples": [sample]},
         }
         return web.json_response({"name": name, "done": True, "response": response})
+
+    async def model_info(self, request: web.Request) -> web.Response:
+        if (scripted := await self.intercept("model", request)) is not None:
+            return scripted
+        model = request.match_info["model"]
+        if model != MODEL:
+            return web.json_response(google_error(404, "NOT_FOUND", f"models/{model} is not found"), status=404)
+        methods = ["predictLongRunning"]
+        return web.json_response({"name": f"models/{model}", "supportedGenerationMethods": methods})
 
     async def file_link(self, request: web.Request) -> web.StreamResponse:
         if (scripted := await self.intercept("file", request)) is not None:
