@@ -1,4 +1,4 @@
-"""`footage-bot` (= `python -m bot`): run, doctor, render, preview, fit, bench.
+"""`footage-bot` (= `python -m bot`): run, doctor, render, preview, fit, backup, bench.
 
 Every subcommand turns a configuration problem into one clear line and a non-zero
 exit, never a traceback.
@@ -15,6 +15,7 @@ from bot.gc_tuning import tune_collector
 from bot.logs import setup_logging
 from bot.models import CatalogError
 from bot.settings import Settings, SettingsError, load_settings
+from bot.store.sqlite.owner import DatabaseInUse
 from bot.store.store import DatabaseUnreachable
 
 # Subcommand name -> module with `add_arguments(parser)` and `main(args, settings) -> int`.
@@ -24,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "render": ("bot.commands.render", "run one generation through the configured backend, no Discord"),
     "preview": ("bot.commands.preview", "run the bot in a local browser preview of Discord"),
     "fit": ("bot.commands.fit", "fit a clip to an upload limit as the bot would, and say how (last line JSON)"),
+    "backup": ("bot.commands.backup", "copy the database to a new file, safely while the bot runs"),
     "bench": ("bot.commands.bench", "measure the bot (prints figures, last line JSON)"),
 }
 
@@ -55,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CatalogError as error:
         print(f"footage-bot: invalid model configuration: {error}", file=sys.stderr)
         return 2
+    except DatabaseInUse as error:
+        print(f"footage-bot: {error}", file=sys.stderr)
+        return 1
     except DatabaseUnreachable as error:
         print(f"footage-bot: {error}", file=sys.stderr)
         return 2

@@ -15,6 +15,8 @@ from bot.health_server import serving
 from bot.lifecycle import run_until_stopped
 from bot.preview.session import PreviewOptions, PreviewSession, open_preview
 from bot.settings import Settings
+from bot.store.opening import sole_owner
+from bot.store.urls import sqlite_url
 
 # Ready when the preview page is up with the bot in it and the database answers.
 PREVIEW_PARTS = ("preview", "database")
@@ -47,7 +49,8 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     options.database_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        asyncio.run(_serve(settings, options))
+        with sole_owner(sqlite_url(options.database_path)):
+            asyncio.run(_serve(settings, options))
     except OSError as error:
         print(f"footage-bot preview: could not start the preview server: {error}", file=sys.stderr)
         return 1

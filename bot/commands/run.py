@@ -14,6 +14,7 @@ from bot.discord_glue.client import FootageBot
 from bot.health_server import serving
 from bot.lifecycle import run_until_stopped
 from bot.settings import Settings
+from bot.store.opening import configured_url, sole_owner
 
 # Ready when Discord's gateway session is up and the database answers.
 RUN_PARTS = ("discord", "database")
@@ -50,7 +51,8 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     bot = create_bot(settings, force_sync=bool(getattr(args, "sync", False)))
     assert isinstance(bot, FootageBot)
     try:
-        asyncio.run(_run(bot, settings.discord_token, settings))
+        with sole_owner(configured_url(settings)):
+            asyncio.run(_run(bot, settings.discord_token, settings))
     except discord.LoginFailure:
         print(
             "footage-bot: Discord refused the token (DISCORD_TOKEN); reset it in the developer portal.", file=sys.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 
 from bot.settings import Settings
 from bot.store.group_commit_store import GroupCommitStore
@@ -59,3 +59,15 @@ async def open_store(url: str) -> Store:
     from bot.store.postgres.transaction import PostgresTx
 
     return GroupCommitStore(await PostgresDatabase.open(url), "postgresql", PostgresTx)
+
+
+def sole_owner(url: str) -> AbstractContextManager[None]:
+    """For a process that runs the bot: own a SQLite file for its life (DatabaseInUse if another does).
+
+    PostgreSQL coordinates several processes itself (leases), so it needs no lock here.
+    """
+    if store_kind(url) != "sqlite":
+        return nullcontext()
+    from bot.store.sqlite.owner import sole_owner as own_file
+
+    return own_file(sqlite_path(url))
