@@ -166,7 +166,9 @@ class Jobs(commands.Cog):
         await interaction.response.defer(thinking=True)
         view = result_view(found.id)
         if path is not None:
-            await answer(interaction, embed=shown.embed, file=discord.File(path, filename=f"{found.id}.mp4"), view=view)
+            await answer(
+                interaction, embed=shown.embed, file=discord.File(path, filename=f"{found.id}{path.suffix}"), view=view
+            )
         else:
             await answer(
                 interaction, f"The clip is too large to upload here: {found.result_url}", embed=shown.embed, view=view

@@ -33,7 +33,14 @@ from bot.backends.base import (
     await_directly,
 )
 from bot.backends.entry import BackendEntry, BackendSettings, BuildContext, ModelDefaults
-from bot.media.demo_render import BadInputImage, RenderedClip, frame_size, ignore_interrupts, render_demo
+from bot.media.demo_render import (
+    BadInputImage,
+    Container,
+    RenderedClip,
+    frame_size,
+    ignore_interrupts,
+    render_demo,
+)
 from bot.media.probe import NotAVideo, probe_video_async
 
 if TYPE_CHECKING:
@@ -99,11 +106,13 @@ class DemoBackend:
         workdir: Path,
         *,
         latency: float = 0.0,
+        container: Container = "mp4",
         wait: ExternalWait = await_directly,
         max_workers: int = MAX_WORKERS,
     ) -> None:
         self._workdir = workdir
         self._latency = latency
+        self._container = container
         self._wait = wait
         self._max_workers = max_workers
         self._pool: ProcessPoolExecutor | None = None
@@ -114,7 +123,12 @@ class DemoBackend:
 
     @classmethod
     def from_settings(cls, settings: Settings, wait: ExternalWait) -> DemoBackend:
-        return cls(settings.media_dir / "demo-renders", latency=settings.demo_latency_seconds, wait=wait)
+        return cls(
+            settings.media_dir / "demo-renders",
+            latency=settings.demo_latency_seconds,
+            container=settings.demo_format,
+            wait=wait,
+        )
 
     async def submit(self, request: GenerationRequest) -> BackendJob:
         # What the store keeps lets a restarted bot render a text-to-video job again.
@@ -142,7 +156,7 @@ class DemoBackend:
         except ValueError as error:
             raise BackendError(BackendErrorKind.INVALID_REQUEST, str(error)) from None
         self._workdir.mkdir(parents=True, exist_ok=True)
-        path = self._workdir / f"{uuid.uuid4().hex}.mp4"
+        path = self._workdir / f"{uuid.uuid4().hex}.{self._container}"
         future = self._start(render, path)
         self._sequence += 1
         self._jobs[job_id] = _Job(future, path, time.monotonic(), self._sequence)
@@ -162,6 +176,7 @@ class DemoBackend:
                     seed=render.seed,
                     image=render.image,
                     audio=render.audio,
+                    container=self._container,
                 )
             except BrokenProcessPool:
                 # A worker died (killed, out of memory); replace the pool once.
@@ -290,6 +305,8 @@ def _classify(failure: BaseException) -> BackendError:
 class DemoSettings(BackendSettings):
     backend_name: ClassVar[str] = "demo"
     demo_latency_seconds: float = Field(default=0.0, ge=0, le=600)
+    # The preview asks for WebM: its browser plays VP9 as it is, but converts every MP4 first.
+    demo_format: Container = "mp4"
 
 
 def _build(context: BuildContext) -> DemoBackend:

@@ -116,7 +116,7 @@ class DiscordDeliverer:
         while True:
             extras: dict[str, Any] = {}
             if link is None:
-                extras["file"] = discord.File(clip.path, filename=f"{job.id}.mp4")
+                extras["file"] = discord.File(clip.path, filename=f"{job.id}{clip.path.suffix}")
             if view:
                 extras["view"] = result_view(job.id)
             if reference is not None:

@@ -47,7 +47,7 @@ SWEEP_INTERVAL = 3600.0
 SWEEP_GAP = 60.0
 # Jobs looked up per database read: a sweep must not hold the database thread for long.
 LOOKUP_CHUNK = 500
-_CLIP_NAME = re.compile(rf"^([{JOB_ID_ALPHABET}]{{{JOB_ID_LENGTH}}})\.mp4$")
+_CLIP_NAME = re.compile(rf"^([{JOB_ID_ALPHABET}]{{{JOB_ID_LENGTH}}})\.(?:mp4|webm)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +55,7 @@ class MediaFile:
     path: Path
     size: int
     age: timedelta  # since it was last written, by the wall clock
-    job_id: str | None  # set for `<job id>.mp4` directly in the clips folder
+    job_id: str | None  # set for `<job id>.mp4` (or `.webm`) directly in the clips folder
 
 
 @dataclass(frozen=True, slots=True)

@@ -522,10 +522,12 @@ class Runner:
             job.clip_step = None
         if not fitted.fitted:
             log.info("job %s: clip stays over the upload limit (%s); a link will be posted", job.id, fitted.detail)
-        fitted.path.replace(final)  # the download itself, or its re-encode
-        if fetched.path not in (fitted.path, final):
+        # Named for what it is: a WebM kept as fetched is posted as .webm, so players recognise it.
+        kept = final.with_suffix(".webm") if fitted.info.webm else final
+        fitted.path.replace(kept)  # the download itself, or its re-encode
+        if fetched.path not in (fitted.path, kept):
             fetched.path.unlink(missing_ok=True)
-        moved = await self._move(job, JobState.DELIVERING, result_path=str(final), result_url=fetched.source_url)
+        moved = await self._move(job, JobState.DELIVERING, result_path=str(kept), result_url=fetched.source_url)
         return moved, fitted.info
 
     def _show_clip_step(self, job: Job, step: ClipStep) -> None:

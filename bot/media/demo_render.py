@@ -1,8 +1,8 @@
-"""The built-in demo renderer: a real, seeded H.264 clip with the prompt drawn on it.
+"""The built-in demo renderer: a real, seeded H.264 (or VP9) clip with the prompt drawn on it.
 
 `render_demo` is blocking and CPU-bound; it runs in a worker process (it is a
 top-level function taking and returning picklable values, so it is spawn-safe).
-Pillow draws each frame, PyAV (FFmpeg from its wheel) encodes it with libx264.
+Pillow draws each frame, PyAV (FFmpeg from its wheel) encodes it with libx264 or libvpx-vp9.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from array import array
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import av
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
@@ -33,6 +33,8 @@ SAMPLE_RATE = 48_000
 AUDIO_FRAME_SAMPLES = 1024  # one AAC frame
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+# MP4 (H.264, AAC) for Discord; WebM (VP9, Opus) for the browser preview, which plays it as it is.
+Container = Literal["mp4", "webm"]
 RGB = tuple[int, int, int]
 
 
@@ -75,6 +77,7 @@ def render_demo(
     seed: int,
     image: bytes | None = None,
     audio: bool = False,
+    container: Container = "mp4",
 ) -> RenderedClip:
     """Render `seconds` of demo footage to `dest` (written whole or not at all).
 
@@ -89,28 +92,60 @@ def render_demo(
     frames = seconds * FPS
     partial = dest.with_name(dest.name + ".part")
     try:
-        _encode(partial, width, height, frames, scene, overlay, _tone(rng, seconds) if audio else None)
+        tone = _tone(rng, seconds) if audio else None
+        _encode(partial, _CODECS[container], width, height, frames, scene, overlay, tone)
         os.replace(partial, dest)
     finally:
         partial.unlink(missing_ok=True)
     return RenderedClip(path=dest, width=width, height=height, frames=frames, fps=FPS)
 
 
+@dataclass(frozen=True, slots=True)
+class _Codecs:
+    format: str
+    video: str
+    video_options: dict[str, object]
+    audio: str
+    container_options: dict[str, str]
+
+
+_CODECS: dict[Container, _Codecs] = {
+    # superfast: about twice as quick as veryfast here; the file is bigger but still small.
+    # faststart puts the index first so Discord can start playing before the download ends.
+    "mp4": _Codecs("mp4", "libx264", {"preset": "superfast", "crf": "23"}, "aac", {"movflags": "+faststart"}),
+    # VP9 and Opus play in any browser as they are; libvpx's realtime mode is about as quick as
+    # x264's superfast here (figures in docs/operations.md).
+    "webm": _Codecs(
+        "webm",
+        "libvpx-vp9",
+        {"deadline": "realtime", "cpu-used": "8", "crf": "34", "b": "0", "row-mt": "1"},
+        "libopus",
+        {},
+    ),
+}
+
+
 def _encode(
-    path: Path, width: int, height: int, frames: int, scene: _Scene, overlay: _Overlay, tone: _Tone | None
+    path: Path,
+    codecs: _Codecs,
+    width: int,
+    height: int,
+    frames: int,
+    scene: _Scene,
+    overlay: _Overlay,
+    tone: _Tone | None,
 ) -> None:
     time_base = Fraction(1, FPS)
-    # faststart puts the index first so Discord can start playing before the download ends.
-    with av.open(str(path), mode="w", format="mp4", container_options={"movflags": "+faststart"}) as output:
+    with av.open(str(path), mode="w", format=codecs.format, container_options=codecs.container_options) as output:
         output.metadata["comment"] = "DEMO FOOTAGE rendered by footage-bot"
-        stream = output.add_stream("libx264", rate=FPS)
+        stream = output.add_stream(codecs.video, rate=FPS)
+        assert isinstance(stream, av.VideoStream)
         stream.width = width
         stream.height = height
         stream.pix_fmt = "yuv420p"
-        # superfast: about twice as quick as veryfast here; the file is bigger but still small.
-        stream.options = {"preset": "superfast", "crf": "23"}
+        stream.options = codecs.video_options
         # Every stream exists before the first packet: the header is written with it.
-        sound = tone.add_to(output) if tone is not None else None
+        sound = tone.add_to(output, codecs.audio) if tone is not None else None
         for index in range(frames):
             picture = scene.frame(index / frames)
             overlay.apply(picture, index, frames)
@@ -132,16 +167,18 @@ class _Tone:
     seconds: int
 
     @staticmethod
-    def add_to(output: av.container.OutputContainer) -> av.AudioStream:
-        stream = output.add_stream("aac", rate=SAMPLE_RATE)
+    def add_to(output: av.container.OutputContainer, codec: str) -> av.AudioStream:
+        stream = output.add_stream(codec, rate=SAMPLE_RATE)
+        assert isinstance(stream, av.AudioStream)
         stream.layout = "mono"
         return stream
 
     def mux(self, output: av.container.OutputContainer, stream: av.AudioStream) -> None:
         total = self.seconds * SAMPLE_RATE
         time_base = Fraction(1, SAMPLE_RATE)
-        for start in range(0, total, AUDIO_FRAME_SAMPLES):
-            count = min(AUDIO_FRAME_SAMPLES, total - start)
+        step = stream.codec_context.frame_size or AUDIO_FRAME_SAMPLES  # AAC 1024, Opus 960
+        for start in range(0, total, step):
+            count = min(step, total - start)
             frame = av.AudioFrame(format="fltp", layout="mono", samples=count)
             samples = array("f", (self._sample((start + index) / SAMPLE_RATE) for index in range(count))).tobytes()
             plane = frame.planes[0]

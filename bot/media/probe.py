@@ -22,6 +22,7 @@ class VideoInfo:
     fps: float
     has_audio: bool
     size_bytes: int
+    webm: bool = False  # a WebM (Matroska) file, not MP4/QuickTime
 
 
 def probe_video(path: Path) -> VideoInfo:
@@ -45,6 +46,7 @@ def probe_video(path: Path) -> VideoInfo:
                 fps=float(rate) if rate else 0.0,
                 has_audio=bool(container.streams.audio),
                 size_bytes=path.stat().st_size,
+                webm="webm" in container.format.name.split(","),
             )
     except (av.FFmpegError, StopIteration, ValueError, OSError) as error:
         raise NotAVideo(f"{path.name} is not a readable video: {error}") from None

@@ -69,7 +69,7 @@ def say_which_backend(settings: Settings) -> None:
 def preview_settings(settings: Settings, latency: float) -> Settings:
     """The demo backend whatever `.env` says, and no dev guild (the preview has its own guild)."""
     return settings.model_copy(
-        update={"footage_backend": "demo", "demo_latency_seconds": latency, "dev_guild_id": None}
+        update={"footage_backend": "demo", "demo_latency_seconds": latency, "demo_format": "webm", "dev_guild_id": None}
     )
 
 

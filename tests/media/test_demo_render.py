@@ -8,6 +8,7 @@ import pytest
 from PIL import Image, ImageFont
 
 from bot.media.demo_render import FPS, BadInputImage, frame_size, render_demo, wrap_text
+from bot.media.probe import probe_video
 
 PROMPT = "A lighthouse on a cliff at dusk, waves crashing below, seagulls circling, cinematic slow dolly"
 
@@ -119,3 +120,15 @@ def test_control_characters_and_blank_prompts() -> None:
     font = ImageFont.load_default(size=26)
     assert wrap_text("a\tb\n\x00c", font, 400, 3) == ["a b c"]
     assert wrap_text("  \n ", font, 400, 3) == []
+
+
+def test_a_webm_clip_is_vp9_with_opus_sound(tmp_path: Path) -> None:
+    clip = render_demo(
+        tmp_path / "clip.webm", prompt=PROMPT, seconds=2, aspect="16:9", seed=4, audio=True, container="webm"
+    )
+    info = probe_video(clip.path)
+    assert (info.webm, info.codec, info.has_audio) == (True, "vp9", True)
+    assert info.duration == pytest.approx(2, abs=0.05)
+    with av.open(str(clip.path)) as container:
+        assert container.streams.audio[0].codec_context.name == "opus"
+    assert not probe_video(render_demo(tmp_path / "clip.mp4", prompt=PROMPT, seconds=1, aspect="1:1", seed=4).path).webm

@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parents[2]
 # Cancel button, even on a loaded two-core machine.
 LATENCY_SECONDS = 12
 START_TIMEOUT = 30.0
-# SimCord re-encodes each clip to WebM for the browser before the page can play it.
+# SimCord checks each clip in a child process before the page can play it (the preview's
+# clips are WebM, so it is not converted; see tests/preview/test_preview_clips.py).
 CLIP_TIMEOUT_MS = 40_000
 URL_PATTERN = re.compile(r"http://127\.0\.0\.1:\d+/#\S+")
 SCREENSHOT = os.environ.get("FOOTAGE_PREVIEW_SCREENSHOT")
