@@ -11,12 +11,14 @@ from PIL import Image
 
 from bot.backends.base import BackendError, BackendErrorKind
 from bot.core import Core
-from bot.domain.jobs import FailureReason, JobState
+from bot.domain.jobs import FailureReason, JobState, Origin
 from bot.jobs import runner as runner_module
+from bot.media.hard_clips import HardClip, write_hard_clip
 from bot.quotas.service import Member
 from bot.store import batches
 from bot.store.group_commit_store import GroupCommitStore
-from tests.core.conftest import GUILD, CoreHarness, origin, request
+from tests.core.conftest import CHANNEL, GUILD, CoreHarness, origin, request
+from tests.reencoding import child_pids, reencode_at_playback_speed, until_reencoding
 
 # A bound on how long a test waits for an outcome (it fails instead of hanging), not a speed figure.
 LIVENESS = 60.0
@@ -132,3 +134,19 @@ async def test_the_runner_wakes_itself_once_the_store_is_writable_again(
         holder.close()
     await harness.until(queued.job.id, JobState.DELIVERED, timeout=LIVENESS)
     assert await core.reports.ledger_check() == []
+
+
+async def test_stopping_the_bot_mid_reencode_leaves_no_ffmpeg_and_no_half_written_file(
+    harness: CoreHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness.backend.clip = write_hard_clip(HardClip("noise", 180, 3, audio=True), tmp_path / "noise.mp4")
+    reencode_at_playback_speed(monkeypatch)
+    before = child_pids()
+    core = await harness.open()
+    await core.jobs.enqueue(Origin(GUILD, CHANNEL, 1, 300_000), request(), Member(1))  # over the limit: re-encoded
+    media = harness.tmp_path / "clips"
+    await until_reencoding(media)
+    assert child_pids() - before  # ffmpeg is writing the re-encode
+    await harness.close()  # what the bot's stop does (SIGTERM/Ctrl-C end in Core.close)
+    assert child_pids() - before == set()
+    assert list(media.glob("*.fit*.mp4")) == []

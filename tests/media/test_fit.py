@@ -13,6 +13,7 @@ from bot.media.demo_render import render_demo
 from bot.media.encoder import EncodeSlots
 from bot.media.fit import FFmpegUnavailable, ffmpeg_version, fit_to_limit, output_size, scale_factor, upload_budget
 from bot.media.probe import VideoInfo, probe_video
+from tests.reencoding import child_pids, reencode_at_playback_speed, until_reencoding
 
 
 # Tests may block: these keep the async tests' file checks readable.
@@ -146,33 +147,16 @@ def test_an_unusable_ffmpeg_raises_a_clear_error(monkeypatch: pytest.MonkeyPatch
         ffmpeg_version()
 
 
-def _child_pids() -> set[str]:
-    children: set[str] = set()
-    for task in Path("/proc/self/task").iterdir():
-        children.update((task / "children").read_text().split())
-    return children
-
-
 async def test_a_canceled_reencode_leaves_no_file_and_no_ffmpeg(
     noise_clip: Path, tmp_path: Path, slots: EncodeSlots, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_command = fit._command
-
-    def at_playback_speed(*args: Any) -> list[str]:
-        command = real_command(*args)
-        at = command.index("-i")
-        return [*command[:at], "-re", *command[at:]]  # reads the 3 s clip in 3 s: time to cancel
-
-    monkeypatch.setattr(fit, "_command", at_playback_speed)
-    before = _child_pids()
+    reencode_at_playback_speed(monkeypatch)
+    before = child_pids()
     task = asyncio.create_task(fit_to_limit(noise_clip, size_of(noise_clip) // 5, tmp_path, slots))
-    for _ in range(1500):  # up to 30 s, a liveness bound: ffmpeg creates its output first thing
-        if list(tmp_path.glob("*.fit1.mp4")):
-            break
-        await asyncio.sleep(0.02)
-    assert _child_pids() - before  # ffmpeg is running and writing
+    await until_reencoding(tmp_path)
+    assert child_pids() - before  # ffmpeg is running and writing
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert files_in(tmp_path) == []
-    assert _child_pids() - before == set()
+    assert child_pids() - before == set()
