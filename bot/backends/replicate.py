@@ -41,6 +41,7 @@ from bot.backends.http import (
 )
 
 if TYPE_CHECKING:
+    from bot.models import ModelCatalog
     from bot.settings import Settings
 
 Kind = BackendErrorKind
@@ -158,6 +159,18 @@ def _output_url(output: Any) -> str | None:
     return output if isinstance(output, str) and output else None
 
 
+async def _check_account(settings: Settings, catalog: ModelCatalog) -> tuple[bool, str]:
+    """`GET /account` costs nothing and proves the token."""
+    backend = _build(BuildContext(settings, catalog))
+    try:
+        account = await backend.http.send_json("GET", "account", reason="doctor", retry=Retry.NEVER)
+    except BackendError as error:
+        return False, f"{error.plain}: {error.provider_message}"
+    finally:
+        await backend.aclose()
+    return True, f"REPLICATE_API_TOKEN works (account {account.get('username', '?')})"
+
+
 class ReplicateSettings(BackendSettings):
     backend_name: ClassVar[str] = "replicate"
     replicate_api_token: SecretStr | None = None
@@ -189,6 +202,7 @@ ENTRY = BackendEntry(
     build=_build,
     provider_model=_provider_model,
     keys=(_KEY,),
+    online_checks=(_check_account,),
     model_variable="REPLICATE_MODEL",
     defaults=ModelDefaults(cost_per_second=0.1),
 )

@@ -35,6 +35,7 @@ from bot.backends.http import (
 )
 
 if TYPE_CHECKING:
+    from bot.models import ModelCatalog
     from bot.settings import Settings
 
 Kind = BackendErrorKind
@@ -162,6 +163,21 @@ class RunwayBackend(UrlResultBackend):
         )
 
 
+async def _check_organization(settings: Settings, catalog: ModelCatalog) -> tuple[bool, str]:
+    """`GET /v1/organization` costs nothing: it proves the key and shows the credit balance."""
+    backend = _build(BuildContext(settings, catalog))
+    try:
+        organization = await backend.http.send_json("GET", "v1/organization", reason="doctor", retry=Retry.NEVER)
+    except BackendError as error:
+        return False, f"{error.plain}: {error.provider_message}"
+    finally:
+        await backend.aclose()
+    credits = organization.get("creditBalance")
+    if isinstance(credits, int | float) and credits <= 0:
+        return False, "RUNWAYML_API_SECRET works, but the organization has no credits left: buy credits first"
+    return True, f"RUNWAYML_API_SECRET works ({credits} credits left)"
+
+
 class RunwaySettings(BackendSettings):
     backend_name: ClassVar[str] = "runway"
     runwayml_api_secret: SecretStr | None = None
@@ -193,5 +209,6 @@ ENTRY = BackendEntry(
     build=_build,
     provider_model=_provider_model,
     keys=(_KEY,),
+    online_checks=(_check_organization,),
     defaults=ModelDefaults(cost_per_second=0.12),
 )

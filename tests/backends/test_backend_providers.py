@@ -11,9 +11,12 @@ import pytest
 from bot.backends.base import BackendError, BackendErrorKind
 from bot.backends.http import data_uri
 from bot.backends.luma import is_refusal
+from bot.backends.registry import ENTRIES, contact_backends
 from bot.backends.runway import failure_kind
+from bot.models import ModelCatalog
+from bot.settings import Settings
 
-from .harness import PNG, Harness, _spec, start_harness
+from .harness import PNG, Harness, _spec, server_module, start_harness
 from .servers.base import Reply
 
 Kind = BackendErrorKind
@@ -203,3 +206,30 @@ async def test_luma_input(luma: Harness) -> None:
 def test_luma_refusal_words() -> None:
     assert is_refusal("400: prompt not allowed because advanced moderation failed")
     assert not is_refusal("Job failed")
+
+
+# -- doctor's free checks ----------------------------------------------------
+async def _contact(harness: Harness, key: str | None = None) -> tuple[bool, str]:
+    values = server_module(harness.name).settings_for(harness.server.base_url)
+    if key is not None:
+        values |= {rule.field: key for rule in ENTRIES[harness.name].keys}
+    settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    [(name, ok, line)] = await contact_backends(settings, ModelCatalog([_spec(harness.name)]))
+    assert name == harness.name and line.endswith("(contacted the provider)")
+    return ok, line
+
+
+async def test_doctor_checks_replicate_and_runway_keys_for_free(replicate: Harness, runway: Harness) -> None:
+    wrong = "wrong-key-0123456789abcdef0123456789"
+    assert await _contact(replicate) == (
+        True,
+        "REPLICATE_API_TOKEN works (account footage-tests) (contacted the provider)",
+    )
+    assert (await _contact(replicate, wrong))[0] is False
+    assert (await _contact(runway))[1].startswith("RUNWAYML_API_SECRET works (2500 credits left)")
+    bad_key = await _contact(runway, "key_" + wrong)
+    assert bad_key[0] is False and "API key" in bad_key[1]
+    runway.server.credit_balance = 0  # type: ignore[attr-defined]
+    empty = await _contact(runway)
+    assert empty[0] is False and "no credits left" in empty[1]
+    assert replicate.server.accepted_submits == runway.server.accepted_submits == 0

@@ -21,6 +21,12 @@ class ReplicateFake(FakeProvider):
         routes.add_post("/v1/predictions", self.submit)
         routes.add_get("/v1/predictions/{id}", self.get)
         routes.add_post("/v1/predictions/{id}/cancel", self.cancel)
+        routes.add_get("/v1/account", self.account)
+
+    async def account(self, request: web.Request) -> web.Response:
+        if (scripted := await self.intercept("account", request)) is not None:
+            return scripted
+        return web.json_response({"type": "user", "username": "footage-tests", "name": "Footage Tests"})
 
     def unauthorized(self) -> web.Response:
         return web.json_response(

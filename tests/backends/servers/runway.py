@@ -22,6 +22,14 @@ class RunwayFake(FakeProvider):
         routes.add_post("/v1/image_to_video", self.submit)
         routes.add_get("/v1/tasks/{id}", self.task)
         routes.add_delete("/v1/tasks/{id}", self.delete)
+        routes.add_get("/v1/organization", self.organization)
+        self.credit_balance = 2500
+
+    async def organization(self, request: web.Request) -> web.Response:
+        if (scripted := await self.intercept("organization", request)) is not None:
+            return scripted
+        tier = {"maxMonthlyCreditSpend": 100000, "models": {}}
+        return web.json_response({"creditBalance": self.credit_balance, "tier": tier, "usage": {"models": {}}})
 
     def unauthorized(self) -> web.Response:
         return web.json_response({"error": "Invalid API key."}, status=401)
