@@ -21,6 +21,11 @@ from bot.store.store import DatabaseUnreachable
 # Subcommand name -> module with `add_arguments(parser)` and `main(args, settings) -> int`.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("bot.commands.run", "run the bot (connects to Discord; without a token, opens the local preview)"),
+    "gateway": (
+        "bot.commands.gateway",
+        "the Discord connection alone: answers and enqueues (PostgreSQL, with workers)",
+    ),
+    "worker": ("bot.commands.worker", "claims and drives jobs, posts clips over REST; no gateway (PostgreSQL)"),
     "doctor": ("bot.commands.doctor", "check the configuration and print a pass/fail line per check"),
     "render": ("bot.commands.render", "run one generation through the configured backend, no Discord"),
     "preview": ("bot.commands.preview", "run the bot in a local browser preview of Discord"),

@@ -24,6 +24,7 @@ from bot.jobs.delivery import Deliverer
 from bot.jobs.events import EventBus
 from bot.jobs.job_log import log_job_end
 from bot.jobs.leases import LeasedRunner, WorkerIdentity
+from bot.jobs.remote import GatewayRunner
 from bot.jobs.runner import Runner
 from bot.jobs.scheduler import EXACT_POSITIONS, FairQueue, RunTimes
 from bot.jobs.service import JobService
@@ -53,6 +54,7 @@ class Core:
         clock: Clock,
         wait: ExternalWait,
         worker: WorkerIdentity | None = None,
+        gateway: bool = False,
         *,
         database_file: Path | None = None,
     ) -> None:
@@ -89,11 +91,13 @@ class Core:
             "wait": wait,
             "disk": self.disk,
         }
-        # A worker among several claims from the database; alone, the runner keeps its own queue.
-        self.runner: Runner = (
-            Runner(*runner_args, **runner_options)
-            if worker is None
-            else LeasedRunner(
+        # Alone, the runner keeps its own queue; a worker among several claims from the
+        # database; a gateway drives nothing and tells the workers.
+        self.runner: Runner
+        if gateway:
+            self.runner = GatewayRunner(*runner_args, **runner_options)
+        elif worker is not None:
+            self.runner = LeasedRunner(
                 *runner_args,
                 owner=worker.owner,
                 lease_seconds=worker.lease_seconds,
@@ -101,7 +105,8 @@ class Core:
                 on_workers=worker.on_workers,
                 **runner_options,
             )
-        )
+        else:
+            self.runner = Runner(*runner_args, **runner_options)
         self.jobs.attach_dispatcher(self.runner)
         self.guilds.notify_pauses(self.runner)
         self.events.subscribe(metrics.JobTimings().on_job_event)
@@ -127,6 +132,7 @@ class Core:
         backends: Mapping[str, Backend] | None = None,
         catalog: ModelCatalog | None = None,
         worker: WorkerIdentity | None = None,
+        gateway: bool = False,
     ) -> Core:
         catalog = catalog or load_catalog(settings)
         if backends is None:
@@ -142,7 +148,9 @@ class Core:
         averages = await store.read(lambda tx: tx.model_run_times())
         run_times = RunTimes(averages, _first_estimates(settings, catalog))
         local_file = sqlite_path(url) if store_kind(url) == "sqlite" else None
-        return cls(settings, store, catalog, backends, run_times, clock, wait, worker, database_file=local_file)
+        return cls(
+            settings, store, catalog, backends, run_times, clock, wait, worker, gateway, database_file=local_file
+        )
 
     def attach_deliverer(self, deliverer: Deliverer) -> None:
         self.runner.attach_deliverer(deliverer)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.backends.comfyui import ComfyUISettings
 from bot.backends.demo import DemoSettings
@@ -50,6 +50,9 @@ class CoreSettings(BaseSettings):
     dev_guild_id: int | None = Field(default=None, gt=0, lt=2**63)
     # Discord allows a bot 50 REST requests per second; the processes that post clips share this.
     discord_requests_per_second: float = Field(default=40.0, ge=1, le=50)
+    # Sharding (Discord requires it from 2,500 guilds): this process runs SHARD_IDS of SHARD_COUNT.
+    shard_count: int | None = Field(default=None, ge=1, le=1024)
+    shard_ids: Annotated[list[int], NoDecode] | None = None
 
     # Running
     log_level: LogLevel = "INFO"
@@ -94,6 +97,29 @@ class CoreSettings(BaseSettings):
         if value is not None:
             store_kind(value.get_secret_value())  # its message names the scheme, never the URL
         return value
+
+    # Worker processes (with PostgreSQL): a dead worker's jobs are taken over within LEASE_SECONDS.
+    lease_seconds: float = Field(default=30.0, ge=3, le=600)
+    worker_max_jobs: int = Field(default=8, ge=1, le=1000)
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return [int(part) for part in value.replace(" ", "").split(",") if part]
+            except ValueError:
+                raise ValueError("must be shard numbers separated by commas, e.g. 0,1") from None
+        return value
+
+    @model_validator(mode="after")
+    def _shards_within_count(self) -> CoreSettings:
+        if self.shard_ids is not None:
+            if self.shard_count is None:
+                raise ValueError("SHARD_IDS needs SHARD_COUNT (how many shards there are in all)")
+            if not self.shard_ids or any(not 0 <= shard < self.shard_count for shard in self.shard_ids):
+                raise ValueError(f"SHARD_IDS must be between 0 and {self.shard_count - 1} (SHARD_COUNT - 1)")
+        return self
 
     @field_validator("footage_backend")
     @classmethod

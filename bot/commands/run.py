@@ -48,7 +48,13 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
 
         print(SETUP_HELP, file=sys.stderr)
         return preview.main(argparse.Namespace(port=0, latency=None), settings)
-    bot = create_bot(settings, force_sync=bool(getattr(args, "sync", False)))
+    return connect(settings, force_sync=bool(getattr(args, "sync", False)))
+
+
+def connect(settings: Settings, *, force_sync: bool, gateway: bool = False) -> int:
+    """Run the bot on Discord until it stops; a refused token or intent is one line, exit 2."""
+    assert settings.discord_token is not None
+    bot = create_bot(settings, force_sync=force_sync, gateway=gateway)
     assert isinstance(bot, FootageBot)
     try:
         with sole_owner(configured_url(settings)):

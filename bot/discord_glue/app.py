@@ -9,7 +9,7 @@ from discord.ext import commands
 
 from bot.backends.base import Backend, ExternalWait, await_directly
 from bot.clock import Clock, utc_now
-from bot.discord_glue.client import BotOptions, FootageBot
+from bot.discord_glue.client import BotOptions, FootageBot, ShardedFootageBot
 from bot.discord_glue.updater import EDIT_INTERVAL
 from bot.models import ModelCatalog
 from bot.settings import Settings
@@ -25,6 +25,7 @@ def create_bot(
     catalog: ModelCatalog | None = None,
     force_sync: bool = False,
     edit_interval: float = EDIT_INTERVAL,
+    gateway: bool = False,
 ) -> commands.Bot:
     """Nothing touches the network or the database until the bot logs in (`setup_hook`)."""
     options = BotOptions(
@@ -35,5 +36,8 @@ def create_bot(
         catalog=catalog,
         force_sync=force_sync,
         edit_interval=edit_interval,
+        gateway=gateway,
     )
+    if settings.shard_count is not None:
+        return ShardedFootageBot(settings, options)
     return FootageBot(settings, options)

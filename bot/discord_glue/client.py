@@ -40,10 +40,11 @@ class BotOptions:
     catalog: ModelCatalog | None = None
     force_sync: bool = False
     edit_interval: float = EDIT_INTERVAL
+    gateway: bool = False  # answer and enqueue only: worker processes drive the jobs
 
 
 class FootageBot(commands.Bot):
-    def __init__(self, settings: Settings, options: BotOptions) -> None:
+    def __init__(self, settings: Settings, options: BotOptions, **client_options: Any) -> None:
         # Slash commands only: no message content intent, no prefix commands for users.
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -52,6 +53,7 @@ class FootageBot(commands.Bot):
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
             http_trace=metrics.discord_http_trace(),
+            **client_options,
         )
         self.settings = settings
         self.options = options
@@ -68,6 +70,7 @@ class FootageBot(commands.Bot):
             wait=options.wait,
             backends=options.backends,
             catalog=options.catalog,
+            gateway=options.gateway,
         )
         try:
             updater = status_updater(self, core, interval=options.edit_interval)
@@ -123,3 +126,10 @@ class FootageBot(commands.Bot):
             await super().close()
             if services is not None:
                 await services.core.close()
+
+
+class ShardedFootageBot(FootageBot, commands.AutoShardedBot):
+    """The same bot on the shards SHARD_IDS of SHARD_COUNT (several gateways split the guilds)."""
+
+    def __init__(self, settings: Settings, options: BotOptions) -> None:
+        super().__init__(settings, options, shard_count=settings.shard_count, shard_ids=settings.shard_ids)

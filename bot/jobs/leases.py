@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import secrets
 import socket
 import time
@@ -45,12 +46,16 @@ T = TypeVar("T")
 # How a lease of LEASE_SECONDS is spent, so that a dead worker's jobs are taken over
 # within LEASE_SECONDS of its death: the lease runs for most of it, and the other
 # workers look for expired leases often enough to find it in the rest.
-LEASE_SHARE = 0.8
+LEASE_SHARE = 0.7
 RENEW_SHARE = 0.25
 LOOK_SHARE = 0.1
 MAX_LOOK_SECONDS = 1.0
-CLAIM_PAGE = 200
-CLAIM_PAGES = 10
+CLAIM_GATHER_SECONDS = 0.01
+CLAIM_RETRY_SECONDS = (0.002, 0.02)
+# A claim reads the waiting jobs a page at a time, the first page a few times what it may
+# start (members at their limit are passed over), each next page twice as long.
+FIRST_PAGE_PER_SLOT = 4
+MAX_CLAIM_READ = 4000
 WAKE_CHANNEL = "footage_jobs"
 CONTROL_CHANNEL = "footage_control"
 
@@ -75,8 +80,9 @@ class LeaseLost(StaleState):
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    taken_over: list[Job]
+    taken_over: list[tuple[Job, str | None]]  # with the worker whose lease ran out (None: it had none)
     started: list[Job]
+    locked_out: bool = False  # another process was claiming: nothing was looked at
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,19 +95,19 @@ def claim_jobs(
     tx: Tx, *, owner: str, rules: ClaimRules, capacity: int, moved_at: float, now: float, until: float
 ) -> Claim:
     """One dispatch pass for `owner`: take over expired leases, then claim waiting jobs in fair order."""
-    tx.lock_claims()
+    if not tx.lock_claims():
+        return Claim([], [], locked_out=True)
     taken_over = tx.expired_leases(now, capacity)
-    for job in taken_over:
+    for job, _ in taken_over:
         tx.grant_lease(job.id, owner, until)
     capacity -= len(taken_over)
     started: list[Job] = []
     if capacity <= 0 or tx.get_meta(PAUSED_EVERYWHERE) == "1":
         return Claim(taken_over, started)
     limits = RunningLimits(rules.catalog, rules.guild_max_running, tx.jobs_in_states(ACTIVE_STATES), tx.paused_guilds())
-    for page in range(CLAIM_PAGES):
-        if capacity <= 0 or not limits.has_free_slot():
-            break
-        waiting = tx.waiting_jobs(CLAIM_PAGE, page * CLAIM_PAGE)
+    offset, page = 0, max(min(capacity, limits.free_slots()) * FIRST_PAGE_PER_SLOT, 16)
+    while capacity > 0 and limits.has_free_slot() and offset < MAX_CLAIM_READ:
+        waiting = tx.waiting_jobs(page, offset)
         for job in waiting:
             if not limits.admits(job):
                 continue
@@ -111,8 +117,9 @@ def claim_jobs(
             capacity -= 1
             if capacity <= 0 or not limits.has_free_slot():
                 break
-        if len(waiting) < CLAIM_PAGE:
+        if len(waiting) < page:
             break
+        offset, page = offset + page, page * 2
     return Claim(taken_over, started)
 
 
@@ -138,6 +145,7 @@ class LeasedRunner(Runner):
         self._lease_clock = lease_clock
         self._on_workers = on_workers
         self._renew_task: asyncio.Task[None] | None = None
+        self._retry_claim = random.Random()
         self.takeovers = 0
 
     @property
@@ -152,15 +160,21 @@ class LeasedRunner(Runner):
         self._renew_task = asyncio.create_task(self._renew_loop(), name="footage-worker-leases")
 
     async def stop(self) -> None:
-        """Stop driving; the leases run out and another worker takes the jobs over."""
+        """Stop driving and give the leases up, so another worker takes the jobs over at once."""
         if self._renew_task is not None:
             self._renew_task.cancel()
             await asyncio.gather(self._renew_task, return_exceptions=True)
         await super().stop()
+        owner = self.owner
+
+        def sign_off(tx: Tx) -> None:
+            tx.renew_leases(owner, 0.0)  # run out now: another worker takes the jobs over at its next look
+            tx.forget_worker(owner)
+
         try:
-            await self._store.write(lambda tx: tx.forget_worker(self.owner))
+            await self._store.write(sign_off)
         except Exception:
-            log.exception("could not sign worker %s off; it drops out of the count by itself", self.owner)
+            log.exception("could not sign worker %s off; its leases run out by themselves", owner)
 
     async def recover(self) -> None:
         return None  # nothing is this worker's at start: every claim pass takes over what is left
@@ -176,17 +190,24 @@ class LeasedRunner(Runner):
         while True:
             self._wake.clear()
             try:
-                await self._dispatch_ready()
+                locked_out = await self._claim_pass()
             except Exception:
                 log.exception("claim failed; will retry")
+                locked_out = False
+            if locked_out:  # another worker is claiming: try again in a moment, not at the next wake-up
+                await asyncio.sleep(self._retry_claim.uniform(*CLAIM_RETRY_SECONDS))
+                continue
             # A notification can be missed: look again after a while in any case.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wait(self._wake.wait(), "worker idle"), self._look_every)
+            # Jobs finish in bursts: let the ones finishing now free their slots, then claim for all.
+            await asyncio.sleep(CLAIM_GATHER_SECONDS)
 
-    async def _dispatch_ready(self) -> None:
+    async def _claim_pass(self) -> bool:
+        """One claim pass; True when another worker's claim held this one off."""
         capacity = self._max_jobs - len(self._tasks)
-        if capacity <= 0 or self._disk.hold_dispatch(self.wake):
-            return
+        if capacity <= 0:
+            return False
         now = self._lease_clock()
         claim = partial(
             claim_jobs,
@@ -199,14 +220,28 @@ class LeasedRunner(Runner):
         )
         mark = time.perf_counter()
         result = await self._store.write(claim)
+        if result.locked_out:
+            return True
         self.stats = self.stats.add(dispatched=len(result.started), choosing=time.perf_counter() - mark)
-        for job in result.taken_over:
+        if result.started or result.taken_over:
+            log.debug(
+                "worker %s claimed %d jobs and took %d over",
+                self.owner,
+                len(result.started),
+                len(result.taken_over),
+                extra={
+                    "claimed": [job.id for job in result.started],
+                    "taken_over": [(job.id, previous) for job, previous in result.taken_over],
+                },
+            )
+        for job, previous in result.taken_over:
             self.takeovers += 1
-            log.info("worker %s takes over job %s (%s)", self.owner, job.id, job.state.value)
+            log.info("worker %s takes over job %s (%s) from %s", self.owner, job.id, job.state.value, previous)
             await self._resume(job, "its worker stopped during submit")
         for job in result.started:
             self._launch(job)
             self._events.publish("state", job)
+        return False
 
     # Leases
 

@@ -57,6 +57,18 @@ class RunningLimits:
         self._per_model[job.request.model] += 1
         self._per_backend[job.backend] += 1
 
+    def free_slots(self) -> int:
+        """How many more jobs the model and backend limits let start (member and guild limits aside)."""
+        free = 0
+        for backend in self._catalog.backends():
+            models = sum(
+                max(model.max_concurrency - self._per_model[model.name], 0)
+                for model in self._catalog
+                if model.backend == backend
+            )
+            free += min(max(self._catalog.backend_limit(backend) - self._per_backend[backend], 0), models)
+        return free
+
     def has_free_slot(self) -> bool:
         """Some model is below both its own and its backend's limit (else stop walking the queue)."""
         return any(

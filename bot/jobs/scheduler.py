@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from bot.domain.jobs import Job
@@ -113,6 +113,18 @@ class FairQueue:
             del self._by_user[user]
         self._per_model[job.request.model] -= 1
         return job
+
+    def reset(self, jobs: Iterable[Job], highest_started_tag: float | None) -> None:
+        """Hold exactly `jobs` (read back from the database), the virtual time restored with them."""
+        self._order.clear()
+        self._by_user.clear()
+        self._heads.clear()
+        self._keys.clear()
+        self._jobs.clear()
+        self._per_model.clear()
+        for job in jobs:
+            self.add(job)
+        self.restore_virtual_time(highest_started_tag)
 
     def restore_virtual_time(self, highest_started_tag: float | None) -> None:
         """After a restart: virtual time as it stood, so newcomers don't jump the queue.

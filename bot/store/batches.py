@@ -32,7 +32,7 @@ import asyncio
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -100,6 +100,10 @@ class GroupCommit(ABC, Generic[C]):
     @abstractmethod
     async def close(self) -> None:
         """Finish every batch already handed over (`_finish_batches`), then let go of the database."""
+
+    @abstractmethod
+    async def listen(self, channels: Sequence[str], on_notice: Callable[[str, str], None]) -> None:
+        """Notifications from other processes on this database, until canceled (see `Store.listen`)."""
 
     @abstractmethod
     def _run_on_thread(self, batch: list[Item[C]]) -> Awaitable[None]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from bot.store.batches import C, GroupCommit
@@ -30,6 +30,9 @@ class GroupCommitStore(Store, Generic[C]):
 
     async def close(self) -> None:
         await self.database.close()
+
+    async def listen(self, channels: Sequence[str], on_notice: Callable[[str, str], None]) -> None:
+        await self.database.listen(channels, on_notice)
 
     def _run(self, work: Callable[[Tx], T], *, writes: bool) -> Awaitable[T]:
         cache, tx = self._guild_cache, self._tx

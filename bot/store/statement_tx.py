@@ -252,8 +252,9 @@ class StatementTx(Tx):
     def renew_leases(self, owner: str, until: float) -> dict[str, JobState]:
         return {row[0]: JobState(row[1]) for row in self._all(self.statements["renew_leases"], (until, owner))}
 
-    def expired_leases(self, now: float, limit: int) -> list[Job]:
-        return [job_from_row(row) for row in self._all(self.statements["expired_leases"], (now, limit))]
+    def expired_leases(self, now: float, limit: int) -> list[tuple[Job, str | None]]:
+        rows = [tuple(row) for row in self._all(self.statements["expired_leases"], (now, limit))]
+        return [(job_from_row(row[:-1]), row[-1]) for row in rows]
 
     def worker_seen(self, worker: str, now: float) -> None:
         self._run(self.statements["worker_seen"], (worker, now))

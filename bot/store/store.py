@@ -9,7 +9,7 @@ may run more than once, so it only computes and queries.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from bot.store.guild_cache import GuildCache
@@ -64,3 +64,11 @@ class Store(ABC):
 
     async def read(self, work: Callable[[Tx], T]) -> T:
         return await self._run(work, writes=False)
+
+    @abstractmethod
+    async def listen(self, channels: Sequence[str], on_notice: Callable[[str, str], None]) -> None:
+        """Call `on_notice(channel, payload)` for every notification on `channels`, until canceled.
+
+        Also called with ("", "") each time listening (re)starts, since notifications sent
+        meanwhile are lost. A database that no other process shares sends none.
+        """

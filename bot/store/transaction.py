@@ -250,8 +250,9 @@ class Tx(ABC):
     # Workers and leases: several processes driving jobs from one database
 
     @abstractmethod
-    def lock_claims(self) -> None:
-        """Until this transaction ends, no other process claims: each claim counts the others' jobs."""
+    def lock_claims(self) -> bool:
+        """Hold off every other process's claims until this transaction ends; False, at once, when
+        another process's claim holds them off now (each claim counts the others' running jobs)."""
 
     @abstractmethod
     def waiting_jobs(self, limit: int, offset: int) -> list[Job]:
@@ -273,8 +274,9 @@ class Tx(ABC):
         """Extend every lease `owner` holds; each job still held, with its state."""
 
     @abstractmethod
-    def expired_leases(self, now: float, limit: int) -> list[Job]:
-        """Active jobs whose lease ran out by `now`, or that have none, oldest first.
+    def expired_leases(self, now: float, limit: int) -> list[tuple[Job, str | None]]:
+        """Active jobs whose lease ran out by `now` (with the worker it was leased to), or that have
+        none (None), oldest first.
 
         Rows another transaction holds are passed over, not waited for."""
 

@@ -218,3 +218,26 @@ async def _in_state(workers: Workers, job_id: str, state: JobState) -> bool:
 
 async def _canceled_at(workers: Workers) -> bool:
     return bool(workers.backend.canceled)
+
+
+async def test_a_gateway_reads_back_what_the_workers_claimed(tmp_path: Path, small_clip: Path, store_url: str) -> None:
+    backend = ScriptedBackend(small_clip, auto_release=False)
+    gateway = await Core.open(
+        settings_for(tmp_path, default_max_queued=10, default_daily_seconds=1000, default_monthly_seconds=10_000,
+                     database_url=SecretStr(store_url)),
+        clock=FakeClock(), backends={backend.name: backend}, catalog=catalog(max_concurrency=1), gateway=True,
+    )  # fmt: skip
+    shared = Workers(gateway, backend)
+    try:
+        await gateway.start()
+        first, second = await enqueue(shared, 1, 2)
+        assert gateway.jobs.place(second).position == 2  # type: ignore[union-attr]
+        await shared.start("a")
+        await until(lambda: _in_state(shared, first.id, JobState.RUNNING), "a worker runs the first job")
+        assert gateway.runner.running_jobs() == []  # the gateway drives nothing itself
+        await gateway.runner._refresh()  # what it does every QUEUE_REFRESH_SECONDS
+        assert gateway.jobs.place(first) is None
+        assert gateway.jobs.place(second).position == 1  # type: ignore[union-attr]
+    finally:
+        await shared.stop()
+        await gateway.close()

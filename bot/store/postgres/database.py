@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -30,6 +30,7 @@ from psycopg_pool import ConnectionPool
 
 from bot.store.batches import GroupCommit, Item, run_batch
 from bot.store.migrations import Migration, migrations
+from bot.store.postgres.notifications import listen
 from bot.store.postgres.queries import Q
 from bot.store.store import DatabaseUnreachable
 from bot.store.urls import redacted
@@ -84,11 +85,12 @@ def is_transient(error: BaseException) -> bool:
 
 
 class PostgresDatabase(GroupCommit[PgConnection]):
-    def __init__(self, pool: ConnectionPool[PgConnection], executor: ThreadPoolExecutor, label: str) -> None:
+    def __init__(self, pool: ConnectionPool[PgConnection], executor: ThreadPoolExecutor, url: str) -> None:
         super().__init__()
         self.pool = pool
         self._executor = executor
-        self._server = label
+        self._url = url  # for the one connection beside the pool that LISTENs
+        self._server = redacted(url)
 
     @classmethod
     async def open(cls, url: str, *, migrate: bool = True) -> PostgresDatabase:
@@ -107,7 +109,7 @@ class PostgresDatabase(GroupCommit[PgConnection]):
             name="footage",
             timeout=CONNECT_TIMEOUT_SECONDS,
         )
-        database = cls(pool, executor, redacted(url))
+        database = cls(pool, executor, url)
         try:
             await database._on_thread(pool.open, True, CONNECT_TIMEOUT_SECONDS)
             if migrate:
@@ -137,6 +139,9 @@ class PostgresDatabase(GroupCommit[PgConnection]):
     @property
     def _label(self) -> str:
         return self._server
+
+    async def listen(self, channels: Sequence[str], on_notice: Callable[[str, str], None]) -> None:
+        await listen(self._url, channels, on_notice)
 
     def _run_on_thread(self, batch: list[Item[PgConnection]]) -> Awaitable[None]:
         return self._on_thread(self._with_connection, _batch, batch)

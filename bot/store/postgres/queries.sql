@@ -246,14 +246,17 @@ UPDATE job_leases SET expires_at = %s FROM jobs WHERE job_leases.owner = %s AND 
 RETURNING job_leases.job_id, jobs.state
 
 -- name: expired_leases
--- Active jobs whose lease ran out, or that have none, oldest first; rows another transaction holds are passed over.
-SELECT {job_columns} FROM jobs WHERE state IN ('submitting', 'running', 'fetching', 'delivering')
-AND NOT EXISTS (SELECT 1 FROM job_leases WHERE job_leases.job_id = jobs.id AND job_leases.expires_at >= %s)
-ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED
+-- Active jobs whose lease ran out (and whose it was), or that have none, oldest first; rows another
+-- transaction holds are passed over.
+SELECT {job_columns}, job_leases.owner FROM jobs LEFT JOIN job_leases ON job_leases.job_id = jobs.id
+WHERE jobs.state IN ('submitting', 'running', 'fetching', 'delivering')
+AND (job_leases.expires_at IS NULL OR job_leases.expires_at < %s)
+ORDER BY jobs.seq LIMIT %s FOR UPDATE OF jobs SKIP LOCKED
 
 -- name: lock_claims
 -- One claim at a time across processes, until commit: each claim counts every process's running jobs.
-SELECT pg_advisory_xact_lock(hashtextextended('footage-bot claims', 0))
+-- Tried, never waited for: a claim waiting here would hold up every checkpoint in its batch.
+SELECT pg_try_advisory_xact_lock(hashtextextended('footage-bot claims', 0))
 
 -- name: notify
 -- Tell the processes listening on a channel, when this transaction commits.

@@ -22,8 +22,9 @@ class PostgresTx(StatementTx):
             self._run(STATEMENTS["lock_guild_admission"], (guild_id,))
         self._run(STATEMENTS["lock_member_admission"], (guild_id, user_id))
 
-    def lock_claims(self) -> None:
-        self._run(STATEMENTS["lock_claims"])
+    def lock_claims(self) -> bool:
+        row = self._one(STATEMENTS["lock_claims"])
+        return bool(row[0]) if row else False
 
     def notify(self, channel: str, payload: str) -> None:
         self._all(STATEMENTS["notify"], (channel, payload))

@@ -11,7 +11,7 @@ import asyncio
 import errno
 import logging
 import sqlite3
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import aiosqlite
@@ -117,6 +117,9 @@ class Database(GroupCommit[sqlite3.Connection]):
     @property
     def _label(self) -> str:
         return str(self.path)
+
+    async def listen(self, channels: Sequence[str], on_notice: Callable[[str, str], None]) -> None:
+        await asyncio.Event().wait()  # one process per SQLite file: nobody else sends any
 
     def _run_on_thread(self, batch: list[Item[sqlite3.Connection]]) -> Awaitable[None]:
         """Run the batch on the connection's own thread.

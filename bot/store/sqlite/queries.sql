@@ -217,8 +217,8 @@ UPDATE job_leases SET expires_at = ? WHERE owner = ?
 RETURNING job_id, (SELECT state FROM jobs WHERE jobs.id = job_leases.job_id)
 
 -- name: expired_leases
--- Active jobs whose lease ran out, or that have none: a dead worker's, to take over, oldest first.
-SELECT {job_columns} FROM jobs LEFT JOIN job_leases ON job_leases.job_id = jobs.id
+-- Active jobs whose lease ran out (and whose it was), or that have none: a dead worker's, to take over.
+SELECT {job_columns}, job_leases.owner FROM jobs LEFT JOIN job_leases ON job_leases.job_id = jobs.id
 WHERE jobs.state IN ('submitting', 'running', 'fetching', 'delivering')
 AND (job_leases.expires_at IS NULL OR job_leases.expires_at < ?)
 ORDER BY jobs.rowid LIMIT ?

@@ -14,8 +14,8 @@ class SqliteTx(StatementTx):
     def lock_admission(self, guild_id: int, user_id: int, *, whole_guild: bool) -> None:
         """Nothing to take: a writing batch's BEGIN IMMEDIATE already keeps every other writer out."""
 
-    def lock_claims(self) -> None:
-        return None  # one connection, one transaction at a time: claims never overlap
+    def lock_claims(self) -> bool:
+        return True  # one connection, one transaction at a time: claims never overlap
 
     def notify(self, channel: str, payload: str) -> None:
         return None  # no other process listens to a SQLite file
