@@ -20,6 +20,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from bot.quotas import ledger
 from bot.quotas.service import Member
 from bot.settings import Settings
 from bot.store.opening import scratch_database
-from bot.store.urls import sqlite_url
+from bot.store.urls import sqlite_url, store_kind
 
 MODEL = "bench"
 MEASURED_GUILD = 1
@@ -57,6 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--in-flight", type=int, default=IN_FLIGHT, help=f"commands being answered at once (default {IN_FLIGHT})"
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="worker processes that drive the jobs while this one enqueues (PostgreSQL only; default 0: "
+        "this process does everything)",
+    )
+    parser.add_argument(
         "--database-url",
         help="run on this database, in a schema of its own dropped afterwards (postgresql://...); "
         "default: a new SQLite file in a temporary folder",
@@ -64,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class InstantBackend:
-    """Accepts, finishes and hands over a clip at once: the backend costs nothing."""
+    """Accepts, finishes and hands over a clip at once: the backend costs nothing. Counts submits per job."""
 
     name = "instant"
     capabilities = BackendCapabilities()
@@ -72,8 +80,10 @@ class InstantBackend:
     def __init__(self, clip: Path, info: VideoInfo) -> None:
         self._clip = clip
         self._info = info
+        self.submits: Counter[str] = Counter()
 
     async def submit(self, request: GenerationRequest) -> BackendJob:
+        self.submits[request.job_id] += 1
         return BackendJob(f"instant-{request.job_id}")
 
     async def poll(self, job: BackendJob) -> PollResult:
@@ -91,15 +101,20 @@ class InstantBackend:
 
 
 class CountingDeliverer:
-    """Posts nothing; tells the benchmark when every measured job is delivered."""
+    """Posts nothing; counts posts per job (one for a job with no message yet) and says when
+    every measured job is delivered."""
 
     def __init__(self, expected: int) -> None:
         self.delivered = 0
         self._expected = expected
         self.all_delivered = asyncio.Event()
+        self.posts: Counter[str] = Counter()
 
     async def deliver(self, job: Job, clip: Clip) -> DeliveryOutcome:
         clip.path.unlink(missing_ok=True)
+        if job.result_message_id is not None:  # a takeover caught it after the post: posted already
+            return Delivered(job.result_message_id)
+        self.posts[job.id] += 1
         if job.guild_id == MEASURED_GUILD:
             self.delivered += 1
             if self.delivered == self._expected:
@@ -107,7 +122,7 @@ class CountingDeliverer:
         return Delivered(message_id=self.delivered)
 
 
-def _percentile(samples: list[float], fraction: float) -> float:
+def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
@@ -118,22 +133,29 @@ async def run(args: argparse.Namespace, settings: Settings) -> dict[str, object]
 
 
 async def _run(args: argparse.Namespace, settings: Settings, folder: Path) -> dict[str, object]:
+    if args.workers and (args.database_url is None or store_kind(args.database_url) != "postgresql"):
+        raise SystemExit(
+            "footage-bot bench queue: --workers needs --database-url postgresql://... "
+            "(worker processes share one PostgreSQL database)"
+        )
     clip = folder / "clip.mp4"
     render_demo(clip, prompt="bench", seconds=1, aspect="1:1", seed=1)
     async with scratch_database(args.database_url or sqlite_url(folder / "bench.db")) as url:
         return await _run_on(args, settings, folder, clip, url)
 
 
-async def _run_on(
-    args: argparse.Namespace, settings: Settings, folder: Path, clip: Path, url: str
-) -> dict[str, object]:
-    catalog = ModelCatalog(
+def catalog() -> ModelCatalog:
+    return ModelCatalog(
         [ModelSpec(name=MODEL, backend="instant", durations=(4,), aspects=("16:9",), max_concurrency=PARALLEL)]
     )
-    bench_settings = settings.model_copy(
+
+
+def bench_settings(settings: Settings, url: SecretStr, media_dir: Path) -> Settings:
+    """Quotas and limits so high that only the bot's own work sets the pace."""
+    return settings.model_copy(
         update={
-            "database_url": SecretStr(url),
-            "media_dir": folder / "clips",
+            "database_url": url,
+            "media_dir": media_dir,
             "default_daily_seconds": MAX_QUOTA_SECONDS,
             "default_monthly_seconds": MAX_QUOTA_SECONDS,
             "default_max_queued": MAX_QUEUED,
@@ -141,30 +163,40 @@ async def _run_on(
             "guild_max_running": PARALLEL,
         }
     )
+
+
+async def _run_on(
+    args: argparse.Namespace, settings: Settings, folder: Path, clip: Path, url: str
+) -> dict[str, object]:
+    configured = bench_settings(settings, SecretStr(url), folder / "clips")
+    if args.workers:
+        from bot.benchmarks import queue_workers
+
+        return await queue_workers.measure(args, configured, folder, clip)
     backend = InstantBackend(clip, probe_video(clip))
     deliverer = CountingDeliverer(args.jobs)
-    core = await Core.open(bench_settings, backends={"instant": backend}, catalog=catalog)
+    core = await Core.open(configured, backends={"instant": backend}, catalog=catalog())
     core.attach_deliverer(deliverer)
     try:
         await _fill_backlog(core, args.queued, args.users, args.in_flight)
         await core.start()
-        figures = await _measure(core, deliverer, args)
+        figures = await _measure(core, backend, deliverer, args)
     finally:
         await core.close()
     shutil.rmtree(folder / "clips", ignore_errors=True)
     return figures
 
 
-async def _commands(count: int, in_flight: int, command: Callable[[int], Awaitable[None]]) -> None:
+async def run_commands(count: int, in_flight: int, command: Callable[[int], Awaitable[None]]) -> None:
     """Run `command(0)` ... `command(count - 1)` the way Discord delivers commands: each
     answered in a task of its own, `in_flight` at once, the rest waiting their turn."""
     indices = iter(range(count))
 
-    async def answer_commands() -> None:
+    async def answerrun_commands() -> None:
         for index in indices:
             await command(index)
 
-    await asyncio.gather(*(answer_commands() for _ in range(in_flight)))
+    await asyncio.gather(*(answerrun_commands() for _ in range(in_flight)))
 
 
 async def _fill_backlog(core: Core, count: int, users: int, in_flight: int) -> None:
@@ -183,11 +215,13 @@ async def _fill_backlog(core: Core, count: int, users: int, in_flight: int) -> N
             Origin(BACKLOG_GUILD, 1, user, UPLOAD_LIMIT), JobRequest("backlog", MODEL, 4, "16:9"), member
         )
 
-    await _commands(count, in_flight, command)
+    await run_commands(count, in_flight, command)
     print(f"filled the queue with {count} waiting jobs in {time.perf_counter() - started:.1f} s")
 
 
-async def _measure(core: Core, deliverer: CountingDeliverer, args: argparse.Namespace) -> dict[str, object]:
+async def _measure(
+    core: Core, backend: InstantBackend, deliverer: CountingDeliverer, args: argparse.Namespace
+) -> dict[str, object]:
     rng = random.Random(1)
     enqueue_ms: list[float] = []
     position_ms: list[float] = []
@@ -212,7 +246,7 @@ async def _measure(core: Core, deliverer: CountingDeliverer, args: argparse.Name
             core.jobs.place(job)
             position_ms.append((time.perf_counter() - before) * 1000)
 
-    await _commands(args.jobs, args.in_flight, command)
+    await run_commands(args.jobs, args.in_flight, command)
     await deliverer.all_delivered.wait()
     elapsed = time.perf_counter() - started
     dispatch = core.runner.stats.since(dispatch_before)
@@ -222,8 +256,8 @@ async def _measure(core: Core, deliverer: CountingDeliverer, args: argparse.Name
         raise RuntimeError(f"the quota ledger disagrees with the jobs after the run: {mismatches[:3]}")
     jobs_per_s = args.jobs / elapsed
     print(f"{args.jobs} jobs, {args.users} users, {args.queued} waiting: {elapsed:.2f} s, {jobs_per_s:.0f} jobs/s")
-    print(f"enqueue p50 {statistics.median(enqueue_ms):.3f} ms, p99 {_percentile(enqueue_ms, 0.99):.3f} ms")
-    print(f"queue position + ETA p99 {_percentile(position_ms, 0.99):.4f} ms ({len(position_ms)} samples)")
+    print(f"enqueue p50 {statistics.median(enqueue_ms):.3f} ms, p99 {percentile(enqueue_ms, 0.99):.3f} ms")
+    print(f"queue position + ETA p99 {percentile(position_ms, 0.99):.4f} ms ({len(position_ms)} samples)")
     print(f"scheduling: {dispatch.decision_us:.1f} us of queue walking per dispatched job ({dispatch.dispatched} jobs)")
     print(
         f"database ({core.store.kind}): {batches} batches, one commit each "
@@ -231,13 +265,17 @@ async def _measure(core: Core, deliverer: CountingDeliverer, args: argparse.Name
     )
     return {
         "store": core.store.kind,
+        "workers": 0,
+        "lost_jobs": args.jobs - deliverer.delivered,
+        "double_submits": sum(count - 1 for count in backend.submits.values() if count > 1),
+        "double_posts": sum(count - 1 for count in deliverer.posts.values() if count > 1),
         "jobs": args.jobs,
         "users": args.users,
         "queued": args.queued,
         "jobs_per_s": round(jobs_per_s, 1),
         "enqueue_p50_ms": round(statistics.median(enqueue_ms), 3),
-        "enqueue_p99_ms": round(_percentile(enqueue_ms, 0.99), 3),
-        "position_p99_ms": round(_percentile(position_ms, 0.99), 4),
+        "enqueue_p99_ms": round(percentile(enqueue_ms, 0.99), 3),
+        "position_p99_ms": round(percentile(position_ms, 0.99), 4),
         "decision_us": round(dispatch.decision_us, 2),
         "db_batches": batches,
         "peak_rss_mib": round(max(_peak_rss_mib(), rss_before), 1),

@@ -31,6 +31,12 @@ def test_bench_queue_runs_every_job_to_delivery_and_prints_its_figures(
     for name in ("jobs_per_s", "enqueue_p99_ms", "position_p99_ms", "decision_us", "peak_rss_mib"):
         assert figures[name] > 0, name
     assert 0 < figures["db_batches"] < 300 * 6  # six writes per lifecycle, grouped into fewer commits
+    assert (figures["workers"], figures["lost_jobs"], figures["double_submits"], figures["double_posts"]) == (
+        0,
+        0,
+        0,
+        0,
+    )
 
 
 def test_bench_queue_on_postgresql_leaves_nothing_and_never_uses_database_url(
@@ -55,3 +61,21 @@ def test_bench_queue_on_postgresql_leaves_nothing_and_never_uses_database_url(
             "UNION ALL SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
         ).fetchall()
     assert left == [(0,), (0,)]  # the scratch schema is gone, and nothing was made beside it
+
+
+def test_bench_queue_with_worker_processes_loses_and_doubles_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], postgres_url: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FOOTAGE_BACKEND", "demo")
+    arguments = ["bench", "queue", "--jobs", "200", "--users", "20", "--in-flight", "8", "--workers", "2"]
+
+    assert cli.main([*arguments, "--database-url", postgres_url]) == 0
+
+    out = capsys.readouterr().out.strip().splitlines()
+    figures = json.loads(out[-1])
+    assert (figures["store"], figures["workers"], figures["jobs"]) == ("postgresql", 2, 200)
+    assert (figures["lost_jobs"], figures["double_submits"], figures["double_posts"]) == (0, 0, 0)
+    assert figures["jobs_per_s"] > 0
+    with pytest.raises(SystemExit, match="--workers needs --database-url postgresql"):
+        cli.main(arguments)
