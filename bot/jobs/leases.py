@@ -46,7 +46,7 @@ T = TypeVar("T")
 # How a lease of LEASE_SECONDS is spent, so that a dead worker's jobs are taken over
 # within LEASE_SECONDS of its death: the lease runs for most of it, and the other
 # workers look for expired leases often enough to find it in the rest.
-LEASE_SHARE = 0.7
+LEASE_SHARE = 0.6
 RENEW_SHARE = 0.25
 LOOK_SHARE = 0.1
 MAX_LOOK_SECONDS = 1.0
