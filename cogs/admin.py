@@ -16,7 +16,7 @@ from discord.ext import commands
 
 from bot.discord_glue.limits import CHOICE_NAME, CHOICE_VALUE, cut
 from bot.discord_glue.names import display_name
-from bot.discord_glue.replies import answer, say_ephemeral
+from bot.discord_glue.replies import acknowledge, answer, say_ephemeral
 from bot.discord_glue.services import services_of
 from bot.discord_glue.sync import sync_commands
 from bot.domain.tiers import Tier
@@ -249,7 +249,7 @@ class FootageAdmin(
     async def usage(self, interaction: discord.Interaction[Any], days: app_commands.Range[int, 1, 365] = 30) -> None:
         assert interaction.guild_id is not None
         # Drawing the chart takes a moment: acknowledge first.
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction, ephemeral=True)
         report = await services_of(interaction.client).core.reports.usage(interaction.guild_id, days)
         names = {row.user_id: display_name(interaction, row.user_id) for row in report.rows}
         # The chart has no Discord markup: a member whose name is unknown is shown by id there.
@@ -268,7 +268,7 @@ class FootageAdmin(
         if not await is_bot_owner(interaction):
             await say_ephemeral(interaction, "Only the bot's owner can force a command sync.")
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await acknowledge(interaction, ephemeral=True)
         services = services_of(client)
         await sync_commands(client.tree, services.core, dev_guild_id=services.settings.dev_guild_id, force=True)
         await say_ephemeral(interaction, "Synced the command definitions.")

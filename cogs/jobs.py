@@ -15,7 +15,7 @@ from bot.discord_glue.buttons import result_view
 from bot.discord_glue.limits import CHOICE_NAME, cut
 from bot.discord_glue.members import member_info
 from bot.discord_glue.names import display_name
-from bot.discord_glue.replies import answer, say_ephemeral
+from bot.discord_glue.replies import acknowledge, answer, say_ephemeral
 from bot.discord_glue.services import Services, services_of
 from bot.discord_glue.status import clip_link, queue_text, status_message
 from bot.domain.jobs import Job, JobState, normalize_job_id
@@ -163,7 +163,7 @@ class Jobs(commands.Cog):
             await answer(interaction, **shown.send_kwargs())
             return
         # Uploading may take a while: acknowledge first, then send the clip.
-        await interaction.response.defer(thinking=True)
+        await acknowledge(interaction)
         view = result_view(found.id)
         if path is not None:
             await answer(

@@ -29,6 +29,12 @@ async def answer(
     return await interaction.response.send_message(ephemeral=ephemeral, **message)
 
 
+async def acknowledge(interaction: discord.Interaction[Any], *, ephemeral: bool = False) -> None:
+    """The first answer for work that takes a while ("thinking…"); the real answer follows up."""
+    ack.answering(interaction)
+    await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+
+
 async def say_ephemeral(interaction: discord.Interaction[Any], text: str, **kwargs: Any) -> None:
     """Answer privately, whether or not the interaction was already acknowledged."""
     await answer(interaction, text, ephemeral=True, **kwargs)
