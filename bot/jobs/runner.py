@@ -501,8 +501,8 @@ class Runner:
         # final name is always complete. Only the DELIVERING checkpoint below makes it
         # count, so a download cut by a stop or a crash is simply fetched again.
         final = self._media_dir / f"{job.id}.mp4"
-        partial = final.with_name(f"{final.name}.part")
-        fetched = await metrics.timed(metrics.FETCH, backend.fetch(handle, result, partial, MAX_DOWNLOAD_BYTES))
+        part_file = final.with_name(f"{final.name}.part")
+        fetched = await metrics.timed(metrics.FETCH, backend.fetch(handle, result, part_file, MAX_DOWNLOAD_BYTES))
         if fetched.info.size_bytes > upload_budget(job.origin.upload_limit):
             self._show_clip_step(job, ClipStep.REENCODING)
         try:
