@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -35,5 +36,6 @@ async def until_reencoding(folder: Path) -> None:
 def child_pids() -> set[str]:
     children: set[str] = set()
     for task in Path("/proc/self/task").iterdir():
-        children.update((task / "children").read_text().split())
+        with suppress(FileNotFoundError):  # a thread that ended meanwhile (the store's, after a close)
+            children.update((task / "children").read_text().split())
     return children
