@@ -14,6 +14,7 @@ from bot.domain.records import BlockRule, GuildConfig, LedgerEntry
 from bot.domain.tiers import Tier
 from bot.store.group_commit_store import GroupCommitStore
 from bot.store.opening import open_store, pending_migrations
+from bot.store.postgres.transaction import PostgresTx
 from bot.store.sqlite.transaction import SqliteTx
 from bot.store.statement_tx import StatementTx
 from bot.store.store import Store
@@ -214,6 +215,28 @@ async def test_sqlite_a_members_usage_and_waiting_count_never_walk_their_finishe
         await store.close()
     assert "COVERING INDEX ledger_by_user" in usage
     assert "INDEX jobs_queued_by_user" in queued
+
+
+async def test_postgresql_a_members_usage_is_planned_with_its_values_never_as_a_generic_plan(
+    postgres_url: str,
+) -> None:
+    # A prepared statement runs a generic plan after five calls; for the usage sums that plan
+    # walked the guild's ledger index and filtered by member (docs/operations.md, 2026-12-01).
+    store = await open_store(postgres_url)
+
+    def prepared_after_many_calls(tx: Tx) -> list[str]:
+        assert isinstance(tx, PostgresTx)
+        for _ in range(10):
+            tx.user_usage(1, 2, (0.0, 1.0), (0.0, 2.0))
+            tx.count_queued_jobs(1, 2)
+        return [row[0] for row in tx._all("SELECT statement FROM pg_prepared_statements")]
+
+    try:
+        prepared = await store.read(prepared_after_many_calls)
+    finally:
+        await store.close()
+    assert any("state = 'queued'" in statement for statement in prepared)  # the others are prepared
+    assert not any("FROM ledger" in statement for statement in prepared)
 
 
 async def test_a_read_whose_statement_fails_leaves_the_batchs_writes(store: Store) -> None:

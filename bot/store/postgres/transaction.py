@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+import psycopg
 
 from bot.store.guild_cache import GuildCache
 from bot.store.postgres.queries import STATEMENTS
-from bot.store.statement_tx import Connection, StatementTx
+from bot.store.statement_tx import StatementTx
+
+# Statements planned afresh at every call instead of prepared. A prepared statement runs a
+# generic plan after five calls, made without the values: for a member's usage that plan
+# walks the guild's index and filters by member, so every enqueue read the whole guild's
+# month of ledger rows (docs/operations.md); planned with the values it reads the member's.
+_PLANNED_PER_CALL = frozenset({STATEMENTS["user_usage"]})
 
 
 class PostgresTx(StatementTx):
     statements = STATEMENTS
 
-    def __init__(self, connection: Connection, cache: GuildCache) -> None:
+    def __init__(self, connection: psycopg.Connection[Any], cache: GuildCache) -> None:
         super().__init__(connection, cache)
+        self._connection = connection
         self._current_guild: int | None = None  # the guild whose cached settings this Tx checked
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        prepare = False if sql in _PLANNED_PER_CALL else None
+        return self._connection.execute(sql, params, prepare=prepare).fetchall()
 
     def lock_admission(self, guild_id: int, user_id: int, *, whole_guild: bool) -> None:
         # Always in this order (guild, then member), so two admissions never wait on each other in a circle.
