@@ -2,10 +2,14 @@
 
 Sent at once (the enqueue before it is one fast transaction); the message ids are
 stored after the answer, so nothing slow stands between the click and the reply.
+If Discord has already given up on the interaction (answered after its 3 s, on a
+starved host), the job is queued and reserved all the same, so its status message is
+posted in the channel instead: a member must never own a job nobody can see or cancel.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import discord
@@ -16,6 +20,8 @@ from bot.discord_glue.services import services_of
 from bot.discord_glue.status import status_message
 from bot.domain.jobs import JobState
 from bot.jobs.service import Enqueued
+
+log = logging.getLogger(__name__)
 
 
 async def announce(interaction: discord.Interaction[Any], enqueued: Enqueued) -> None:
@@ -30,12 +36,20 @@ async def announce(interaction: discord.Interaction[Any], enqueued: Enqueued) ->
     place = enqueued.place if job.state is JobState.QUEUED else None
     shown = status_message(job, place, disk_low=services.core.disk.low)
     ack.answering(interaction)
-    callback = await interaction.response.send_message(allowed_mentions=NO_PINGS, **shown.send_kwargs())
-    # Everything below happens after the user already sees the answer.
-    message_id = callback.message_id
-    if message_id is None:
-        message_id = (await interaction.original_response()).id
     channel_id = interaction.channel_id
+    try:
+        callback = await interaction.response.send_message(allowed_mentions=NO_PINGS, **shown.send_kwargs())
+    except discord.NotFound:
+        if channel_id is None:
+            raise
+        log.warning("job %s: the interaction expired before its answer; posting its status in the channel", job.id)
+        channel = interaction.client.get_partial_messageable(channel_id, guild_id=job.guild_id)
+        message_id = (await channel.send(allowed_mentions=NO_PINGS, **shown.send_kwargs())).id
+    else:
+        # Everything below happens after the user already sees the answer.
+        message_id = callback.message_id
+        if message_id is None:
+            message_id = (await interaction.original_response()).id
     if channel_id is None:
         return
     await services.core.jobs.attach_status(job.id, channel_id, message_id)
