@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import signal
 import sys
 from collections.abc import Callable, Mapping
 
@@ -27,6 +26,7 @@ from bot.discord_glue.rest import RestDiscord
 from bot.discord_glue.updater import EDIT_INTERVAL
 from bot.health_server import serving
 from bot.jobs.leases import CONTROL_CHANNEL, WAKE_CHANNEL, LeasedRunner, WorkerIdentity, worker_name
+from bot.lifecycle import run_until_stopped
 from bot.models import ModelCatalog
 from bot.settings import Settings
 
@@ -58,12 +58,16 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _until_signal(settings: Settings) -> None:
+    """The worker under the graceful stop every command shares (SIGTERM/SIGINT, bounded in time)."""
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for number in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(number, stop.set)
     async with serving(settings, parts=WORKER_PARTS):
-        await run_worker(settings, stop)
+        working = asyncio.ensure_future(run_worker(settings, stop))
+
+        async def give_up_leases() -> None:
+            stop.set()
+            await asyncio.wait((working,))
+
+        await run_until_stopped(working, stop=give_up_leases)
 
 
 async def run_worker(
