@@ -59,7 +59,9 @@ class ModelSpec(BaseModel):
     run_seconds: float | None = Field(default=None, gt=0, le=3600)
     # None: as the backend offers (the registry fills it in when it loads the catalog).
     image_to_video: bool | None = None
+    # The clip has sound unless the requester says otherwise; `audio_optional`: they may.
     audio: bool | None = None
+    audio_optional: bool | None = None
     enabled: bool = True
 
     @field_validator("durations")
@@ -94,6 +96,18 @@ class ModelSpec(BaseModel):
     @property
     def aspect_default(self) -> str:
         return self.default_aspect if self.default_aspect is not None else self.aspects[0]
+
+    def sound_for(self, chosen: bool | None) -> bool:
+        """Whether the clip has sound: the requester's choice (None: none made), else the model's."""
+        return bool(self.audio) if chosen is None else chosen
+
+    def sound_refusal(self, chosen: bool | None) -> str | None:
+        """Why the requester's sound choice cannot be had from this model, in plain words; None if it can."""
+        if chosen is None or self.audio_optional or chosen == bool(self.audio):
+            return None
+        if self.audio:
+            return f"{self.name} always makes its clips with sound; leave out the audio option or choose another model."
+        return f"{self.name} makes clips without sound; choose a model with sound or leave out the audio option."
 
 
 class CatalogError(Exception):

@@ -24,6 +24,9 @@ MAX_CHOICES = 25
 PROMPT_OPTION_MAX = 4000
 MODEL_OPTION_MAX = 100  # as long as an autocomplete value may be
 ASPECT_OPTION_MAX = 16
+# The audio option's values, as autocomplete offers them on models that can switch sound.
+SOUND_CHOICES = {"on": True, "off": False}
+SOUND_NAMES = {"on": "on: with sound", "off": "off: no sound"}
 
 
 async def enabled_models(services: Services, guild_id: int | None) -> list[ModelSpec]:
@@ -64,6 +67,7 @@ class Generate(commands.Cog):
         seed="Fix the randomness to repeat a result",
         negative="What the clip should avoid",
         image="A start picture for image-to-video (PNG, JPEG or WebP)",
+        audio="Sound on or off, on models that can switch it",
     )
     async def generate(
         self,
@@ -75,6 +79,7 @@ class Generate(commands.Cog):
         seed: app_commands.Range[int, 0, 2**31 - 1] | None = None,
         negative: app_commands.Range[str, 1, MAX_NEGATIVE_CHARS] | None = None,
         image: discord.Attachment | None = None,
+        audio: app_commands.Range[str, 1, 8] | None = None,
     ) -> None:
         services = services_of(interaction.client)
         if interaction.guild_id is None or interaction.channel_id is None:
@@ -83,6 +88,9 @@ class Generate(commands.Cog):
         spec = services.core.jobs.model_spec(model)
         if image is not None and (problem := image_problem(image, services.settings.image_max_bytes)):
             raise Refusal("image_unusable", problem)
+        sound = None if audio is None else SOUND_CHOICES.get(audio.strip().lower())
+        if audio is not None and sound is None:
+            raise Refusal("audio_unknown", "The audio option takes on or off.")
         request = JobRequest(
             prompt=prompt,
             model=spec.name,
@@ -91,6 +99,7 @@ class Generate(commands.Cog):
             seed=seed,
             negative_prompt=negative,
             image_url=image.url if image is not None else None,
+            audio=sound,
         )
         # The limit Discord gave this interaction (boosts included), recorded with the job.
         origin = Origin(interaction.guild_id, interaction.channel_id, interaction.user.id, interaction.filesize_limit)
@@ -129,6 +138,21 @@ class Generate(commands.Cog):
             for aspect in spec.aspects
             if aspect.startswith(current.strip())
         ][:MAX_CHOICES]
+
+    @generate.autocomplete("audio")
+    async def audio_choices(
+        self, interaction: discord.Interaction[Any], current: str
+    ) -> list[app_commands.Choice[str]]:
+        """On and off, on models that can switch sound; nothing where it does not apply."""
+        spec = chosen_model(services_of(interaction.client), interaction)
+        if not spec.audio_optional:
+            return []
+        typed = current.strip().lower()
+        return [
+            app_commands.Choice(name=SOUND_NAMES[value], value=value)
+            for value in SOUND_CHOICES
+            if value.startswith(typed)
+        ]
 
 
 async def setup(bot: commands.Bot) -> None:

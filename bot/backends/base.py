@@ -116,6 +116,8 @@ class GenerationRequest:
     seed: int
     negative_prompt: str | None = None
     image: InputImage | None = None
+    # With sound: sent where the model can switch it (`model.audio_optional`), else the model's own.
+    audio: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,7 +72,7 @@ CAPABILITIES = BackendCapabilities(
     negative_prompt=True,  # accepted and ignored: the demo draws the prompt only
     cancel=True,
     idempotent_submit=True,  # a resubmit just renders again; nothing is billed
-    audio=True,  # a generated tone, for models whose catalog entry says `audio = true`
+    audio=True,  # a generated tone, when the request asks for sound
     audio_optional=True,
     durations=(2, 4, 6, 8, 10),
     aspects=("16:9", "9:16", "1:1", "4:3"),
@@ -138,13 +138,11 @@ class DemoBackend:
             "aspect": request.aspect,
             "seed": str(request.seed),
             "image": "yes" if request.image is not None else "no",
-            "audio": "yes" if request.model.audio else "no",
+            "audio": "yes" if request.audio else "no",
         }
         if request.job_id not in self._jobs:
             image = request.image.data if request.image is not None else None
-            render = _Render(
-                request.prompt, request.seconds, request.aspect, request.seed, image, bool(request.model.audio)
-            )
+            render = _Render(request.prompt, request.seconds, request.aspect, request.seed, image, request.audio)
             self._add(request.job_id, render)
         return BackendJob(id=request.job_id, data=data)
 

@@ -4,8 +4,9 @@ The status, response and cancel URLs are stored exactly as fal returns them: the
 carry only the owner/app part of the model path, so they cannot be rebuilt later.
 Input mapping (the common schema of fal's video models; `params` add model-specific
 fields): prompt, duration as a string of seconds ("5"), aspect_ratio ("16:9"), seed,
-negative_prompt, and the image as a data URI under `image_url` (override the key with
-`footage_image_input`, e.g. "start_image_url").
+negative_prompt, the image as a data URI under `image_url` (override the key with
+`footage_image_input`, e.g. "start_image_url"), and sound as `generate_audio` true/false
+on models that have sound (override the key with `footage_audio_input`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from bot.backends.http import (
     error_message,
     mentions_content_policy,
     provider_input,
+    sends_sound_flag,
     unknown_state,
 )
 
@@ -63,8 +65,16 @@ def is_content_policy(body: Any, message: str) -> bool:
     return mentions_content_policy(message)
 
 
+# fal's video models with sound take a `generate_audio` switch (Veo 3, Kling 2.6, LTX-2, Seedance...);
+# a model without one is given `audio_optional = false` in the catalog.
 CAPABILITIES = BackendCapabilities(
-    text_to_video=True, image_to_video=True, seed=True, negative_prompt=True, cancel=True
+    text_to_video=True,
+    image_to_video=True,
+    seed=True,
+    negative_prompt=True,
+    cancel=True,
+    audio=True,
+    audio_optional=True,
 )
 
 
@@ -106,6 +116,8 @@ class FalBackend(UrlResultBackend):
         }
         if request.image is not None:
             fields[adapter_option(params, "image_input", "image_url")] = data_uri(request.image)
+        if sends_sound_flag(request):
+            fields[adapter_option(params, "audio_input", "generate_audio")] = request.audio
         return provider_input(params, fields)
 
     async def submit(self, request: GenerationRequest) -> BackendJob:

@@ -42,6 +42,7 @@ from bot.backends.base import (
     BackendJob,
     ExternalWait,
     FetchedClip,
+    GenerationRequest,
     InputImage,
     PollResult,
 )
@@ -261,6 +262,12 @@ def provider_input(params: Mapping[str, Any], fields: Mapping[str, Any]) -> dict
     merged = {key: value for key, value in params.items() if not key.startswith("footage_")}
     merged.update({key: value for key, value in fields.items() if value is not None})
     return merged
+
+
+def sends_sound_flag(request: GenerationRequest) -> bool:
+    """A provider's sound switch goes out for models that can switch sound or always have it;
+    a silent model's provider may not know the field."""
+    return bool(request.model.audio_optional or request.model.audio)
 
 
 def adapter_option(params: Mapping[str, Any], name: str, default: str) -> str:

@@ -44,6 +44,7 @@ from bot.backends.http import (
     UrlResultBackend,
     mentions_content_policy,
     provider_input,
+    sends_sound_flag,
 )
 
 if TYPE_CHECKING:
@@ -167,8 +168,8 @@ class KlingBackend(UrlResultBackend):
             "aspect_ratio": request.aspect,
             "external_task_id": external_task_id(request.job_id),
         }
-        if request.model.audio is not None:
-            fields["sound"] = "on" if request.model.audio else "off"
+        if sends_sound_flag(request):
+            fields["sound"] = "on" if request.audio else "off"
         if request.image is not None:
             fields["image"] = base64.b64encode(request.image.data).decode("ascii")
             return "image2video", provider_input(request.model.params, fields)

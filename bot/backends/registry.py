@@ -75,6 +75,7 @@ def resolve_model(model: ModelSpec) -> ModelSpec:
     fields = (
         ("image_to_video", offers.image_to_video, offers.image_to_video),
         ("audio", offers.audio, audio_by_default),
+        ("audio_optional", offers.audio_optional, offers.audio_optional),
     )
     for field, offered, by_default in fields:
         wanted = getattr(model, field)

@@ -62,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="seed for a repeatable result (default: random)")
     parser.add_argument("--negative", metavar="TEXT", help="what the clip should avoid")
     parser.add_argument("--image", type=Path, metavar="PATH", help="a PNG, JPEG or WEBP to animate (image-to-video)")
+    parser.add_argument(
+        "--audio", choices=("on", "off"), help="sound on or off, on models that can switch it (default: the model's)"
+    )
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="PATH", help="where to write the MP4")
     parser.add_argument("--timeout", type=float, default=1800.0, metavar="SECONDS", help="give up after this long")
 
@@ -111,6 +114,9 @@ def build_request(args: argparse.Namespace, settings: Settings, catalog: ModelCa
         raise UsageError(
             f"--aspect {aspect} is not offered by model {model.name!r} (choose from {', '.join(model.aspects)})"
         )
+    chosen = None if args.audio is None else args.audio == "on"
+    if (problem := model.sound_refusal(chosen)) is not None:
+        raise UsageError(f"--audio {args.audio}: {problem}")
     output: Path = args.output
     if not output.parent.is_dir():
         raise UsageError(f"-o {output}: the folder {output.parent} does not exist")
@@ -125,6 +131,7 @@ def build_request(args: argparse.Namespace, settings: Settings, catalog: ModelCa
         seed=secrets.randbelow(2**31) if args.seed is None else args.seed,
         negative_prompt=(args.negative or "").strip() or None,
         image=None if args.image is None else _read_image(args.image, model, settings.image_max_bytes),
+        audio=model.sound_for(chosen),
     )
 
 

@@ -25,6 +25,7 @@ from bot.discord_glue.replies import answer, say_ephemeral
 from bot.discord_glue.services import services_of
 from bot.discord_glue.status import JOB_ID_PATTERN
 from bot.domain.jobs import Job
+from bot.jobs.facts import clip_shape
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ def info_embed(job: Job, requester: str) -> discord.Embed:
     embed = discord.Embed(title=f"Job {job.id}", description=text.shorten(request.prompt, 2000))
     embed.add_field(name="Requested by", value=requester)
     embed.add_field(name="Model", value=request.model)
-    embed.add_field(name="Length", value=f"{request.seconds} s · {request.aspect}")
+    embed.add_field(name="Length", value=clip_shape(request))
     embed.add_field(name="Seed", value=str(request.seed) if request.seed is not None else "random")
     embed.add_field(name="State", value=job.state.value)
     embed.add_field(name="Asked", value=text.absolute(job.created_at))

@@ -18,6 +18,7 @@ from bot.discord_glue.buttons import result_view
 from bot.discord_glue.limits import fit_message
 from bot.domain.jobs import FailureReason, Job
 from bot.jobs.delivery import Clip, Delivered, DeliveryOutcome, Undeliverable
+from bot.jobs.facts import sound_words
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,6 @@ def nonce_for(job: Job) -> str:
 
 def megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
-
-
-def sound_words(has_audio: bool) -> str:
-    return "with sound" if has_audio else "no sound"
 
 
 def result_text(job: Job, clip: Clip, *, link: str | None) -> str:

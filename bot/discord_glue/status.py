@@ -22,6 +22,7 @@ from bot.discord_glue.replies import say_ephemeral
 from bot.discord_glue.services import services_of
 from bot.discord_glue.updater import StatusUpdater
 from bot.domain.jobs import JOB_ID_ALPHABET, JOB_ID_LENGTH, Job, JobState
+from bot.jobs.facts import clip_shape
 from bot.jobs.scheduler import EXACT_POSITIONS, QueuePlace
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def status_embed(job: Job, place: QueuePlace | None, *, disk_low: bool = False) 
         colour=STATE_COLOUR.get(job.state, discord.Colour.blurple()),
     )
     embed.add_field(name="Model", value=job.request.model)
-    embed.add_field(name="Length", value=f"{job.request.seconds} s · {job.request.aspect}")
+    embed.add_field(name="Length", value=clip_shape(job.request))
     embed.add_field(name=(timing := _timing(job))[0], value=timing[1])
     if job.state is JobState.QUEUED and place is not None:
         embed.add_field(name="Queue", value=queue_text(place), inline=False)

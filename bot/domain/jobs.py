@@ -160,6 +160,9 @@ class JobRequest:
     seed: int | None = None
     negative_prompt: str | None = None
     image_url: str | None = None
+    # With sound or not: the requester's choice, or the model's when queued. None: not recorded
+    # (a job from before the bot kept it), so the model's default applies.
+    audio: bool | None = None
 
     def with_seed(self, seed: int) -> JobRequest:
         return replace(self, seed=seed)

@@ -444,6 +444,7 @@ class Runner:
             seed=job.request.seed or 0,
             negative_prompt=job.request.negative_prompt,
             image=image,
+            audio=spec.sound_for(job.request.audio),
         )
         submitted = await submit_when_allowed(
             backend, request, on_wait=partial(self._note_rate_limited, job), sleep=self._sleep

@@ -109,6 +109,8 @@ class JobService:
         spec = self._validate(request)
         if request.seed is None:
             request = request.with_seed(new_seed())
+        # Kept with the job, so its messages say whether the clip has sound without the catalog.
+        request = replace(request, audio=spec.sound_for(request.audio))
         now = self._clock()
         virtual_time = self._queue.virtual_time
 
@@ -312,6 +314,8 @@ class JobService:
             raise Refusal("seed_out_of_range", f"The seed must be between 0 and {MAX_SEED}.")
         if request.image_url is not None and not spec.image_to_video:
             raise Refusal("image_not_supported", f"{spec.name} does not take an input image; choose another model.")
+        if (problem := spec.sound_refusal(request.audio)) is not None:
+            raise Refusal("audio_not_switchable", problem)
         return spec
 
 

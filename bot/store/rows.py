@@ -15,7 +15,7 @@ JOB_COLUMNS = (
     "seconds, aspect, seed, image_url, state, lane, sched_tag, weight, max_running, cost_seconds, backend, "
     "backend_job_id, backend_data, progress, provider_queue_position, created_at, updated_at, started_at, "
     "finished_at, result_path, result_url, failure, failure_detail, status_channel_id, status_message_id, "
-    "result_message_id, result_dm_channel_id"
+    "result_message_id, result_dm_channel_id, audio"
 )
 JOB_COLUMN_COUNT = JOB_COLUMNS.count(",") + 1
 
@@ -67,6 +67,7 @@ def job_values(job: Job) -> tuple[Any, ...]:
         json.dumps(dict(job.backend_data)), job.progress, job.provider_queue_position,
         to_epoch(job.created_at), to_epoch(job.updated_at), None, None, None, None, None, None,
         job.status_channel_id, job.status_message_id, job.result_message_id, job.result_dm_channel_id,
+        request.audio,
     )  # fmt: skip
 
 
@@ -76,7 +77,7 @@ def job_from_row(row: Iterable[Any]) -> Job:
      seconds, aspect, seed, image_url, state, lane, sched_tag, weight, max_running, cost_seconds, backend,
      backend_job_id, backend_data, progress, provider_queue_position, created_at, updated_at, started_at,
      finished_at, result_path, result_url, failure, failure_detail, status_channel_id, status_message_id,
-     result_message_id, result_dm_channel_id) = row  # fmt: skip
+     result_message_id, result_dm_channel_id, audio) = row  # fmt: skip
     return Job(
         id=job_id,
         kind=kind,
@@ -90,6 +91,7 @@ def job_from_row(row: Iterable[Any]) -> Job:
             seed=seed,
             negative_prompt=negative_prompt,
             image_url=image_url,
+            audio=None if audio is None else bool(audio),  # SQLite keeps 0/1
         ),
         state=JobState(state),
         created_at=from_epoch(created_at),

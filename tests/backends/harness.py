@@ -75,7 +75,10 @@ def make_request(backend: str, job_id: str = "job-1", **overrides: Any) -> Gener
         "aspect": "16:9",
         "seed": 1234,
     }
-    return GenerationRequest(**(fields | overrides))
+    fields |= overrides
+    # As the runner sends it: the model's sound unless the test chooses.
+    fields.setdefault("audio", fields["model"].sound_for(None))
+    return GenerationRequest(**fields)
 
 
 def server_module(name: str) -> ModuleType:

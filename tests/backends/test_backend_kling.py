@@ -57,9 +57,13 @@ async def test_input_and_external_task_id(kling: Harness) -> None:
     assert job.data == {"kind": "image2video"}
 
 
-async def test_sound_is_off_unless_the_catalog_turns_it_on(kling: Harness) -> None:
-    await kling.backend.submit(kling.request(model=resolve_model(_spec("kling"))))
-    assert _fake(kling).bodies[0]["sound"] == "off"
+async def test_sound_is_off_unless_the_catalog_or_the_requester_turns_it_on(kling: Harness) -> None:
+    switchable = resolve_model(_spec("kling"))
+    await kling.backend.submit(kling.request(job_id="default", model=switchable))
+    await kling.backend.submit(kling.request(job_id="asked", model=switchable, audio=True))
+    silent = resolve_model(_spec("kling", audio_optional=False))  # an older Kling model without sound
+    await kling.backend.submit(kling.request(job_id="silent", model=silent))
+    assert [body.get("sound") for body in _fake(kling).bodies] == ["off", "on", None]
 
 
 def test_tokens_are_short_lived_signed_and_remade_before_they_expire() -> None:

@@ -11,7 +11,7 @@ import pytest
 from bot.backends.base import BackendError, BackendErrorKind
 from bot.backends.http import data_uri
 from bot.backends.luma import is_refusal
-from bot.backends.registry import ENTRIES, contact_backends
+from bot.backends.registry import ENTRIES, contact_backends, resolve_model
 from bot.backends.runway import failure_kind
 from bot.models import ModelCatalog
 from bot.settings import Settings
@@ -73,6 +73,23 @@ async def test_fal_input_and_job_urls(fal: Harness) -> None:
     # The URLs fal returned, as given: they hold only owner/app, not the full model id.
     assert job.data["status_url"] == f"{fal.server.base_url}/fal-ai/wan/requests/{job.id}/status"
     assert job.data["response_url"] == f"{fal.server.base_url}/fal-ai/wan/requests/{job.id}"
+
+
+async def test_fal_sends_the_sound_switch_to_models_that_have_one(fal: Harness) -> None:
+    switchable = resolve_model(_spec("fal"))
+    await fal.backend.submit(fal.request(job_id="on", model=switchable, audio=True))
+    await fal.backend.submit(fal.request(job_id="off", model=switchable))
+    renamed = resolve_model(_spec("fal", params={"footage_audio_input": "enable_audio"}))
+    await fal.backend.submit(fal.request(job_id="renamed", model=renamed, audio=True))
+    await fal.backend.submit(fal.request(job_id="silent", model=resolve_model(_spec("fal", audio_optional=False))))
+
+    sent = [{key: body.get(key) for key in ("generate_audio", "enable_audio")} for body in fal.server.bodies]
+    assert sent == [
+        {"generate_audio": True, "enable_audio": None},
+        {"generate_audio": False, "enable_audio": None},  # sound that can be switched off starts off
+        {"generate_audio": None, "enable_audio": True},
+        {"generate_audio": None, "enable_audio": None},  # a model without the switch is not sent it
+    ]
 
 
 @pytest.mark.parametrize(("outcome", "kind"), [("rejected", Kind.CONTENT_POLICY), ("failed", Kind.GENERATION_FAILED)])

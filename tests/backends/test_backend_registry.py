@@ -146,12 +146,20 @@ def test_check_passes_a_complete_setup() -> None:
 
 
 def test_sound_is_on_where_it_always_is_and_off_where_it_can_be_switched_off() -> None:
-    def audio(backend: str, wanted: bool | None = None) -> bool | None:
-        spec = ModelSpec(name="m", backend=backend, durations=(5,), aspects=("16:9",), audio=wanted)
-        return resolve_model(spec).audio
+    def audio(backend: str, wanted: bool | None = None, optional: bool | None = None) -> tuple[bool, bool]:
+        model = ModelSpec(
+            name="m", backend=backend, durations=(5,), aspects=("16:9",), audio=wanted, audio_optional=optional
+        )
+        resolved = resolve_model(model)
+        return bool(resolved.audio), bool(resolved.audio_optional)
 
-    assert audio("veo") is True
-    assert audio("kling") is False
-    assert audio("kling", True) is True
-    with pytest.raises(CatalogError, match="model 'm': audio = true, but backend fal cannot"):
-        audio("fal", True)
+    assert audio("veo") == (True, False)
+    assert audio("kling") == (False, True)
+    assert audio("kling", True) == (True, True)
+    assert audio("fal") == (False, True)
+    assert audio("fal", optional=False) == (False, False)  # a fal model without a sound switch
+    assert audio("luma") == (False, False)
+    with pytest.raises(CatalogError, match="model 'm': audio = true, but backend luma cannot"):
+        audio("luma", True)
+    with pytest.raises(CatalogError, match="model 'm': audio_optional = true, but backend veo cannot"):
+        audio("veo", optional=True)

@@ -236,12 +236,11 @@ async def test_closed_backend_refuses_new_work(tmp_path: Path) -> None:
     assert raised.value.kind is BackendErrorKind.UNAVAILABLE
 
 
-async def test_a_model_with_sound_gets_an_audio_track(tmp_path: Path) -> None:
+async def test_a_request_with_sound_gets_an_audio_track(tmp_path: Path) -> None:
     backend = DemoBackend(tmp_path / "renders")
     try:
         silent = await backend.submit(request("silent"))
-        sound = GenerationRequest(**{**asdict(request("sound")), "model": MODEL.model_copy(update={"audio": True})})
-        loud = await backend.submit(sound)
+        loud = await backend.submit(GenerationRequest(**{**asdict(request("sound")), "audio": True}))
         fetched = {}
         for job in (silent, loud):
             result = await wait_done(backend, job)

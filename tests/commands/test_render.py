@@ -110,6 +110,19 @@ def test_an_image_for_a_text_only_model_is_refused(
     assert "--image needs an image-to-video model; 'plain' is text-to-video only" in capsys.readouterr().err
 
 
+def test_render_with_sound_on_writes_a_clip_with_sound_and_a_silent_model_refuses_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli.main(["render", "surf", "--seconds", "2", "--audio", "on", "-o", "loud.mp4"]) == 0
+    assert probe_video(tmp_path / "loud.mp4").has_audio
+    (tmp_path / "footage.toml").write_text(CATALOG + "audio_optional = false\n")
+    monkeypatch.setenv("FOOTAGE_CONFIG", str(tmp_path / "footage.toml"))
+    capsys.readouterr()
+
+    assert cli.main(["render", "surf", "--audio", "on", "-o", "quiet.mp4"]) == 2
+    assert "--audio on: plain makes clips without sound" in capsys.readouterr().err
+
+
 def test_a_provider_failure_names_its_kind_and_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # A sound PNG header over cut-off pixel data: it passes the command's check and fails at the renderer.
     (tmp_path / "broken.png").write_bytes(_png(64, 64)[:200])

@@ -46,6 +46,7 @@ class ScriptedBackend:
         self.auto_release = auto_release
         self.scripts: dict[str, Script] = {}
         self.submits: list[str] = []
+        self.sent: dict[str, GenerationRequest] = {}
         self.canceled: list[str] = []
         self.polls = 0
 
@@ -54,6 +55,7 @@ class ScriptedBackend:
 
     async def submit(self, request: GenerationRequest) -> BackendJob:
         self.submits.append(request.job_id)
+        self.sent[request.job_id] = request
         script = self.script(request.job_id)
         if script.submit_error is not None:
             raise script.submit_error

@@ -20,6 +20,7 @@ from tests.core.conftest import CHANNEL, GUILD, CoreHarness, origin, request
         ({"seed": 2**32}, "seed_out_of_range"),
         ({"model": "nope"}, "model_unknown"),
         ({"negative_prompt": "n" * 501}, "negative_too_long"),
+        ({"audio": True}, "audio_not_switchable"),  # the scripted model makes no sound
     ],
 )
 async def test_bad_requests_are_refused_with_a_reason(

@@ -71,6 +71,25 @@ async def test_autocomplete_offers_models_and_what_the_model_allows(world: World
     assert [choice["value"] for choice in aspects] == ["9:16"]
 
 
+async def test_sound_is_offered_chosen_and_said_where_the_model_can_switch_it(world: World) -> None:
+    offered = await world.alice.autocomplete(world.channel, "generate", "audio", "", model="demo")
+    assert [choice["value"] for choice in offered] == ["on", "off"]
+
+    result = await world.alice.slash(world.channel, "generate", prompt="surf at dusk", seconds=2, audio="on")
+
+    assert result.response is not None
+    job = await world.job(job_id_of(result.response))
+    assert job.state is JobState.DELIVERED and job.request.audio is True
+    posted = world.channel.last_message
+    assert posted is not None and "with sound" in posted.content  # the delivered clip has a track
+    status = next(m for m in world.channel.history() if m.id == result.response.id)
+    assert "2 s · 16:9 · with sound" in str(status.embeds[0].to_dict())
+    info = await world.bob.click(posted, label="Info")
+    assert info.response is not None and "with sound" in str(info.response.embeds[0].to_dict())
+    wrong = await world.alice.slash(world.channel, "generate", prompt="surf", seconds=2, audio="loud")
+    assert wrong.ephemeral and wrong.response is not None and "on or off" in wrong.response.content
+
+
 async def test_quota_refusal_is_ephemeral_and_says_what_to_do(world: World) -> None:
     result = await world.alice.slash(world.channel, "generate", prompt="too long", seconds=10)
 

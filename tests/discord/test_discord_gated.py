@@ -35,6 +35,13 @@ async def generate(world: World, actor: Any, prompt: str) -> str:
     return job_id_of(result.response)
 
 
+async def test_the_sound_choice_is_not_offered_on_a_model_that_cannot_switch_it(world: World) -> None:
+    assert await world.alice.autocomplete(world.channel, "generate", "audio", "") == []
+    refused = await world.alice.slash(world.channel, "generate", prompt="surf", seconds=2, audio="on")
+    assert refused.ephemeral and refused.response is not None
+    assert "makes clips without sound" in refused.response.content
+
+
 async def test_fair_share_shows_in_queue_positions(world: World) -> None:
     await world.admin.slash(world.channel, "footage pause")
     alice_jobs = [await generate(world, world.alice, f"alice {n}") for n in range(3)]

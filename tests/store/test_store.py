@@ -42,6 +42,15 @@ async def test_migrations_apply_once_and_are_then_all_applied(store_url: str) ->
     assert await pending_migrations(store_url) == []
 
 
+async def test_a_jobs_sound_is_kept_as_asked_or_as_unknown(store: Store) -> None:
+    for job_id, sound in (("SOUNDONE", True), ("SOUNDOFF", False), ("SOUNDOLD", None)):
+        job = a_job(job_id)
+        job.request = request(audio=sound)
+        await store.write(lambda tx, job=job: tx.insert_job(job))
+        stored = await store.read(lambda tx, job_id=job_id: tx.get_job(job_id))
+        assert stored is not None and stored.request.audio is sound
+
+
 async def test_foreign_keys_are_enforced(store: Store) -> None:
     with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)):
         await store.write(lambda tx: tx.add_ledger(a_job("NOTSAVED"), [LedgerEntry("reserve", 2, 1)], 0.0))

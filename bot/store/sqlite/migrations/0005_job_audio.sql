@@ -1,0 +1,3 @@
+-- Whether the job's clip has sound: the requester's choice on a model that can switch it,
+-- else the model's when the job was queued; NULL for jobs queued before it was kept.
+ALTER TABLE jobs ADD COLUMN audio INTEGER;
