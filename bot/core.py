@@ -74,9 +74,9 @@ class Core:
             wait=wait,
             on_change=self._disk_changed,
         )
-        self.quotas = QuotaService(store, tier, clock)
+        self.quotas = QuotaService(store, tier, clock, catalog.currency)
         self.guilds = GuildConfigService(store, catalog, tier)
-        self.reports = ReportService(store, clock)
+        self.reports = ReportService(store, clock, catalog.currency)
         self.encode_slots = EncodeSlots(EncoderLimits.from_settings(settings))
         self.jobs = JobService(
             store, catalog, self.quotas, self.queue, self.events, clock, prompt_max_chars=settings.prompt_max_chars

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
+from bot.domain.money import MAX_AMOUNT_MICROS
 from bot.domain.records import BlockRule, GuildConfig
 from bot.domain.tiers import MAX_CLIP_SECONDS, MAX_QUEUED, MAX_QUOTA_SECONDS, MAX_RUNNING, Tier
 from bot.jobs.blocklist import check_pattern
@@ -13,10 +14,17 @@ from bot.models import ModelCatalog
 from bot.quotas.tiers import DEFAULT_TIER
 from bot.quotas.windows import is_valid_zone
 from bot.store.store import Store
+from bot.store.transaction import Tx
 
 PAUSED_EVERYWHERE = "paused"
 MAX_TIER_NAME = 24
 _TIER_NAME = re.compile(rf"^[a-z0-9][a-z0-9_-]{{0,{MAX_TIER_NAME - 1}}}$")
+# The server-wide caps, each with the largest value it takes.
+_BUDGET_LIMITS = {
+    "daily_budget_seconds": MAX_QUOTA_SECONDS,
+    "daily_budget_micros": MAX_AMOUNT_MICROS,
+    "monthly_budget_micros": MAX_AMOUNT_MICROS,
+}
 
 
 class PauseTarget(Protocol):
@@ -98,9 +106,21 @@ class GuildConfigService:
         await self._store.write(lambda tx: tx.update_guild_config(guild_id, allowed_channels=channel_ids))
 
     async def set_daily_budget(self, guild_id: int, seconds: int | None) -> None:
-        if seconds is not None and seconds < 0:
-            raise Refusal("bad_budget", "The daily budget can't be negative.")
-        await self._store.write(lambda tx: tx.update_guild_config(guild_id, daily_budget_seconds=seconds))
+        await self.set_budgets(guild_id, daily_budget_seconds=seconds)
+
+    async def set_budgets(self, guild_id: int, **budgets: int | None) -> GuildConfig:
+        """Set the server-wide caps named (None: no cap) in one write; the configuration after it."""
+        for name, value in budgets.items():
+            if name not in _BUDGET_LIMITS:
+                raise ValueError(f"{name} is not a budget")
+            if value is not None and not 0 <= value <= _BUDGET_LIMITS[name]:
+                raise Refusal("bad_budget", "A budget can't be negative or past a billion.")
+
+        def change(tx: Tx) -> GuildConfig:
+            tx.update_guild_config(guild_id, **budgets)
+            return tx.guild_config(guild_id)
+
+        return await self._store.write(change)
 
     async def set_timezone(self, guild_id: int, timezone: str) -> None:
         if not is_valid_zone(timezone):

@@ -7,6 +7,7 @@ setup gets, is the backend registry's business (`bot.backends.registry.load_cata
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -15,8 +16,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.domain.money import CURRENCY_PATTERN, DEFAULT_CURRENCY, to_micros
+
 ASPECT_PATTERN = r"^\d{1,2}:\d{1,2}$"
 BACKEND_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+MAX_PRICE_PER_SECOND = 1000.0  # far above any provider's rate: a larger one is a typo
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +57,8 @@ class ModelSpec(BaseModel):
     default_seconds: int | None = None
     default_aspect: str | None = None
     params: Mapping[str, Any] = Field(default_factory=dict)
-    cost_per_second: float = Field(default=0.0, ge=0)
+    # In the catalog's currency; None: no price known (see `price_micros`).
+    cost_per_second: float | None = Field(default=None, ge=0, le=MAX_PRICE_PER_SECOND)
     max_concurrency: int = Field(default=2, ge=1, le=100)
     # Seconds from submit to the provider's result, until the bot has measured it.
     run_seconds: float | None = Field(default=None, gt=0, le=3600)
@@ -74,8 +79,6 @@ class ModelSpec(BaseModel):
     @field_validator("aspects")
     @classmethod
     def _aspect_shapes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        import re
-
         for aspect in value:
             if not re.fullmatch(ASPECT_PATTERN, aspect):
                 raise ValueError(f"aspect {aspect!r} must look like 16:9")
@@ -109,17 +112,30 @@ class ModelSpec(BaseModel):
             return f"{self.name} always makes its clips with sound; leave out the audio option or choose another model."
         return f"{self.name} makes clips without sound; choose a model with sound or leave out the audio option."
 
+    def price_micros(self, seconds: int) -> int | None:
+        """The estimated cost of a clip of `seconds`, in micro-units; None when the model has no price."""
+        if self.cost_per_second is None:
+            return None
+        return seconds * to_micros(self.cost_per_second)
+
 
 class CatalogError(Exception):
     """Bad model configuration; the message names the file, the model and the field."""
 
 
 class ModelCatalog:
-    def __init__(self, models: list[ModelSpec], backend_limits: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        models: list[ModelSpec],
+        backend_limits: Mapping[str, int] | None = None,
+        currency: str = DEFAULT_CURRENCY,
+    ) -> None:
         if not models:
             raise CatalogError("no models are configured")
         self._models = {model.name: model for model in models}
         self.default = models[0]
+        # The one currency every `cost_per_second` and every money budget is in.
+        self.currency = currency
         # One provider account often caps all its models together (fal: 2-40 jobs at once).
         self._backend_limits = dict(backend_limits or {})
 
@@ -172,6 +188,7 @@ def load_catalog_file(path: Path) -> ModelCatalog:
     if not isinstance(tables, dict) or not tables:
         raise CatalogError(f"{path}: needs at least one [models.NAME] table")
     backend_limits = _backend_limits(path, document.get("backends", {}))
+    currency = _currency(path, document.get("currency", DEFAULT_CURRENCY))
     models: list[ModelSpec] = []
     for name, table in tables.items():
         if not isinstance(table, dict):
@@ -183,7 +200,14 @@ def load_catalog_file(path: Path) -> ModelCatalog:
     enabled = [model for model in models if model.enabled]
     if not enabled:
         raise CatalogError(f"{path}: every model is disabled")
-    return ModelCatalog(enabled, backend_limits)
+    return ModelCatalog(enabled, backend_limits, currency)
+
+
+def _currency(path: Path, value: object) -> str:
+    """`currency = "EUR"`: what the prices (and so the servers' money budgets) are written in."""
+    if not isinstance(value, str) or not re.fullmatch(CURRENCY_PATTERN, value):
+        raise CatalogError(f"{path}: field currency: must be a three-letter currency code such as USD or EUR")
+    return value
 
 
 def _backend_limits(path: Path, tables: object) -> dict[str, int]:

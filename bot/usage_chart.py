@@ -47,7 +47,8 @@ def render_usage_chart(report: UsageReport, names: Mapping[int, str], *, title: 
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default()
     y = MARGIN
-    heading = f"{title} since {report.since:%Y-%m-%d}: {report.total_seconds} s, est. ${report.total_cost:.2f}"
+    total = report.money(report.total_micros)
+    heading = f"{title} since {report.since:%Y-%m-%d}: {report.total_seconds} s, est. {total}"
     draw.text((MARGIN, y), heading, fill=FOREGROUND, font=font)
     y += ROW_HEIGHT * 2
     bar_space = WIDTH - LABEL_WIDTH - MARGIN * 2 - 70

@@ -14,14 +14,18 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord_glue import text
 from bot.discord_glue.limits import CHOICE_NAME, CHOICE_VALUE, cut
 from bot.discord_glue.names import display_name
 from bot.discord_glue.replies import acknowledge, answer, say_ephemeral
 from bot.discord_glue.services import services_of
 from bot.discord_glue.sync import sync_commands
+from bot.domain.money import format_money, to_micros
+from bot.domain.records import GuildConfig
 from bot.domain.tiers import Tier
 from bot.guilds import MAX_TIER_NAME
 from bot.jobs.blocklist import MAX_PATTERN_CHARS
+from bot.quotas.service import Spending
 from bot.reports import UsageReport
 from bot.usage_chart import render_usage_chart
 
@@ -30,18 +34,33 @@ TierName = app_commands.Range[str, 1, MAX_TIER_NAME]
 BlockPattern = app_commands.Range[str, 1, MAX_PATTERN_CHARS]
 MODEL_LIST_MAX = 1000  # comma-separated model names
 TIMEZONE_MAX = 64  # the longest IANA zone names are about 30 characters
+MONEY_BUDGET_MAX = 1_000_000_000.0  # bot.domain.money.MAX_AMOUNT_MICROS, in whole units
 
 
-def usage_text(report: UsageReport, names: dict[int, str]) -> str:
+def usage_text(report: UsageReport, names: dict[int, str], spending: Spending, unpriced: set[str]) -> str:
+    """The report's rows under the server's spending; `unpriced`: models without a price, counted at 0."""
+    lines = [*text.spending_lines(spending), ""]
     if not report.rows:
-        return f"No usage since {report.since:%Y-%m-%d}."
-    lines = [f"Since {report.since:%Y-%m-%d}: {report.total_seconds} s, estimated ${report.total_cost:.2f}", ""]
+        return "\n".join([*lines, f"No usage since {report.since:%Y-%m-%d}."])
+    lines += [f"Since {report.since:%Y-%m-%d}: {report.total_seconds} s, estimated {report.money(report.total_micros)}"]
     for row in sorted(report.rows, key=lambda r: -r.seconds)[:REPORT_ROWS]:
         who = names.get(row.user_id, f"<@{row.user_id}>")
-        lines.append(f"{who} · {row.model}: {row.seconds} s in {row.jobs} jobs, ${row.cost:.2f}")
+        cost = "no price set, counted as 0" if row.model in unpriced else report.money(row.cost_micros)
+        lines.append(f"{who} · {row.model}: {row.seconds} s in {row.jobs} jobs, {cost}")
     if len(report.rows) > REPORT_ROWS:
         lines.append(f"… and {len(report.rows) - REPORT_ROWS} more rows")
     return "\n".join(lines)
+
+
+def budget_text(config: GuildConfig, currency: str) -> str:
+    """The server's caps as they stand now."""
+    seconds = config.daily_budget_seconds
+    amounts = [
+        f"{period}: {format_money(micros, currency)}" if micros is not None else f"{period}: no cap"
+        for period, micros in (("Money a day", config.daily_budget_micros),
+                               ("Money a month", config.monthly_budget_micros))
+    ]  # fmt: skip
+    return "\n".join([f"Seconds a day: {seconds} s" if seconds is not None else "Seconds a day: no cap", *amounts])
 
 
 def tier_line(tier: Tier) -> str:
@@ -164,14 +183,34 @@ class FootageAdmin(
         )
         await self._apply(interaction, guilds.set_allowed_channels(interaction.guild_id, ids), done)
 
-    @app_commands.command(name="budget", description="Cap the whole server's seconds per day (0: no cap)")
+    @app_commands.command(name="budget", description="Cap the whole server's seconds and spending (0: no cap)")
+    @app_commands.describe(
+        seconds="Seconds of video a day for the whole server (0: no cap)",
+        daily="Money a day, in the currency the model prices are in (0: no cap)",
+        monthly="Money a month, in the currency the model prices are in (0: no cap)",
+    )
     async def budget(
-        self, interaction: discord.Interaction[Any], seconds: app_commands.Range[int, 0, 10_000_000]
+        self,
+        interaction: discord.Interaction[Any],
+        seconds: app_commands.Range[int, 0, 10_000_000] | None = None,
+        daily: app_commands.Range[float, 0, MONEY_BUDGET_MAX] | None = None,
+        monthly: app_commands.Range[float, 0, MONEY_BUDGET_MAX] | None = None,
     ) -> None:
+        """Change the caps given; with none given, show them."""
         assert interaction.guild_id is not None
-        guilds = services_of(interaction.client).core.guilds
-        done = f"The server may now use {seconds} s a day." if seconds else "The server has no daily cap now."
-        await self._apply(interaction, guilds.set_daily_budget(interaction.guild_id, seconds or None), done)
+        core = services_of(interaction.client).core
+        changes: dict[str, int | None] = {}
+        if seconds is not None:
+            changes["daily_budget_seconds"] = seconds or None
+        for name, amount in (("daily_budget_micros", daily), ("monthly_budget_micros", monthly)):
+            if amount is not None:
+                changes[name] = to_micros(amount) or None
+        if changes:
+            config = await core.guilds.set_budgets(interaction.guild_id, **changes)
+        else:
+            config = await core.guilds.config(interaction.guild_id)
+        heading = "Saved. This server's budgets:" if changes else "This server's budgets:"
+        await say_ephemeral(interaction, f"{heading}\n{budget_text(config, core.catalog.currency)}")
 
     @app_commands.command(name="block-add", description="Refuse prompts containing a word or matching a pattern")
     @app_commands.describe(pattern="A word, or a regular expression when regex is on", regex="Treat as a regex")
@@ -250,14 +289,17 @@ class FootageAdmin(
         assert interaction.guild_id is not None
         # Drawing the chart takes a moment: acknowledge first.
         await acknowledge(interaction, ephemeral=True)
-        report = await services_of(interaction.client).core.reports.usage(interaction.guild_id, days)
+        core = services_of(interaction.client).core
+        report = await core.reports.usage(interaction.guild_id, days)
+        spending = await core.quotas.spending(interaction.guild_id)
+        unpriced = {model.name for model in core.catalog if model.cost_per_second is None}
         names = {row.user_id: display_name(interaction, row.user_id) for row in report.rows}
         # The chart has no Discord markup: a member whose name is unknown is shown by id there.
         chart_names = {user_id: name for user_id, name in names.items() if not name.startswith("<@")}
         chart = await asyncio.to_thread(render_usage_chart, report, chart_names, title=f"Usage, last {days} days")
         await answer(
             interaction,
-            usage_text(report, names),
+            usage_text(report, names, spending, unpriced),
             file=discord.File(io.BytesIO(chart), filename="usage.png"),
             ephemeral=True,
         )

@@ -20,7 +20,8 @@ class Quota(commands.Cog):
     async def quota(self, interaction: discord.Interaction[Any]) -> None:
         services = services_of(interaction.client)
         assert interaction.guild_id is not None
-        status = await services.core.quotas.status(interaction.guild_id, member_info(interaction))
+        member = member_info(interaction)
+        status = await services.core.quotas.status(interaction.guild_id, member)
         tier = status.tier
         embed = discord.Embed(title=f"Your quota · tier {tier.name}")
         if status.exempt:
@@ -42,6 +43,9 @@ class Quota(commands.Cog):
         embed.add_field(name="Running", value=f"{status.running} of {tier.max_running}")
         embed.add_field(name="Waiting", value=f"{status.queued} of {tier.max_queued}")
         embed.add_field(name="Longest clip", value=f"{tier.max_clip_seconds} s")
+        if member.is_admin:
+            spending = await services.core.quotas.spending(interaction.guild_id)
+            embed.add_field(name="Server spending", value="\n".join(text.spending_lines(spending)), inline=False)
         if tier.relax_allowed:
             embed.set_footer(text="Past your quota, new jobs wait at low priority instead of being refused.")
         await answer(interaction, embed=embed, ephemeral=True)

@@ -65,7 +65,7 @@ class BuildContext:
 class ModelDefaults:
     """What the one model of a `.env`-only setup gets beyond the capabilities."""
 
-    cost_per_second: float = 0.0
+    cost_per_second: float = 0.0  # US dollars, the catalog's default currency
     max_concurrency: int = 2
     default_seconds: int | None = None
     description: str = ""

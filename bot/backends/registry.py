@@ -45,7 +45,7 @@ def load_catalog(settings: Settings) -> ModelCatalog:
                 raise CatalogError(
                     f"{source}: model {model.name!r}, field backend: unknown {model.backend!r} ({known})"
                 )
-    return ModelCatalog([resolve_model(model) for model in catalog], catalog.backend_limits)
+    return ModelCatalog([resolve_model(model) for model in catalog], catalog.backend_limits, catalog.currency)
 
 
 def _env_model(settings: Settings) -> ModelSpec:

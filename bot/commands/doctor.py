@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.backends.registry import check_backend_settings, contact_backends, load_catalog
-from bot.clock import utc_now
+from bot.domain.money import format_amount
 from bot.domain.records import LedgerMismatch
 from bot.media.disk_guard import WAITING_STATUS, describe, free_space, low_readings
 from bot.models import CatalogError, ModelCatalog
-from bot.reports import ReportService
+from bot.quotas import ledger
 from bot.safe_text import one_line
 from bot.settings import Settings
 from bot.store.opening import configured_url, open_store, pending_migrations
@@ -215,15 +215,20 @@ def check_ledger(settings: Settings) -> Check:
     except DatabaseUnreachable:
         return Check("quota ledger", False, "not checked: the database cannot be reached")
     if mismatches:
-        sample = ", ".join(f"{m.job_id} ({m.state}: ledger {m.ledger_seconds} s, expected {m.expected_seconds} s)"
-                           for m in mismatches[:3])  # fmt: skip
+        sample = ", ".join(_mismatch_line(m) for m in mismatches[:3])
         return Check("quota ledger", False, f"{len(mismatches)} job(s) disagree with the ledger: {sample}")
     return Check("quota ledger", True, "reserved + used equals the ledger for every job")
+
+
+def _mismatch_line(mismatch: LedgerMismatch) -> str:
+    ledger = f"{mismatch.ledger_seconds} s and {format_amount(mismatch.ledger_micros)}"
+    expected = f"{mismatch.expected_seconds} s and {format_amount(mismatch.expected_micros)}"
+    return f"{mismatch.job_id} ({mismatch.state}: ledger {ledger}, expected {expected} in money)"
 
 
 async def _ledger_mismatches(url: str) -> list[LedgerMismatch]:
     store = await open_store(url)
     try:
-        return await ReportService(store, utc_now).ledger_check()
+        return await store.read(ledger.mismatches)
     finally:
         await store.close()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.domain.money import format_money
+from bot.quotas.service import Spending
+
 BAR_FULL = "█"
 BAR_EMPTY = "░"
 
@@ -51,3 +54,21 @@ def absolute(moment: datetime) -> str:
 
 def message_link(guild_id: int | None, channel_id: int, message_id: int) -> str:
     return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
+
+
+def spending_lines(spending: Spending) -> list[str]:
+    """The server's money spent today and this month, and what its budgets leave (for admins)."""
+    periods = (
+        ("Today", spending.day_spent, spending.daily_budget, spending.day_resets_at),
+        ("This month", spending.month_spent, spending.monthly_budget, spending.month_resets_at),
+    )
+    lines = []
+    for name, spent, budget, resets in periods:
+        line = f"{name}: {format_money(spent, spending.currency)} spent"
+        if budget is None:
+            line += ", no spending budget"
+        else:
+            left = format_money(max(budget - spent, 0), spending.currency)
+            line += f", {left} of {format_money(budget, spending.currency)} left · resets {relative(resets)}"
+        lines.append(line)
+    return lines

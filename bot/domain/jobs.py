@@ -193,6 +193,7 @@ class Job:
     weight: float = 1.0  # the requester's scheduling weight when it was queued
     max_running: int = 1  # the requester's running limit when it was queued
     cost_seconds: int = 0
+    cost_micros: int = 0  # the estimated cost reserved with the seconds (bot.domain.money)
     backend: str = ""
     backend_job_id: str | None = None
     backend_data: dict[str, str] = field(default_factory=dict)

@@ -16,6 +16,9 @@ class GuildConfig:
     guild_id: int
     paused: bool = False
     daily_budget_seconds: int | None = None
+    # The server's spending caps, in micro-units of the catalog's currency (bot.domain.money).
+    daily_budget_micros: int | None = None
+    monthly_budget_micros: int | None = None
     timezone: str = "UTC"
     admins_exempt: bool = False
     enabled_models: list[str] | None = None
@@ -27,6 +30,7 @@ class GuildConfig:
 class Usage:
     seconds: int
     jobs: int
+    cost_micros: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +39,7 @@ class UsageRow:
     model: str
     seconds: int
     jobs: int
-    cost: float
+    cost_micros: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,8 @@ class LedgerMismatch:
     state: str
     expected_seconds: int
     ledger_seconds: int
+    expected_micros: int
+    ledger_micros: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +57,7 @@ class LedgerEntry:
     kind: str  # reserve, release or charge
     seconds: int
     jobs: int
-    cost: float = 0.0
+    cost_micros: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,9 @@ class JobLedger:
     cost_seconds: int
     ledger_seconds: int
     charged_seconds: int
+    cost_micros: int
+    ledger_micros: int
+    charged_micros: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -556,9 +556,7 @@ class Runner:
         if not isinstance(outcome, Delivered):
             await self._fail(job, outcome.reason, outcome.detail)
             return None
-        spec = self._catalog.get(job.request.model)
         charged = ledger.charged_seconds(job, info.duration)
-        cost_per_second = spec.cost_per_second if spec else 0.0
         clock = self._clock()
         now = to_epoch(clock)
         model = job.request.model
@@ -573,7 +571,7 @@ class Runner:
                 result_message_id=outcome.message_id,
                 result_dm_channel_id=outcome.dm_channel_id,
             )
-            ledger.settle(tx, job, charged, cost_per_second, now)
+            ledger.settle(tx, job, charged, now)
             if run_time is not None:
                 tx.save_model_run_time(model, *run_time)
             return delivered

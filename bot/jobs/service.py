@@ -31,7 +31,7 @@ from bot.jobs.refusal import Refusal
 from bot.jobs.scheduler import FairQueue, QueuePlace, share_finish, start_tag
 from bot.models import ModelCatalog, ModelSpec
 from bot.quotas import ledger
-from bot.quotas.service import Member, QuotaService
+from bot.quotas.service import Cost, Member, QuotaService
 from bot.store.store import Store
 from bot.store.transaction import StaleState, Tx
 
@@ -113,6 +113,7 @@ class JobService:
         request = replace(request, audio=spec.sound_for(request.audio))
         now = self._clock()
         virtual_time = self._queue.virtual_time
+        price = spec.price_micros(request.seconds)
 
         def admit_and_insert(checked: list[BlockRule], tx: Tx) -> tuple[Job, bool] | _BlocklistChanged:
             config = tx.guild_config(origin.guild_id)
@@ -130,7 +131,7 @@ class JobService:
                     f"Your tier ({tier.name}) allows clips up to {tier.max_clip_seconds} s; "
                     f"you asked for {request.seconds} s.",
                 )
-            lane = self._quotas.admit(tx, config, member, tier, request.seconds, now)
+            lane = self._quotas.admit(tx, config, member, tier, Cost(request.seconds, price, spec.name), now)
             job = Job(
                 id=new_job_id(),
                 kind=kind,
@@ -145,6 +146,7 @@ class JobService:
                 weight=tier.weight,
                 max_running=tier.max_running,
                 cost_seconds=request.seconds,
+                cost_micros=price or 0,
                 backend=spec.backend,
             )
             tx.insert_job(job)

@@ -12,8 +12,8 @@ from bot.domain.jobs import FailureReason, Job, JobRequest, JobState, Origin
 
 JOB_COLUMNS = (
     "id, kind, parent_id, guild_id, channel_id, user_id, upload_limit, prompt, negative_prompt, model, "
-    "seconds, aspect, seed, image_url, state, lane, sched_tag, weight, max_running, cost_seconds, backend, "
-    "backend_job_id, backend_data, progress, provider_queue_position, created_at, updated_at, started_at, "
+    "seconds, aspect, seed, image_url, state, lane, sched_tag, weight, max_running, cost_seconds, cost_micros, "
+    "backend, backend_job_id, backend_data, progress, provider_queue_position, created_at, updated_at, started_at, "
     "finished_at, result_path, result_url, failure, failure_detail, status_channel_id, status_message_id, "
     "result_message_id, result_dm_channel_id, audio"
 )
@@ -63,7 +63,7 @@ def job_values(job: Job) -> tuple[Any, ...]:
         job.id, job.kind, job.parent_id, origin.guild_id, origin.channel_id, origin.user_id,
         origin.upload_limit, request.prompt, request.negative_prompt, request.model, request.seconds,
         request.aspect, request.seed, request.image_url, job.state.value, job.lane, job.sched_tag,
-        job.weight, job.max_running, job.cost_seconds, job.backend, job.backend_job_id,
+        job.weight, job.max_running, job.cost_seconds, job.cost_micros, job.backend, job.backend_job_id,
         json.dumps(dict(job.backend_data)), job.progress, job.provider_queue_position,
         to_epoch(job.created_at), to_epoch(job.updated_at), None, None, None, None, None, None,
         job.status_channel_id, job.status_message_id, job.result_message_id, job.result_dm_channel_id,
@@ -74,8 +74,8 @@ def job_values(job: Job) -> tuple[Any, ...]:
 def job_from_row(row: Iterable[Any]) -> Job:
     """A job from a row of `JOB_COLUMNS`, by position (sqlite3.Row and tuples alike)."""
     (job_id, kind, parent_id, guild_id, channel_id, user_id, upload_limit, prompt, negative_prompt, model,
-     seconds, aspect, seed, image_url, state, lane, sched_tag, weight, max_running, cost_seconds, backend,
-     backend_job_id, backend_data, progress, provider_queue_position, created_at, updated_at, started_at,
+     seconds, aspect, seed, image_url, state, lane, sched_tag, weight, max_running, cost_seconds, cost_micros,
+     backend, backend_job_id, backend_data, progress, provider_queue_position, created_at, updated_at, started_at,
      finished_at, result_path, result_url, failure, failure_detail, status_channel_id, status_message_id,
      result_message_id, result_dm_channel_id, audio) = row  # fmt: skip
     return Job(
@@ -101,6 +101,7 @@ def job_from_row(row: Iterable[Any]) -> Job:
         weight=weight,
         max_running=max_running,
         cost_seconds=cost_seconds,
+        cost_micros=cost_micros,
         backend=backend,
         backend_job_id=backend_job_id,
         backend_data=json.loads(backend_data),

@@ -123,7 +123,7 @@ class StatementTx(Tx):
         window_at = to_epoch(job.created_at)
         for entry in entries:
             params += (job.id, job.guild_id, job.user_id, job.request.model, entry.kind, entry.seconds,
-                       entry.jobs, entry.cost, window_at, now)  # fmt: skip
+                       entry.jobs, entry.cost_micros, window_at, now)  # fmt: skip
         self._run(self.statements.with_rows("add_ledger", len(entries), _LEDGER_WIDTH), params)
 
     def user_usage(
@@ -136,15 +136,15 @@ class StatementTx(Tx):
 
     def guild_usage(self, guild_id: int, start: float, end: float) -> Usage:
         row = self._one(self.statements["guild_usage"], (guild_id, start, end))
-        return Usage(int(row[0]), int(row[1])) if row else Usage(0, 0)
+        return Usage(int(row[0]), int(row[1]), int(row[2])) if row else Usage(0, 0)
 
     def job_ledgers(self) -> list[JobLedger]:
         rows = self._all(self.statements["job_ledgers"])
-        return [JobLedger(row[0], row[1], int(row[2]), int(row[3]), int(row[4])) for row in rows]
+        return [JobLedger(row[0], row[1], *(int(value) for value in row[2:])) for row in rows]
 
     def usage_rows(self, guild_id: int, since: float) -> list[UsageRow]:
         rows = self._all(self.statements["usage_rows"], (guild_id, since))
-        return [UsageRow(row[0], row[1], int(row[2]), int(row[3]), float(row[4])) for row in rows]
+        return [UsageRow(row[0], row[1], int(row[2]), int(row[3]), int(row[4])) for row in rows]
 
     # Tiers
 
@@ -198,6 +198,8 @@ class StatementTx(Tx):
             admins_exempt=bool(row[3]),
             enabled_models=json.loads(row[4]) if row[4] is not None else None,
             allowed_channels=json.loads(row[5]) if row[5] is not None else None,
+            daily_budget_micros=row[6],
+            monthly_budget_micros=row[7],
             blocklist=blocklist,
         )
 

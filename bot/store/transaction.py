@@ -31,7 +31,16 @@ class InvalidTransition(Exception):
 
 
 GUILD_SETTINGS = frozenset(
-    {"paused", "daily_budget_seconds", "timezone", "admins_exempt", "enabled_models", "allowed_channels"}
+    {
+        "paused",
+        "daily_budget_seconds",
+        "daily_budget_micros",
+        "monthly_budget_micros",
+        "timezone",
+        "admins_exempt",
+        "enabled_models",
+        "allowed_channels",
+    }
 )
 
 
@@ -125,7 +134,8 @@ class Tx(ABC):
         """A member's usage in the day and month windows."""
 
     @abstractmethod
-    def guild_usage(self, guild_id: int, start: float, end: float) -> Usage: ...
+    def guild_usage(self, guild_id: int, start: float, end: float) -> Usage:
+        """A guild's usage in one window, money included."""
 
     @abstractmethod
     def job_ledgers(self) -> list[JobLedger]:

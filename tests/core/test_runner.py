@@ -25,7 +25,7 @@ async def test_a_job_runs_to_delivery_and_is_charged_actual_seconds(harness: Cor
     status = await core.quotas.status(GUILD, Member(1))
     assert status.day_used == 2
     report = await core.reports.usage(GUILD)
-    assert [(row.user_id, row.seconds, row.cost) for row in report.rows] == [(1, 2, 1.0)]
+    assert [(row.user_id, row.seconds, row.cost_micros) for row in report.rows] == [(1, 2, 1_000_000)]
     assert await core.reports.ledger_check() == []
 
 

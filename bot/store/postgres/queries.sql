@@ -78,7 +78,7 @@ ORDER BY seq LIMIT %s
 
 -- name: add_ledger
 -- Ledger rows for one job, `{rows}` of them in one statement.
-INSERT INTO ledger (job_id, guild_id, user_id, model, entry, seconds, jobs, cost, window_at, at) VALUES {rows}
+INSERT INTO ledger (job_id, guild_id, user_id, model, entry, seconds, jobs, cost_micros, window_at, at) VALUES {rows}
 
 -- name: user_usage
 -- A member's day and month usage in one pass over their rows in the month (day twice, then month).
@@ -88,23 +88,26 @@ SELECT COALESCE(SUM(CASE WHEN window_at >= %s AND window_at < %s THEN seconds EN
 FROM ledger WHERE guild_id = %s AND user_id = %s AND window_at >= %s AND window_at < %s
 
 -- name: guild_usage
--- A guild's usage in one window.
-SELECT COALESCE(SUM(seconds), 0), COALESCE(SUM(jobs), 0) FROM ledger
+-- A guild's usage in one window: seconds, jobs and money.
+SELECT COALESCE(SUM(seconds), 0), COALESCE(SUM(jobs), 0), COALESCE(SUM(cost_micros), 0) FROM ledger
 WHERE guild_id = %s AND window_at >= %s AND window_at < %s
 
 -- name: job_ledgers
--- Every job beside the sum of its ledger rows and of its charges (the ledger check).
+-- Every job beside the sum of its ledger rows and of its charges, in seconds and money (the ledger check).
 SELECT jobs.id, jobs.state, jobs.cost_seconds,
-       COALESCE(totals.seconds, 0) AS ledger_seconds, COALESCE(totals.charged, 0) AS charged
+       COALESCE(totals.seconds, 0) AS ledger_seconds, COALESCE(totals.charged, 0) AS charged,
+       jobs.cost_micros, COALESCE(totals.micros, 0) AS ledger_micros,
+       COALESCE(totals.charged_micros, 0) AS charged_micros
 FROM jobs LEFT JOIN (
     -- One pass over the ledger, grouped: it has no index by job (every index costs each write).
-    SELECT job_id, SUM(seconds) AS seconds, SUM(CASE WHEN entry = 'charge' THEN seconds END) AS charged
+    SELECT job_id, SUM(seconds) AS seconds, SUM(CASE WHEN entry = 'charge' THEN seconds END) AS charged,
+           SUM(cost_micros) AS micros, SUM(CASE WHEN entry = 'charge' THEN cost_micros END) AS charged_micros
     FROM ledger GROUP BY job_id
 ) AS totals ON totals.job_id = jobs.id
 
 -- name: usage_rows
 -- Charged seconds, jobs and cost per member and model since a time, the most seconds first.
-SELECT user_id, model, SUM(seconds), SUM(jobs), SUM(cost) FROM ledger
+SELECT user_id, model, SUM(seconds), SUM(jobs), SUM(cost_micros) FROM ledger
 WHERE guild_id = %s AND entry = 'charge' AND window_at >= %s
 GROUP BY user_id, model ORDER BY SUM(seconds) DESC
 
@@ -162,7 +165,8 @@ DELETE FROM user_tiers WHERE guild_id = %s AND user_id = %s
 
 -- name: guild_settings
 -- A guild's settings row (absent until an admin changes one).
-SELECT paused, daily_budget_seconds, timezone, admins_exempt, enabled_models, allowed_channels
+SELECT paused, daily_budget_seconds, timezone, admins_exempt, enabled_models, allowed_channels,
+       daily_budget_micros, monthly_budget_micros
 FROM guild_settings WHERE guild_id = %s
 
 -- name: blocklist

@@ -73,7 +73,7 @@ ORDER BY rowid LIMIT ?
 
 -- name: add_ledger
 -- Ledger rows for one job, `{rows}` of them in one statement.
-INSERT INTO ledger (job_id, guild_id, user_id, model, entry, seconds, jobs, cost, window_at, at) VALUES {rows}
+INSERT INTO ledger (job_id, guild_id, user_id, model, entry, seconds, jobs, cost_micros, window_at, at) VALUES {rows}
 
 -- name: user_usage
 -- A member's day and month usage in one pass over their rows in the month (day twice, then month).
@@ -83,23 +83,26 @@ SELECT COALESCE(SUM(CASE WHEN window_at >= ? AND window_at < ? THEN seconds END)
 FROM ledger WHERE guild_id = ? AND user_id = ? AND window_at >= ? AND window_at < ?
 
 -- name: guild_usage
--- A guild's usage in one window.
-SELECT COALESCE(SUM(seconds), 0), COALESCE(SUM(jobs), 0) FROM ledger
+-- A guild's usage in one window: seconds, jobs and money.
+SELECT COALESCE(SUM(seconds), 0), COALESCE(SUM(jobs), 0), COALESCE(SUM(cost_micros), 0) FROM ledger
 WHERE guild_id = ? AND window_at >= ? AND window_at < ?
 
 -- name: job_ledgers
--- Every job beside the sum of its ledger rows and of its charges (the ledger check).
+-- Every job beside the sum of its ledger rows and of its charges, in seconds and money (the ledger check).
 SELECT jobs.id, jobs.state, jobs.cost_seconds,
-       COALESCE(totals.seconds, 0) AS ledger_seconds, COALESCE(totals.charged, 0) AS charged
+       COALESCE(totals.seconds, 0) AS ledger_seconds, COALESCE(totals.charged, 0) AS charged,
+       jobs.cost_micros, COALESCE(totals.micros, 0) AS ledger_micros,
+       COALESCE(totals.charged_micros, 0) AS charged_micros
 FROM jobs LEFT JOIN (
     -- One pass over the ledger, grouped: it has no index by job (see migration 0002).
-    SELECT job_id, SUM(seconds) AS seconds, SUM(CASE WHEN entry = 'charge' THEN seconds END) AS charged
+    SELECT job_id, SUM(seconds) AS seconds, SUM(CASE WHEN entry = 'charge' THEN seconds END) AS charged,
+           SUM(cost_micros) AS micros, SUM(CASE WHEN entry = 'charge' THEN cost_micros END) AS charged_micros
     FROM ledger GROUP BY job_id
 ) AS totals ON totals.job_id = jobs.id
 
 -- name: usage_rows
 -- Charged seconds, jobs and cost per member and model since a time, the most seconds first.
-SELECT user_id, model, SUM(seconds), SUM(jobs), SUM(cost) FROM ledger
+SELECT user_id, model, SUM(seconds), SUM(jobs), SUM(cost_micros) FROM ledger
 WHERE guild_id = ? AND entry = 'charge' AND window_at >= ?
 GROUP BY user_id, model ORDER BY SUM(seconds) DESC
 
@@ -151,7 +154,8 @@ DELETE FROM user_tiers WHERE guild_id = ? AND user_id = ?
 
 -- name: guild_settings
 -- A guild's settings row (absent until an admin changes one).
-SELECT paused, daily_budget_seconds, timezone, admins_exempt, enabled_models, allowed_channels
+SELECT paused, daily_budget_seconds, timezone, admins_exempt, enabled_models, allowed_channels,
+       daily_budget_micros, monthly_budget_micros
 FROM guild_settings WHERE guild_id = ?
 
 -- name: blocklist
