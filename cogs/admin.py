@@ -193,8 +193,8 @@ class FootageAdmin(
         self,
         interaction: discord.Interaction[Any],
         seconds: app_commands.Range[int, 0, 10_000_000] | None = None,
-        daily: app_commands.Range[float, 0, MONEY_BUDGET_MAX] | None = None,
-        monthly: app_commands.Range[float, 0, MONEY_BUDGET_MAX] | None = None,
+        daily: app_commands.Range[float, 0.0, MONEY_BUDGET_MAX] | None = None,
+        monthly: app_commands.Range[float, 0.0, MONEY_BUDGET_MAX] | None = None,
     ) -> None:
         """Change the caps given; with none given, show them."""
         assert interaction.guild_id is not None

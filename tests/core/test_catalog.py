@@ -24,6 +24,17 @@ def test_backend_limit_caps_all_models_of_a_backend(tmp_path: Path) -> None:
     assert (catalog.backend_limit("fal"), catalog.backend_limit("demo")) == (3, 2)
 
 
+def test_the_prices_currency_is_stated_once_beside_them(tmp_path: Path) -> None:
+    config = tmp_path / "footage.toml"
+    demo = 'backend = "demo"\ndurations = [4]\naspects = ["1:1"]\n'
+    config.write_text(f'currency = "EUR"\n[models.a]\n{demo}cost_per_second = 0.2\n[models.b]\n{demo}')
+    loaded = load_catalog_file(config)
+    assert loaded.currency == "EUR"
+    assert [model.cost_per_second for model in loaded] == [0.2, None]  # b has no price
+    config.write_text(f"[models.a]\n{demo}")
+    assert load_catalog_file(config).currency == "USD"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -32,6 +43,10 @@ def test_backend_limit_caps_all_models_of_a_backend(tmp_path: Path) -> None:
          "backend 'fal', field max_concurrency"),
         ("models = 3\n", "needs at least one [models.NAME] table"),
         ("[models\n", "not valid TOML"),
+        ('currency = "euro"\n[models.x]\nbackend = "demo"\ndurations = [4]\naspects = ["1:1"]\n',
+         "field currency: must be a three-letter currency code"),
+        ("[models.x]\nbackend = \"demo\"\ndurations = [4]\naspects = [\"1:1\"]\ncost_per_second = -1\n",
+         "model 'x', field cost_per_second"),
     ],
 )  # fmt: skip
 def test_bad_catalogs_name_file_model_and_field(tmp_path: Path, text: str, message: str) -> None:

@@ -12,6 +12,8 @@ every step, for every member:
   monthly seconds (the relax lane exists to take jobs past them, so it is left out;
   without relax all footage counts);
 * normal-lane footage of non-exempt members today <= the guild's daily budget;
+* the guild's money (every lane, every member: relax jobs and exempt admins cost
+  money too) today and this month <= its daily and monthly spending budgets;
 * and each enqueue gets exactly the answer the quota status shown before it
   implies: the right refusal code, the relax lane only when a limit is reached
   (for enqueues sent one at a time; bursts sent at once only have to stay within
@@ -38,7 +40,8 @@ from bot.domain.jobs import Job, JobState
 from bot.domain.tiers import Tier
 from bot.jobs.events import JobEvent
 from bot.jobs.refusal import Refusal
-from bot.quotas.service import RELAX_LANE, Member, QuotaStatus
+from bot.quotas.ledger import charged_micros
+from bot.quotas.service import RELAX_LANE, Member, QuotaStatus, Spending
 from bot.quotas.windows import Window, day_window, month_window
 from tests.core.conftest import GUILD, CoreHarness, origin, request
 from tests.core.conftest import small_clip as small_clip  # the fixture, shared with tests/core
@@ -47,6 +50,7 @@ GOLD_ROLE = 111
 GUILD_MAX_RUNNING = 4
 MODEL_CONCURRENCY = 2
 CLIP_SECONDS = 2  # the scripted backend always returns small_clip, two seconds long
+PRICE_MICROS = 500_000  # the harness's model costs 0.5 a second
 
 MEMBERS = {
     1: Member(1),  # default tier
@@ -74,6 +78,16 @@ class Books:
         if job.state is JobState.DELIVERED:
             return min(job.cost_seconds, CLIP_SECONDS)
         return 0 if job.state.finished else job.cost_seconds
+
+    def held_micros(self, job: Job) -> int:
+        """The money the job holds: its reserved cost, the delivered seconds' cost, else nothing."""
+        if job.state is JobState.DELIVERED:
+            return charged_micros(job, min(job.cost_seconds, CLIP_SECONDS))
+        return 0 if job.state.finished else job.cost_micros
+
+    def spent(self, window: Window) -> int:
+        start, end = to_epoch(window.start), to_epoch(window.end)
+        return sum(self.held_micros(job) for job in self.jobs.values() if start <= to_epoch(job.created_at) < end)
 
     def normal_lane(self, window: Window, user: int | None = None, exempt: frozenset[int] = frozenset()) -> int:
         start, end = to_epoch(window.start), to_epoch(window.end)
@@ -127,18 +141,37 @@ steps = st.lists(
     budget=None,
     exempt=False,
     timezone="UTC",
+    spending=(None, None),
 )
 @example(  # the guild budget refuses one member, sends another to relax, and lets an exempt admin through
     actions=[("enqueue", 1, [8]), ("enqueue", 2, [4]), ("enqueue", 3, [2, 2]), ("enqueue", 4, [8]), ("deliver", 0, [])],
     budget=10,
     exempt=True,
     timezone="America/Los_Angeles",
+    spending=(None, None),
+)
+@example(  # money runs out before seconds do, for the relax lane and an exempt admin too; a new day helps,
+    # until the month's money is spent
+    actions=[
+        ("enqueue", 1, [8, 4]),
+        ("enqueue", 3, [4, 4, 4]),
+        ("enqueue", 4, [8]),
+        ("deliver", 0, []),
+        ("clock", 25, []),
+        ("enqueue", 4, [8, 8]),
+        ("enqueue", 2, [2]),
+    ],
+    budget=None,
+    exempt=True,
+    timezone="UTC",
+    spending=(5_000_000, 8_000_000),
 )
 @given(
     actions=steps,
     budget=st.sampled_from([None, 10, 20, 30]),
     exempt=st.booleans(),
     timezone=st.sampled_from(["UTC", "Asia/Kolkata", "America/Los_Angeles"]),
+    spending=st.tuples(st.sampled_from([None, 3_000_000, 7_000_000]), st.sampled_from([None, 9_000_000])),
 )
 async def test_no_member_ever_exceeds_a_limit(
     tmp_path_factory: pytest.TempPathFactory,
@@ -148,8 +181,9 @@ async def test_no_member_ever_exceeds_a_limit(
     budget: int | None,
     exempt: bool,
     timezone: str,
+    spending: tuple[int | None, int | None],
 ) -> None:
-    """After every step each member is within every limit, and every admission decision was the right one."""
+    """After every step each member and the guild are within every limit, and every admission decision was right."""
     harness = CoreHarness(tmp_path_factory.mktemp("quotas"), small_clip)
     harness.backend.auto_release = False
     core = await harness.open(
@@ -170,6 +204,7 @@ async def test_no_member_ever_exceeds_a_limit(
         await core.guilds.set_role_tier(GUILD, GOLD_ROLE, "gold")
         await core.guilds.set_user_tier(GUILD, 3, "relaxed")
         await core.guilds.set_daily_budget(GUILD, budget)
+        await core.guilds.set_budgets(GUILD, daily_budget_micros=spending[0], monthly_budget_micros=spending[1])
         await core.guilds.set_admins_exempt(GUILD, exempt)
         await core.guilds.set_timezone(GUILD, timezone)
         await core.start()
@@ -212,7 +247,8 @@ async def _enqueue_and_judge(
     assert harness.core is not None
     member = MEMBERS[user]
     before = await harness.core.quotas.status(GUILD, member)
-    expected = _expected_answer(before, seconds, budget, user in exempt)
+    spent_before = await harness.core.quotas.spending(GUILD)
+    expected = _expected_answer(before, spent_before, seconds, budget, user in exempt)
     try:
         queued = await harness.core.jobs.enqueue(origin(user), request(seconds=seconds), member)
     except Refusal as refusal:
@@ -223,15 +259,27 @@ async def _enqueue_and_judge(
     assert answer == expected, f"user {user}, {seconds} s: got {answer}, expected {expected} from {before}"
 
 
-def _expected_answer(status: QuotaStatus, seconds: int, budget: int | None, exempt: bool) -> str:
-    """The refusal code, or the lane, that the status shown to the member implies."""
+def _expected_answer(status: QuotaStatus, spending: Spending, seconds: int, budget: int | None, exempt: bool) -> str:
+    """The refusal code, or the lane, that the status (and the spending an admin sees) implies."""
     tier = status.tier
     if seconds > tier.max_clip_seconds:
         return "clip_too_long"
     if status.queued >= tier.max_queued:
         return "queue_full"
-    if exempt:
-        return "normal"
+    lane = "normal" if exempt else _expected_lane(status, seconds, budget)
+    if lane not in ("normal", "relax"):
+        return lane
+    cost = seconds * PRICE_MICROS
+    if spending.daily_budget is not None and spending.day_spent + cost > spending.daily_budget:
+        return "daily_spending"
+    if spending.monthly_budget is not None and spending.month_spent + cost > spending.monthly_budget:
+        return "monthly_spending"
+    return lane
+
+
+def _expected_lane(status: QuotaStatus, seconds: int, budget: int | None) -> str:
+    """What the seconds quotas and the seconds budget say: a lane, or a refusal code."""
+    tier = status.tier
     over = None
     if status.day_used + seconds > tier.daily_seconds:
         over = "daily_quota"
@@ -265,6 +313,12 @@ async def _assert_within_limits(
             assert status.day_used <= tier.daily_seconds and status.month_used <= tier.monthly_seconds
     if budget is not None:
         assert books.normal_lane(day, exempt=exempt) <= budget, "the guild went past its daily budget"
+    spending = await harness.core.quotas.spending(GUILD)
+    assert (spending.day_spent, spending.month_spent) == (books.spent(day), books.spent(month))
+    if spending.daily_budget is not None:
+        assert spending.day_spent <= spending.daily_budget, "the guild went past its daily spending budget"
+    if spending.monthly_budget is not None:
+        assert spending.month_spent <= spending.monthly_budget, "the guild went past its monthly spending budget"
 
 
 async def _settle(harness: CoreHarness, books: Books, timeout: float = 5.0) -> None:

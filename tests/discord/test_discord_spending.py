@@ -1,0 +1,65 @@
+"""A server's budget in money, through Discord: set with /footage budget, refused in plain words,
+shown to admins in /quota and /footage usage. The gated model costs 0.50 USD a second."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from discord.ext import commands
+
+from bot.domain.jobs import JobState
+from tests.discord.simworld import World, job_id_of
+
+
+@pytest.fixture
+def simcord_bot(gated_bot: commands.Bot) -> commands.Bot:
+    return gated_bot
+
+
+async def test_a_money_budget_is_set_refuses_with_whats_left_and_shows_to_admins(world: World) -> None:
+    shown = await world.admin.slash(world.channel, "footage budget")
+    assert shown.ephemeral and shown.response is not None
+    assert shown.response.content == (
+        "This server's budgets:\nSeconds a day: no cap\nMoney a day: no cap\nMoney a month: no cap"
+    )
+    saved = await world.admin.slash(world.channel, "footage budget", daily=2.5, monthly=20.0)
+    assert saved.response is not None
+    assert saved.response.content == (
+        "Saved. This server's budgets:\nSeconds a day: no cap\nMoney a day: 2.50 USD\nMoney a month: 20.00 USD"
+    )
+
+    # 4 s reserved (2.00 USD); the clip is 2 s long, so 1.00 USD is charged.
+    first = await world.alice.slash(world.channel, "generate", prompt="a quiet pier", seconds=4)
+    assert first.response is not None and not first.ephemeral
+    assert (await world.finished(job_id_of(first.response))).state is JobState.DELIVERED
+
+    refused = await world.bob.slash(world.channel, "generate", prompt="a second pier", seconds=4)
+    assert refused.ephemeral and refused.response is not None
+    text = refused.response.content
+    assert text.startswith("⛔")
+    assert "daily spending budget: 1.50 USD of 2.50 USD left today" in text
+    assert "the clip would cost about 2.00 USD" in text
+    assert re.search(r"It resets in (\d+ h ?)?(\d+ min)?\.", text), text
+
+    admin_quota = await world.admin.slash(world.channel, "quota")
+    assert admin_quota.response is not None
+    fields = {field.name: field.value or "" for field in admin_quota.response.embeds[0].fields}
+    today, month = fields["Server spending"].splitlines()
+    assert re.fullmatch(r"Today: 1\.00 USD spent, 1\.50 USD of 2\.50 USD left · resets <t:\d+:R>", today)
+    assert re.fullmatch(r"This month: 1\.00 USD spent, 19\.00 USD of 20\.00 USD left · resets <t:\d+:R>", month)
+    member_quota = await world.alice.slash(world.channel, "quota")
+    assert member_quota.response is not None
+    assert "Server spending" not in [field.name for field in member_quota.response.embeds[0].fields]
+
+    usage = await world.admin.slash(world.channel, "footage usage")
+    assert usage.response is not None
+    report = usage.response.content
+    assert "Today: 1.00 USD spent, 1.50 USD of 2.50 USD left" in report
+    assert "2 s, estimated 1.00 USD" in report
+    assert "alice · gated: 2 s in 1 jobs, 1.00 USD" in report
+
+    cleared = await world.admin.slash(world.channel, "footage budget", daily=0.0)
+    assert cleared.response is not None and "Money a day: no cap\nMoney a month: 20.00 USD" in cleared.response.content
+    again = await world.bob.slash(world.channel, "generate", prompt="a second pier", seconds=4)
+    assert again.response is not None and not again.ephemeral
