@@ -11,7 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_glue import text
-from bot.discord_glue.buttons import result_view
+from bot.discord_glue.buttons import result_buttons
 from bot.discord_glue.limits import CHOICE_NAME, cut
 from bot.discord_glue.members import member_info
 from bot.discord_glue.names import display_name
@@ -19,6 +19,7 @@ from bot.discord_glue.replies import acknowledge, answer, say_ephemeral
 from bot.discord_glue.services import Services, services_of
 from bot.discord_glue.status import clip_link, queue_text, status_message
 from bot.domain.jobs import Job, JobState, normalize_job_id
+from bot.jobs.facts import Fact
 
 LIST_LIMIT = 20
 JOB_OPTION_MAX = 32  # an id is 8 characters; room for a pasted id with stray spaces
@@ -154,25 +155,26 @@ class Jobs(commands.Cog):
         if found is None or found.guild_id != interaction.guild_id:
             await say_ephemeral(interaction, f"There is no job `{normalize_job_id(job)}` in this server. Check the id.")
             return
-        shown = status_message(found, services.core.jobs.place(found), disk_low=services.core.disk.low)
+        place = services.core.jobs.place(found)
         if clip_gone(found):
-            await answer(interaction, clip_gone_text(found), **shown.send_kwargs())
+            gone = status_message(services.core, found, place, note=Fact("Clip", clip_gone_text(found)))
+            await answer(interaction, **gone.send_kwargs())
             return
         path = clip_file(found, interaction.filesize_limit)
         if not found.state.finished or found.state is JobState.CANCELED or (path is None and found.result_url is None):
-            await answer(interaction, **shown.send_kwargs())
+            await answer(interaction, **status_message(services.core, found, place).send_kwargs())
             return
         # Uploading may take a while: acknowledge first, then send the clip.
         await acknowledge(interaction)
-        view = result_view(found.id)
+        buttons = result_buttons(found.id)
         if path is not None:
-            await answer(
-                interaction, embed=shown.embed, file=discord.File(path, filename=f"{found.id}{path.suffix}"), view=view
-            )
+            name = f"{found.id}{path.suffix}"
+            shown = status_message(services.core, found, place, clip_file=name)
+            await answer(interaction, file=discord.File(path, filename=name), **shown.send_kwargs(buttons))
         else:
-            await answer(
-                interaction, f"The clip is too large to upload here: {found.result_url}", embed=shown.embed, view=view
-            )
+            too_large = Fact("Clip", f"The clip is too large to upload here: {found.result_url}")
+            shown = status_message(services.core, found, place, note=too_large)
+            await answer(interaction, **shown.send_kwargs(buttons))
 
     @show.autocomplete("job")
     async def show_choices(self, interaction: discord.Interaction[Any], current: str) -> list[app_commands.Choice[str]]:

@@ -34,7 +34,7 @@ async def announce(interaction: discord.Interaction[Any], enqueued: Enqueued) ->
         await say_ephemeral(interaction, f"That is already on its way as job `{job.id}`{where}")
         return
     place = enqueued.place if job.state is JobState.QUEUED else None
-    shown = status_message(job, place, disk_low=services.core.disk.low)
+    shown = status_message(services.core, job, place)
     ack.answering(interaction)
     channel_id = interaction.channel_id
     try:

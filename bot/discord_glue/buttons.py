@@ -25,14 +25,16 @@ from bot.discord_glue.replies import answer, say_ephemeral
 from bot.discord_glue.services import services_of
 from bot.discord_glue.status import JOB_ID_PATTERN
 from bot.domain.jobs import Job
-from bot.jobs.facts import clip_shape
+from bot.jobs.facts import clip_shape, seed_words
 
 log = logging.getLogger(__name__)
 
-ButtonItem = discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]]
+ButtonItem = discord.ui.DynamicItem[discord.ui.Button[discord.ui.LayoutView]]
 
 
-def _button(action: str, job_id: str, label: str, style: discord.ButtonStyle) -> discord.ui.Button[discord.ui.View]:
+def _button(
+    action: str, job_id: str, label: str, style: discord.ButtonStyle
+) -> discord.ui.Button[discord.ui.LayoutView]:
     return discord.ui.Button(label=label, style=style, custom_id=f"footage:{action}:{job_id}")
 
 
@@ -174,7 +176,7 @@ def info_embed(job: Job, requester: str) -> discord.Embed:
     embed.add_field(name="Requested by", value=requester)
     embed.add_field(name="Model", value=request.model)
     embed.add_field(name="Length", value=clip_shape(request))
-    embed.add_field(name="Seed", value=str(request.seed) if request.seed is not None else "random")
+    embed.add_field(name="Seed", value=seed_words(request.seed))
     embed.add_field(name="State", value=job.state.value)
     embed.add_field(name="Asked", value=text.absolute(job.created_at))
     if request.negative_prompt:
@@ -186,11 +188,8 @@ def info_embed(job: Job, requester: str) -> discord.Embed:
     return embed
 
 
-def result_view(job_id: str) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    for item in (RetryButton(job_id), RemixButton(job_id), DeleteButton(job_id), InfoButton(job_id)):
-        view.add_item(item)
-    return view
+def result_buttons(job_id: str) -> tuple[ButtonItem, ...]:
+    return (RetryButton(job_id), RemixButton(job_id), DeleteButton(job_id), InfoButton(job_id))
 
 
 DYNAMIC_ITEMS: tuple[type[ButtonItem], ...] = (RetryButton, RemixButton, DeleteButton, InfoButton)

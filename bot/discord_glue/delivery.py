@@ -1,5 +1,8 @@
 """Posts finished clips: a reply to the status message, pinging only the requester.
 
+The post is a Components V2 layout with the clip in a media gallery (the file is
+attached to the same message and referenced as `attachment://<name>`).
+
 Idempotent: a job that already has a result message is not posted again, and
 every post carries a nonce derived from the job id that Discord enforces, so a
 retry after a crash or a 5xx cannot make a second message.
@@ -14,11 +17,14 @@ from typing import Any
 import discord
 
 from bot.discord_glue import text
-from bot.discord_glue.buttons import result_view
+from bot.discord_glue.buttons import result_buttons
+from bot.discord_glue.card import Card, Tone
+from bot.discord_glue.layout import card_layout
 from bot.discord_glue.limits import fit_message
+from bot.discord_glue.status import job_footer
 from bot.domain.jobs import FailureReason, Job
 from bot.jobs.delivery import Clip, Delivered, DeliveryOutcome, Undeliverable
-from bot.jobs.facts import sound_words
+from bot.jobs.facts import Fact, request_facts
 
 log = logging.getLogger(__name__)
 
@@ -39,21 +45,26 @@ def megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
-def result_text(job: Job, clip: Clip, *, link: str | None) -> str:
-    request = job.request
-    seed = str(request.seed) if request.seed is not None else "random"
-    prompt = "\n".join(f"> {line}" for line in text.shorten(request.prompt, PROMPT_LIMIT).splitlines())
-    lines = [
-        f"<@{job.user_id}> your clip is ready · job `{job.id}`",
-        prompt,
-        f"{request.model} · {request.seconds} s · {request.aspect} · seed {seed} · {sound_words(clip.info.has_audio)}",
-    ]
+def result_card(job: Job, clip: Clip, *, link: str | None, file_name: str | None) -> Card:
+    """The clip post: the requester's mention, the prompt, what was made, and the clip itself (or its link)."""
+    notes: tuple[Fact, ...] = ()
     if link is not None:
-        lines.append(
-            f"The clip is {megabytes(clip.info.size_bytes)}, over the upload limit here "
-            f"({megabytes(job.origin.upload_limit)}), so here is the video service's link: {link}"
+        notes = (
+            Fact(
+                "Clip",
+                f"The clip is {megabytes(clip.info.size_bytes)}, over the upload limit here "
+                f"({megabytes(job.origin.upload_limit)}), so here is the video service's link: {link}",
+            ),
         )
-    return "\n".join(lines)
+    return Card(
+        tone=Tone.DONE,
+        lead=f"<@{job.user_id}> your clip is ready",
+        prompt=text.shorten(job.request.prompt, PROMPT_LIMIT),
+        facts=request_facts(job.request, clip.info.has_audio),
+        notes=notes,
+        footer=job_footer(job),
+        clip_file=file_name,
+    )
 
 
 def only_requester(job: Job) -> discord.AllowedMentions:
@@ -82,7 +93,7 @@ class DiscordDeliverer:
                 message_id=job.status_message_id, channel_id=job.origin.channel_id, fail_if_not_exists=False
             )
         try:
-            message = await self._send(channel, job, clip, link=link, reference=reference, view=True)
+            message = await self._send(channel, job, clip, link=link, reference=reference, buttons=True)
         except discord.Forbidden as error:
             if error.code not in (MISSING_PERMISSIONS, MISSING_ACCESS):
                 return Undeliverable(FailureReason.COULD_NOT_DELIVER, f"Discord refused the post: {error.text}")
@@ -106,26 +117,23 @@ class DiscordDeliverer:
         *,
         link: str | None,
         reference: discord.MessageReference | None,
-        view: bool,
+        buttons: bool,
     ) -> discord.Message:
         """Send, retrying server errors: the enforced nonce makes a resend safe."""
         attempt = 1
         while True:
             extras: dict[str, Any] = {}
+            file_name = None
             if link is None:
-                extras["file"] = discord.File(clip.path, filename=f"{job.id}{clip.path.suffix}")
-            if view:
-                extras["view"] = result_view(job.id)
+                file_name = f"{job.id}{clip.path.suffix}"
+                extras["file"] = discord.File(clip.path, filename=file_name)
             if reference is not None:
                 extras["reference"] = reference
+            card = result_card(job, clip, link=link, file_name=file_name)
+            layout = card_layout(card, result_buttons(job.id) if buttons else ())
             try:
                 return await channel.send(
-                    **fit_message(
-                        result_text(job, clip, link=link),
-                        nonce=nonce_for(job),
-                        allowed_mentions=only_requester(job),
-                        **extras,
-                    )
+                    **fit_message(view=layout, nonce=nonce_for(job), allowed_mentions=only_requester(job), **extras)
                 )
             except discord.HTTPException as error:
                 if error.status < 500 or attempt >= SEND_ATTEMPTS:
@@ -142,7 +150,7 @@ class DiscordDeliverer:
             user = await self._client.fetch_user(job.user_id)
             dm = await user.create_dm()
             # Buttons need the server (quota, permissions), so the DM carries the clip alone.
-            message = await self._send(dm, job, clip, link=link, reference=None, view=False)
+            message = await self._send(dm, job, clip, link=link, reference=None, buttons=False)
         except discord.HTTPException as error:
             return Undeliverable(
                 FailureReason.COULD_NOT_DELIVER,

@@ -23,6 +23,9 @@ FIELD_VALUE = 1024
 FOOTER = 2048
 AUTHOR = 256
 EMBED_TOTAL = 6000  # title + description + field names and values + footer + author, over all embeds
+# Components V2: all text displays of one message together (each alone has the same limit);
+# discord.py itself refuses a layout of more than 40 components.
+LAYOUT_TEXT = 4000
 MODAL_TITLE = 45
 TEXT_INPUT_LABEL = 45
 TEXT_INPUT_VALUE = 4000
@@ -83,11 +86,26 @@ def fit_embed(embed: discord.Embed) -> discord.Embed:
     return fitted
 
 
+def fit_layout(view: discord.ui.LayoutView) -> discord.ui.LayoutView:
+    """`view` with its text displays cut, longest first, until their total is within Discord's limit."""
+    texts = [item for item in view.walk_children() if isinstance(item, discord.ui.TextDisplay)]
+    excess = sum(len(shown.content) for shown in texts) - LAYOUT_TEXT
+    while excess > 0:
+        longest = max(texts, key=lambda shown: len(shown.content))
+        shorter = cut(longest.content, max(len(longest.content) - excess, 1))
+        excess -= len(longest.content) - len(shorter)
+        longest.content = shorter
+    return view
+
+
 def fit_message(content: str | None = None, **kwargs: Any) -> dict[str, Any]:
-    """The keyword arguments for a send or edit, with `content` and any embed cut to fit."""
+    """The keyword arguments for a send or edit, with `content`, any embed and any layout's text cut to fit."""
     if content is not None:
         kwargs["content"] = cut(content, CONTENT)
     embed = kwargs.get("embed")
     if isinstance(embed, discord.Embed):
         kwargs["embed"] = fit_embed(embed)
+    view = kwargs.get("view")
+    if isinstance(view, discord.ui.LayoutView):
+        kwargs["view"] = fit_layout(view)
     return kwargs

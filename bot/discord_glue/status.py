@@ -1,28 +1,30 @@
 """The status message: what a job is doing, rendered from the job alone.
 
-Shown to the whole channel, so the prompt goes in an embed (embeds never ping)
-and the message is sent with no allowed mentions at all.
+Shown to the whole channel as a Components V2 layout (see `layout`); the prompt
+is echoed in it, so the message is sent with no allowed mentions at all.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
 import discord
 
 from bot.discord_glue import text
+from bot.discord_glue.card import Card, Tone
 from bot.discord_glue.errors import guarded
+from bot.discord_glue.layout import LayoutItem, card_layout
 from bot.discord_glue.limits import fit_message
 from bot.discord_glue.members import member_info
 from bot.discord_glue.replies import say_ephemeral
 from bot.discord_glue.services import services_of
 from bot.discord_glue.updater import StatusUpdater
 from bot.domain.jobs import JOB_ID_ALPHABET, JOB_ID_LENGTH, Job, JobState
-from bot.jobs.facts import clip_shape
+from bot.jobs.facts import Fact, request_facts
 from bot.jobs.scheduler import EXACT_POSITIONS, QueuePlace
 
 if TYPE_CHECKING:
@@ -44,10 +46,10 @@ STATE_LABEL: dict[JobState, str] = {
     JobState.FAILED: "❌ Failed",
 }
 
-STATE_COLOUR: dict[JobState, discord.Colour] = {
-    JobState.DELIVERED: discord.Colour.green(),
-    JobState.CANCELED: discord.Colour.light_grey(),
-    JobState.FAILED: discord.Colour.red(),
+STATE_TONE: dict[JobState, Tone] = {
+    JobState.DELIVERED: Tone.DONE,
+    JobState.CANCELED: Tone.CANCELED,
+    JobState.FAILED: Tone.FAILED,
 }
 
 
@@ -92,42 +94,72 @@ HELD_BY_DISK = frozenset({JobState.QUEUED, JobState.SUBMITTING, JobState.RUNNING
 DISK_NOTE = "⚠️ The bot is waiting for disk space; this job continues once the admin frees some."
 
 
-def status_embed(job: Job, place: QueuePlace | None, *, disk_low: bool = False) -> discord.Embed:
-    embed = discord.Embed(
-        title=STATE_LABEL[job.state],
-        description=text.shorten(job.request.prompt, PROMPT_LIMIT),
-        colour=STATE_COLOUR.get(job.state, discord.Colour.blurple()),
-    )
-    embed.add_field(name="Model", value=job.request.model)
-    embed.add_field(name="Length", value=clip_shape(job.request))
-    embed.add_field(name=(timing := _timing(job))[0], value=timing[1])
-    if job.state is JobState.QUEUED and place is not None:
-        embed.add_field(name="Queue", value=queue_text(place), inline=False)
+def progress_note(job: Job) -> Fact | None:
     if job.state is JobState.SUBMITTING and job.waiting_reason is not None:
-        embed.add_field(name="Progress", value=job.waiting_reason, inline=False)
+        return Fact("Progress", job.waiting_reason)
     if job.state is JobState.RUNNING:
         if job.progress is not None:
-            progress = f"`{text.bar(job.progress)}` {round(job.progress * 100)}%"
-        elif job.provider_queue_position is not None:
-            progress = f"Waiting at the video service (position {job.provider_queue_position})"
-        else:
-            progress = "Started"
-        embed.add_field(name="Progress", value=progress, inline=False)
+            return Fact("Progress", f"`{text.bar(job.progress)}` {round(job.progress * 100)}%")
+        if job.provider_queue_position is not None:
+            return Fact("Progress", f"Waiting at the video service (position {job.provider_queue_position})")
+        return Fact("Progress", "Started")
     if job.state is JobState.FETCHING and job.clip_step is not None:
-        embed.add_field(name="Progress", value=job.clip_step.plain, inline=False)
+        return Fact("Progress", job.clip_step.plain)
+    return None
+
+
+def status_notes(job: Job, place: QueuePlace | None, *, disk_low: bool) -> tuple[Fact, ...]:
+    notes: list[Fact] = []
+    if job.state is JobState.QUEUED and place is not None:
+        notes.append(Fact("Queue", queue_text(place)))
+    if (progress := progress_note(job)) is not None:
+        notes.append(progress)
     if disk_low and job.state in HELD_BY_DISK:
-        embed.add_field(name="Waiting for disk space", value=DISK_NOTE, inline=False)
+        notes.append(Fact("Waiting for disk space", DISK_NOTE))
     if job.state is JobState.FAILED and job.failure is not None:
         reason = job.failure.plain
         if job.failure_detail:
             reason += f"\n{text.shorten(job.failure_detail, FAILURE_DETAIL_LIMIT)}"
-        embed.add_field(name="What happened", value=reason, inline=False)
+        notes.append(Fact("What happened", reason))
         if job.cost_seconds:
-            embed.add_field(name="Quota", value="Nothing was charged for this job.", inline=False)
+            notes.append(Fact("Quota", "Nothing was charged for this job."))
     if job.state is JobState.DELIVERED and job.result_message_id is not None:
-        embed.add_field(name="Clip", value=clip_text(job), inline=False)
-    embed.set_footer(text=f"Job {job.id}")
-    return embed
+        notes.append(Fact("Clip", clip_text(job)))
+    return tuple(notes)
+
+
+def status_card(
+    job: Job,
+    place: QueuePlace | None,
+    *,
+    sound: bool | None,
+    disk_low: bool = False,
+    note: Fact | None = None,
+    clip_file: str | None = None,
+) -> Card:
+    """The status card; `note` and `clip_file` are for /show (why the clip is not attached, or the clip)."""
+    return Card(
+        tone=STATE_TONE.get(job.state, Tone.WORKING),
+        title=STATE_LABEL[job.state],
+        prompt=text.shorten(job.request.prompt, PROMPT_LIMIT),
+        facts=(*request_facts(job.request, sound), Fact(*_timing(job))),
+        notes=(*status_notes(job, place, disk_low=disk_low), *(() if note is None else (note,))),
+        footer=job_footer(job),
+        clip_file=clip_file,
+    )
+
+
+def job_footer(job: Job) -> str:
+    return f"Job {job.id}"
+
+
+def job_sound(core: Core, job: Job) -> bool | None:
+    """Whether the job's clip has sound: as the job was queued, or, for a job from before the bot
+    recorded it, what its model makes; None when neither is known (the model is gone)."""
+    if job.request.audio is not None:
+        return job.request.audio
+    spec = core.catalog.get(job.request.model)
+    return None if spec is None else spec.audio
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,43 +169,37 @@ class StatusMessage:
     Two are equal when they would look the same, so the updater skips edits that change nothing.
     """
 
-    embed: discord.Embed
-    view: discord.ui.View | None
+    card: Card
+    job_id: str
+    cancelable: bool
 
-    @property
-    def shown(self) -> tuple[str, tuple[str, ...]]:
-        buttons = (
-            ()
-            if self.view is None
-            else tuple(str(item.custom_id) for item in self.view.children if hasattr(item, "custom_id"))
-        )
-        return json.dumps(self.embed.to_dict(), sort_keys=True), buttons
+    def layout(self, buttons: Sequence[LayoutItem] | None = None) -> discord.ui.LayoutView:
+        """The card with its Cancel button while the job can still be canceled, or with `buttons`."""
+        if buttons is not None:
+            return card_layout(self.card, buttons)
+        return card_layout(self.card, (CancelButton(self.job_id),) if self.cancelable else ())
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, StatusMessage) and self.shown == other.shown
-
-    def __hash__(self) -> int:
-        return hash(self.shown)
-
-    def send_kwargs(self) -> dict[str, Any]:
-        """For a new message (no view means no components)."""
-        extras: dict[str, Any] = {} if self.view is None else {"view": self.view}
-        return fit_message(embed=self.embed, **extras)
+    def send_kwargs(self, buttons: Sequence[LayoutItem] | None = None) -> dict[str, Any]:
+        return fit_message(view=self.layout(buttons))
 
     def edit_kwargs(self) -> dict[str, Any]:
-        """For an edit (no view removes the buttons)."""
-        return fit_message(embed=self.embed, view=self.view)
+        """For an edit. Clearing content and embeds in the same edit turns a message the bot
+        posted as an embed before it used layouts into a layout; on a layout it changes nothing."""
+        return fit_message(view=self.layout(), content=None, embeds=[])
 
 
-def status_message(job: Job, place: QueuePlace | None, *, disk_low: bool = False) -> StatusMessage:
-    return StatusMessage(status_embed(job, place, disk_low=disk_low), status_view(job))
+def status_message(
+    core: Core, job: Job, place: QueuePlace | None, *, note: Fact | None = None, clip_file: str | None = None
+) -> StatusMessage:
+    card = status_card(job, place, sound=job_sound(core, job), disk_low=core.disk.low, note=note, clip_file=clip_file)
+    return StatusMessage(card, job.id, cancelable=not (job.state.finished or job.state is JobState.DELIVERING))
 
 
 JOB_ID_PATTERN = f"[{JOB_ID_ALPHABET}]{{{JOB_ID_LENGTH}}}"
 
 
 class CancelButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.LayoutView]],
     template=rf"footage:cancel:(?P<job>{JOB_ID_PATTERN})",
 ):
     """Cancel on the status message; the job id lives in the custom id, so it survives restarts."""
@@ -202,15 +228,6 @@ class CancelButton(
         await say_ephemeral(interaction, f"Canceled job `{job.id}`.")
 
 
-def status_view(job: Job) -> discord.ui.View | None:
-    """A Cancel button while the job can still be canceled; nothing once it is finished."""
-    if job.state.finished or job.state is JobState.DELIVERING:
-        return None
-    view = discord.ui.View(timeout=None)
-    view.add_item(CancelButton(job.id))
-    return view
-
-
 def status_updater(client: discord.Client, core: Core, *, interval: float) -> StatusUpdater[StatusMessage]:
     """The updater for status messages: renders from the job and the queue, edits through the channel over REST.
 
@@ -219,7 +236,7 @@ def status_updater(client: discord.Client, core: Core, *, interval: float) -> St
     """
 
     def render(job: Job) -> StatusMessage:
-        return status_message(job, core.jobs.place(job), disk_low=core.disk.low)
+        return status_message(core, job, core.jobs.place(job))
 
     async def edit(job: Job, shown: StatusMessage, channel_id: int, message_id: int) -> bool:
         message = client.get_partial_messageable(channel_id, guild_id=job.guild_id).get_partial_message(message_id)

@@ -196,7 +196,7 @@ def _message(stored: StoredMessage) -> dict[str, Any]:
         "type": 0,
         "content": latest.get("content") or "",
         "embeds": latest.get("embeds") or [],
-        "components": [],
+        "components": latest.get("components") or [],
         "attachments": [
             {"id": str(index + 1), "filename": name, "size": 1, "url": "https://cdn/x", "proxy_url": "https://cdn/x"}
             for index, name in enumerate(stored.files)
@@ -209,6 +209,6 @@ def _message(stored: StoredMessage) -> dict[str, Any]:
         "mention_everyone": False,
         "pinned": False,
         "tts": False,
-        "flags": 0,
+        "flags": latest.get("flags") or 0,
         "nonce": latest.get("nonce"),
     }

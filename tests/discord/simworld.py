@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import av
 import simcord
 from PIL import Image
+from simcord.components import walk_components
 
 from bot.discord_glue.client import FootageBot
 from bot.domain.jobs import Job
@@ -87,10 +89,46 @@ class World:
         return await self.job(job_id)
 
 
+BUTTON = 2
+TEXT_DISPLAY = 10
+MEDIA_GALLERY = 12
+JOB_FOOTER = re.compile(r"^-# Job (?P<job>\S+)$", re.MULTILINE)
+
+
+def layout_components(message: Any) -> list[dict[str, Any]]:
+    """Every component of a Components V2 message, nested ones included, in wire order.
+
+    Takes a `discord.Message`, a SimCord response, or the raw components of a message
+    body (as a REST stand-in got them).
+    """
+    raw = message if isinstance(message, list) else message.components
+    top = [component if isinstance(component, dict) else component.to_dict() for component in raw]
+    every = list(walk_components(top))
+    assert any(component.get("type") == TEXT_DISPLAY for component in every), f"not a layout: {message!r}"
+    return every
+
+
+def layout_text(message: Any) -> str:
+    """What a layout says: its text displays in order, one per line. The one way tests read the bot's cards."""
+    return "\n".join(c["content"] for c in layout_components(message) if c.get("type") == TEXT_DISPLAY)
+
+
+def button_labels(message: Any) -> list[str]:
+    return [c["label"] for c in layout_components(message) if c.get("type") == BUTTON]
+
+
+def gallery_urls(message: Any) -> list[str]:
+    """The media a layout shows in its galleries (an attached clip resolves to its CDN URL)."""
+    return [
+        item["media"]["url"]
+        for component in layout_components(message)
+        if component.get("type") == MEDIA_GALLERY
+        for item in component["items"]
+    ]
+
+
 def job_id_of(message: Any) -> str:
-    """The job id from a status message's embed footer (`Job ABCD2345`)."""
-    embeds = message.embeds
-    assert embeds, f"no embed on {message!r}"
-    footer = embeds[0].footer.text or ""
-    assert footer.startswith("Job "), footer
-    return footer.removeprefix("Job ")
+    """The job id from a status or clip message's footer (`Job ABCD2345`)."""
+    found = JOB_FOOTER.search(layout_text(message))
+    assert found is not None, f"no job footer on {message!r}"
+    return found["job"]

@@ -8,7 +8,7 @@ import pytest
 
 from bot.domain.jobs import JobState
 from bot.settings import Settings
-from tests.discord.simworld import World, job_id_of
+from tests.discord.simworld import World, job_id_of, layout_text
 from tests.waiting import until
 
 
@@ -29,6 +29,7 @@ async def test_show_of_a_removed_clip_says_so_and_links_the_posted_message(world
 
     assert shown.response is not None
     posted = f"https://discord.com/channels/{world.guild.id}/{world.channel.id}/{job.result_message_id}"
-    assert "no longer keeps this clip's file" in shown.response.content
-    assert posted in shown.response.content
+    said = layout_text(shown.response)
+    assert "no longer keeps this clip's file" in said
+    assert posted in said
     assert not shown.response.attachments

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from bot.domain.jobs import FailureReason, JobState
-from tests.discord.simworld import World, job_id_of
+from tests.discord.simworld import World, button_labels, gallery_urls, job_id_of, layout_text
 
 
 def message_requests(world: World, method: str) -> list[Any]:
@@ -29,15 +29,19 @@ async def test_generate_answers_with_status_and_posts_the_clip_as_a_reply(world:
     assert posted is not None and posted.id == job.result_message_id
     assert posted.reference is not None and posted.reference.message_id == result.response.id
     assert posted.attachments and posted.attachments[0].filename == f"{job_id}.mp4"
-    assert f"job `{job_id}`" in posted.content and "a lighthouse in fog" in posted.content
-    assert f"seed {job.request.seed}" in posted.content and "demo · 2 s" in posted.content
-    assert posted.content.count("no sound") == 1  # the demo model makes no sound unless its catalog says so
-    labels = [child.label for row in posted.components for child in row.children]  # type: ignore[union-attr]
-    assert labels == ["Retry", "Remix", "Delete", "Info"]
+    # The clip post is a layout: the clip plays inside the card, above its buttons.
+    assert posted.flags.components_v2 and not posted.content and not posted.embeds
+    assert gallery_urls(posted) == [posted.attachments[0].url]
+    said = layout_text(posted)
+    assert job_id_of(posted) == job_id and "> a lighthouse in fog" in said
+    assert f"**Seed** {job.request.seed}" in said and "**Model** demo · **Length** 2 s · 16:9" in said
+    assert said.count("no sound") == 1  # the demo model makes no sound unless its catalog says so
+    assert button_labels(posted) == ["Retry", "Remix", "Delete", "Info"]
     # The status message was edited through the channel, and now says Done without a Cancel button.
     status = next(m for m in world.channel.history() if m.id == result.response.id)
-    assert status.embeds[0].title == "✅ Done"
-    assert not status.components
+    assert "### ✅ Done" in layout_text(status)
+    assert "**Sound** no sound" in layout_text(status)  # what the model makes, known before the clip is
+    assert button_labels(status) == []
     edits = [r for r in world.env.http_requests if r.method == "PATCH"]
     assert edits and all(r.path.startswith("/channels/") for r in edits)
 
@@ -60,6 +64,11 @@ async def test_prompts_with_mentions_ping_nobody_but_the_requester(world: World)
     assert stored.ping_role_ids == [] and stored.ping_user_ids == [world.alice.id]
     status_call = next(r for r in world.env.http_requests if r.path.endswith("/callback"))
     assert status_call.json["data"]["allowed_mentions"]["parse"] == []
+    # Both cards echo the prompt's mentions as text; only the clip post pings, and only the requester.
+    status = world.env.backend.get_message(world.channel.id, result.response.id)
+    assert status.ping_user_ids == [] and status.ping_role_ids == [] and not status.mention_everyone
+    for card in (result.response, clip):
+        assert f"@everyone {role.mention} <@{world.bob.id}> dancing robots" in layout_text(card)
 
 
 async def test_autocomplete_offers_models_and_what_the_model_allows(world: World) -> None:
@@ -81,9 +90,9 @@ async def test_sound_is_offered_chosen_and_said_where_the_model_can_switch_it(wo
     job = await world.job(job_id_of(result.response))
     assert job.state is JobState.DELIVERED and job.request.audio is True
     posted = world.channel.last_message
-    assert posted is not None and "with sound" in posted.content  # the delivered clip has a track
+    assert posted is not None and "**Sound** with sound" in layout_text(posted)  # the delivered clip has a track
     status = next(m for m in world.channel.history() if m.id == result.response.id)
-    assert "2 s · 16:9 · with sound" in str(status.embeds[0].to_dict())
+    assert "**Length** 2 s · 16:9 · **Sound** with sound" in layout_text(status)
     info = await world.bob.click(posted, label="Info")
     assert info.response is not None and "with sound" in str(info.response.embeds[0].to_dict())
     wrong = await world.alice.slash(world.channel, "generate", prompt="surf", seconds=2, audio="loud")
@@ -132,7 +141,7 @@ async def test_quota_history_show_and_info(world: World) -> None:
     # The clip again if it is still on disk, else its status with a link to the posted clip.
     again = shown.followups[0] if shown.deferred else shown.response
     assert again is not None and not again.ephemeral
-    assert again.attachments or "Jump to the clip" in str(again.embeds[0].to_dict())
+    assert again.attachments or "Jump to the clip" in layout_text(again)
 
     info = await world.bob.click(world.channel.last_message, label="Info")
     assert info.ephemeral and info.response is not None
@@ -221,8 +230,8 @@ async def test_lost_permission_sends_the_clip_by_dm(world: World) -> None:
     # The status message in the channel says where the clip went, and links the DM itself.
     dm_link = f"https://discord.com/channels/@me/{dm.channel.id}/{dm.id}"
     status = next(m for m in world.channel.history() if m.id == result.response.id)
-    for embed in (status.embeds[0], (await world.alice.slash(world.channel, "show", job=job.id)).response.embeds[0]):
-        clip = next(field.value or "" for field in embed.fields if field.name == "Clip")
+    for shown in (status, (await world.alice.slash(world.channel, "show", job=job.id)).response):
+        clip = layout_text(shown).partition("**Clip**\n")[2]
         assert "by direct message" in clip and dm_link in clip and "Jump to the clip" not in clip
     history = await world.alice.slash(world.channel, "history")
     assert history.response is not None and dm_link in (history.response.embeds[0].description or "")
@@ -310,6 +319,6 @@ async def test_an_attachment_the_bot_cannot_fetch_is_worded_as_such(
     job = await world.job(job_id_of(result.response))
     assert job.state is JobState.FAILED and job.failure is FailureReason.INPUT_IMAGE_UNAVAILABLE
     status = next(m for m in world.channel.history() if m.id == result.response.id)
-    text = str(status.embeds[0].to_dict())
+    text = layout_text(status)
     assert "could not fetch the start image" in text
     assert "refused" not in text

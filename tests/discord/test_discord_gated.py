@@ -13,7 +13,7 @@ from bot.backends.base import BackendError, BackendErrorKind
 from bot.domain.jobs import ClipStep, FailureReason, JobState
 from bot.media.probe import probe_video
 from tests.discord.gated import GatedBackend, gated_catalog
-from tests.discord.simworld import World, job_id_of, write_clip
+from tests.discord.simworld import World, job_id_of, layout_text, write_clip
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ async def test_cancel_while_queued_releases_the_quota(world: World) -> None:
     assert result.ephemeral
     job = await world.job(job_id)
     assert job.state is JobState.CANCELED
-    assert status_of(world, job.status_message_id or 0).embeds[0].title == "🚫 Canceled"
+    assert "### 🚫 Canceled" in layout_text(status_of(world, job.status_message_id or 0))
     quota = await world.alice.slash(world.channel, "quota")
     assert quota.response is not None and "0 / 20 s" in (quota.response.embeds[0].fields[0].value or "")
 
@@ -122,11 +122,9 @@ async def test_failed_job_says_why_and_refunds(world: World, gated: GatedBackend
 
     job = await world.job(job_id)
     assert job.state is JobState.FAILED and job.failure is FailureReason.CONTENT_POLICY
-    embed = status_of(world, job.status_message_id or 0).embeds[0]
-    assert embed.title == "❌ Failed"
-    assert any(
-        f.name == "What happened" and FailureReason.CONTENT_POLICY.plain in (f.value or "") for f in embed.fields
-    )
+    said = layout_text(status_of(world, job.status_message_id or 0))
+    assert "### ❌ Failed" in said
+    assert f"**What happened**\n{FailureReason.CONTENT_POLICY.plain}" in said
     quota = await world.alice.slash(world.channel, "quota")
     assert quota.response is not None and "0 / 20 s" in (quota.response.embeds[0].fields[0].value or "")
 
@@ -174,13 +172,12 @@ async def test_a_clip_waiting_for_a_reencode_slot_says_so(world: World, small_up
         await world.env.settle()
         job = await world.job(job_id)
         assert job.state is JobState.FETCHING
-        fields = status_of(world, job.status_message_id or 0).embeds[0].fields
-        assert any(ClipStep.WAITING_FOR_ENCODER.plain == field.value for field in fields)
+        said = layout_text(status_of(world, job.status_message_id or 0))
+        assert f"**Progress**\n{ClipStep.WAITING_FOR_ENCODER.plain}" in said
 
     job = await world.finished(job_id)
     assert job.state is JobState.DELIVERED
-    fields = status_of(world, job.status_message_id or 0).embeds[0].fields
-    assert not any(ClipStep.WAITING_FOR_ENCODER.plain == field.value for field in fields)
+    assert ClipStep.WAITING_FOR_ENCODER.plain not in layout_text(status_of(world, job.status_message_id or 0))
 
 
 @pytest.mark.simcord(settle_timeout=1.0)
@@ -214,7 +211,7 @@ async def test_edits_keep_working_after_the_interaction_token_expires(world: Wor
     assert job.state is JobState.DELIVERED
     webhook_calls = [r for r in world.env.http_requests if r.path.startswith("/webhooks/")]
     assert webhook_calls == []
-    assert status_of(world, job.status_message_id or 0).embeds[0].title == "✅ Done"
+    assert "### ✅ Done" in layout_text(status_of(world, job.status_message_id or 0))
 
 
 async def test_the_answer_never_waits_for_the_backend(world: World, gated: GatedBackend) -> None:
@@ -224,6 +221,6 @@ async def test_the_answer_never_waits_for_the_backend(world: World, gated: Gated
 
     assert result.response is not None
     answer = next(r for r in world.env.http_requests if r.path.endswith("/callback"))
-    assert answer.json["data"]["embeds"][0]["title"] == "⏳ Waiting in the queue"
+    assert "### ⏳ Waiting in the queue" in layout_text(answer.json["data"]["components"])
     job = await world.job(job_id_of(result.response))
     assert job.state is JobState.RUNNING  # the provider still holds it; the user already has the answer

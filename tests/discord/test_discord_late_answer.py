@@ -8,7 +8,7 @@ import pytest
 
 from bot.discord_glue.services import services_of
 from bot.domain.jobs import JobState
-from tests.discord.simworld import World, job_id_of
+from tests.discord.simworld import World, job_id_of, layout_text
 
 
 async def test_a_job_answered_too_late_gets_its_status_message_in_the_channel(
@@ -26,9 +26,9 @@ async def test_a_job_answered_too_late_gets_its_status_message_in_the_channel(
 
     await world.alice.slash(world.channel, "generate", prompt="a late answer", seconds=2)
 
-    status = next(m for m in world.channel.history() if m.embeds and "a late answer" in str(m.embeds[0].description))
+    status = next(m for m in world.channel.history() if m.components and "> a late answer" in layout_text(m))
     job = await world.job(job_id_of(status))
     assert job.status_message_id == status.id
     assert job.state is JobState.DELIVERED
     refreshed = next(m for m in world.channel.history() if m.id == status.id)
-    assert refreshed.embeds[0].title == "✅ Done"
+    assert "### ✅ Done" in layout_text(refreshed)

@@ -13,14 +13,14 @@ import pytest
 from discord.ext import commands
 
 from bot.backends.base import BackendError, BackendErrorKind
-from bot.discord_glue.limits import CONTENT, EMBED_TOTAL
+from bot.discord_glue.limits import CONTENT, LAYOUT_TEXT
 from bot.domain.jobs import Job, JobState
 from bot.jobs.scheduler import EXACT_POSITIONS
 from bot.quotas.service import Member
 from bot.settings import Settings
 from tests.discord.conftest import BotMaker
 from tests.discord.gated import GatedBackend, gated_catalog
-from tests.discord.simworld import World, job_id_of
+from tests.discord.simworld import World, job_id_of, layout_text
 
 # How many jobs wait behind a running one in the edit-count test; the figure for the
 # closing note comes from FOOTAGE_TEST_WAITING=500.
@@ -41,8 +41,8 @@ def status_of(world: World, message_id: int) -> Any:
 
 
 def queue_field(world: World, message_id: int) -> str:
-    embed = status_of(world, message_id).embeds[0]
-    return next((field.value or "" for field in embed.fields if field.name == "Queue"), "")
+    said = layout_text(status_of(world, message_id))
+    return said.partition("**Queue**\n")[2].partition("\n")[0]
 
 
 async def generate(world: World, actor: Any, prompt: str) -> tuple[str, int]:
@@ -160,7 +160,7 @@ async def test_long_provider_details_and_lists_are_cut_to_fit(world: World, gate
     gated.failure = BackendError(BackendErrorKind.GENERATION_FAILED, "detail " * 3000)
     job_id, message_id = await generate(world, world.alice, "p " * 450)
     assert (await world.job(job_id)).state is JobState.FAILED
-    assert len(status_of(world, message_id).embeds[0]) <= EMBED_TOTAL
+    assert len(layout_text(status_of(world, message_id))) <= LAYOUT_TEXT
 
     # Twenty tiers with long names make a list longer than one message may be.
     for n in range(20):

@@ -23,6 +23,7 @@ from bot.media.probe import probe_video_async
 from bot.quotas.service import Member
 from tests.core.conftest import CHANNEL, CoreHarness, origin, request
 from tests.discord.rest_stand_in import DiscordRestStandIn
+from tests.discord.simworld import button_labels, layout_text
 
 STATUS_MESSAGE = 5555
 USER = 77
@@ -60,13 +61,13 @@ async def test_a_finished_job_is_posted_once_with_its_nonce_and_its_status_edite
         enqueued = await core.jobs.enqueue(origin(USER), request(), Member(USER))
         await core.jobs.attach_status(enqueued.job.id, CHANNEL, STATUS_MESSAGE)
         delivered = await harness.until(enqueued.job.id, JobState.DELIVERED)
-        # The last edit (the "done" embed) may still be on its way after the state moved.
+        # The last edit (the "done" card) may still be on its way after the state moved.
         for _ in range(500):
             edits = discord_api.messages[STATUS_MESSAGE].edits if STATUS_MESSAGE in discord_api.messages else []
-            if edits and edits[-1]["embeds"][0]["title"].startswith("✅"):
+            if edits and "### ✅ Done" in layout_text(edits[-1]["components"]):
                 break
             await asyncio.sleep(0.01)
-        assert edits[-1]["components"] == []  # no Cancel button on a finished job
+        assert button_labels(edits[-1]["components"]) == []  # no Cancel button on a finished job
 
         posted = [stored for stored in discord_api.messages.values() if stored.id != STATUS_MESSAGE]
         assert len(posted) == 1

@@ -122,7 +122,8 @@ def run_generate(page: Page, prompt: str, attempts: int = 3) -> Locator:
     page.keyboard.press("Enter")
     field = page.get_by_label(re.compile(r"^prompt"))
     field.fill(prompt)
-    status = page.locator("article.channel-message", has=page.locator(".embed-description", has_text=prompt))
+    # The status card is the one with a title (the clip post echoes the prompt too).
+    status = page.locator("article.channel-message", has=page.locator(".text-display h3")).filter(has_text=prompt)
     for _ in range(attempts - 1):
         field.press("Enter")
         try:
@@ -168,17 +169,18 @@ def test_generate_watch_progress_play_clip_and_cancel(chromium: Browser, preview
     expect(page.get_by_placeholder("Message #footage")).to_be_visible()
 
     first = run_generate(page, "a red fox leaping over a snowy fence")
-    title = first.locator(".embed-title")
+    title = first.locator(".text-display h3")
     # Without any click or refresh, the status message moves on: queued/generating, then done.
     expect(title).to_have_text(re.compile(r"Generating|Waiting|Queued|Submitting"), timeout=10_000)
-    expect(first.locator(".embed-field", has_text="Progress")).to_contain_text(re.compile(r"[1-9]\d?%"), timeout=10_000)
+    progress = first.locator(".text-display", has_text="Progress")
+    expect(progress).to_contain_text(re.compile(r"[1-9]\d?%"), timeout=10_000)
     # The page counts from SimCord's clock and the bot stamps jobs with its own: one clock, so
     # the moment the job was asked is in the past (not "in 8 seconds").
-    expect(first.locator(".embed-field", has_text="Asked")).to_contain_text(re.compile(r"ago|now"))
+    expect(first.locator(".text-display", has_text="Asked")).to_contain_text(re.compile(r"ago|now"))
 
     # A second job from the same member waits behind the first (one running job per member).
     second = run_generate(page, "a lighthouse in a storm at night")
-    click_until(second.get_by_role("button", name="Cancel"), second.locator(".embed-title"), "Canceled")
+    click_until(second.get_by_role("button", name="Cancel"), second.locator(".text-display h3"), "Canceled")
 
     expect(title).to_contain_text("Done", timeout=45_000)
     clip = page.locator("article.channel-message", has_text="your clip is ready").locator("video")
