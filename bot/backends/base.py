@@ -7,11 +7,11 @@ Only modules in `bot.backends` talk HTTP to a provider.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from bot.media.probe import VideoInfo
 
@@ -166,3 +166,12 @@ class Backend(Protocol):
 
     async def aclose(self) -> None:
         """Release connections."""
+
+
+@runtime_checkable
+class StatusStream(Protocol):
+    """A backend whose provider pushes a job's states (fal's server-sent status events)."""
+
+    def status_stream(self, job: BackendJob) -> AsyncGenerator[PollResult, None]:
+        """The job's states as they change, the last a final one. Ends early, or raises
+        BackendError, when the stream does not answer; the caller then polls."""

@@ -11,6 +11,7 @@ on models that have sound (override the key with `footage_audio_input`).
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import AnyHttpUrl, SecretStr
@@ -94,6 +95,8 @@ class FalBackend(UrlResultBackend):
     ) -> None:
         secret = key.get_secret_value()
         self.model = model
+        # Cleared when the status stream does not answer as documented; polls take over.
+        self.streams = True
         self.http = ProviderHttp(
             "fal",
             base_url=queue_url,
@@ -140,6 +143,25 @@ class FalBackend(UrlResultBackend):
             retry=Retry.IDEMPOTENT,
             not_found=Kind.GENERATION_FAILED,
         )
+        return await self._outcome(job, status)
+
+    async def status_stream(self, job: BackendJob) -> AsyncGenerator[PollResult, None]:
+        """fal's documented `<status_url>/stream`: a status event on each change, closed after COMPLETED."""
+        if not self.streams:
+            return
+        try:
+            async for status in self.http.events(f"{job.data['status_url']}/stream", reason="status stream"):
+                result = await self._outcome(job, status)
+                yield result
+                if result.state not in ("queued", "running"):
+                    return
+        except BackendError as error:
+            if not error.retryable:
+                # Not served here (a gateway without it, an old API): poll this backend's jobs from now on.
+                self.streams = False
+            raise
+
+    async def _outcome(self, job: BackendJob, status: dict[str, Any]) -> PollResult:
         state = status.get("status")
         if state == "IN_QUEUE":
             return PollResult("queued", queue_position=status.get("queue_position"))

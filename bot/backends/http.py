@@ -34,6 +34,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import stamina
+from httpx_sse import EventSource, ServerSentEvent, SSEError
 
 from bot import metrics
 from bot.backends.base import (
@@ -420,8 +421,55 @@ class ProviderHttp:
             raise failure from None
         except httpx.HTTPError as error:
             raise self._transport_failure(error) from error
-        headers = [(key, value) for key, value in response.headers.multi_items() if key not in _BODY_HEADERS]
-        return httpx.Response(response.status_code, headers=headers, content=body, request=request)
+        return _with_body(response, body, request)
+
+    async def events(
+        self, path: str, *, reason: str, params: Mapping[str, str] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A server-sent event stream's events, each `data:` a JSON object, until the server closes it.
+
+        Not bounded by `timeouts.total`: a status stream lasts as long as the job. Each line must
+        come within `timeouts.read` (providers send keep-alive comments). A non-2xx answer raises
+        the classified error, an answer that is not an event stream `BAD_RESPONSE`, a cut the
+        transport's (retryable) error. Never retried here: the caller falls back to polls.
+        """
+        url = self.url(path)
+        headers = {"Accept": "text/event-stream", **(self._auth if _origin(url) == self._origin else {})}
+        request = self.client.build_request("GET", url, params=params, headers=headers)
+        label = f"{self.name}: {reason}"
+        try:
+            response = await self._open(request, label)
+        except httpx.HTTPError as error:
+            raise self._transport_failure(error) from error
+        try:
+            if not response.is_success:
+                raise self.classify(_with_body(response, await self._read_capped(response, label), request))
+            stream = EventSource(response).aiter_sse()
+            try:
+                while True:
+                    try:
+                        event: ServerSentEvent = await self._wait(anext(stream), label)
+                    except StopAsyncIteration:
+                        return
+                    if event.data:
+                        yield self._event_object(event.data, reason)
+            finally:
+                await stream.aclose()
+        except SSEError:
+            raise BackendError(Kind.BAD_RESPONSE, f"{self.name} answered {reason} with no event stream") from None
+        except httpx.HTTPError as error:
+            raise self._transport_failure(error) from error
+        finally:
+            await response.aclose()
+
+    def _event_object(self, data: str, reason: str) -> dict[str, Any]:
+        try:
+            body = jsonlib.loads(self._redacted(data.encode()))
+        except ValueError:
+            raise BackendError(Kind.BAD_RESPONSE, f"{self.name} sent an event on {reason} that is not JSON") from None
+        if not isinstance(body, dict):
+            raise unreadable(self.name, reason, body)
+        return body
 
     async def _open(self, request: httpx.Request, reason: str) -> httpx.Response:
         response: httpx.Response = await self._wait(self.client.send(request, stream=True), reason)
@@ -599,6 +647,12 @@ class _Interrupted(BackendError):
 
 # Describe the body as sent; the rebuilt answer carries it decoded, with its true length.
 _BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+def _with_body(response: httpx.Response, body: bytes, request: httpx.Request) -> httpx.Response:
+    """The answer rebuilt around its body as read (decoded, secrets removed)."""
+    headers = [(key, value) for key, value in response.headers.multi_items() if key not in _BODY_HEADERS]
+    return httpx.Response(response.status_code, headers=headers, content=body, request=request)
 
 
 def _too_large(reason: str) -> BackendError:

@@ -2,11 +2,13 @@
 
 Runs the real fal adapter and the bot's poll loop against the loopback fal server of
 the test suite (`tests/backends/servers/fal.py`, in timed mode: each job completes a
-set time after its submit, by the clock). Each job's run time varies around the
-model's measured run time by up to `--jitter` seconds either way, spread evenly over
-the jobs. Prints, per job, the status requests it cost and the wait from the
-provider's completion until the bot had the result URL in hand (ready to fetch);
-then the worst and mean of both. Needs a checkout (the server lives in `tests/`).
+set time after its submit, by the clock), following fal's status stream, or with
+`--no-stream` against a server that does not serve it, so the aimed polls take over.
+Each job's run time varies around the model's measured run time by up to `--jitter`
+seconds either way, spread evenly over the jobs. Prints, per job, the status requests
+it cost (a stream is one, a refused stream too) and the wait from the provider's
+completion until the bot had the result URL in hand (ready to fetch); then the worst
+and mean of both. Needs a checkout (the server lives in `tests/`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=45.0, help="the model's measured run time (45)")
     parser.add_argument("--jobs", type=int, default=6, help="jobs run at once (6)")
     parser.add_argument("--jitter", type=float, default=0.5, help="how far a job's run time strays, seconds (0.5)")
+    parser.add_argument(
+        "--no-stream", action="store_true", help="the server does not serve fal's status stream: aimed polls only"
+    )
 
 
 def _run_times(args: argparse.Namespace) -> list[float]:
@@ -53,6 +58,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> dict[str, object]
     run_times = _run_times(args)
     server = FalFake(b"")
     server.run_seconds = lambda index: run_times[index % len(run_times)]
+    server.streaming = not args.no_stream
     base_url = await server.start()
     bench_settings = settings.model_copy(
         update={"fal_key": SecretStr(KEY), "fal_queue_url": base_url, "fal_model": MODEL, "footage_backend": "fal"}
@@ -62,7 +68,9 @@ async def run(args: argparse.Namespace, settings: Settings) -> dict[str, object]
     )
     backend = build_backends(bench_settings, ModelCatalog([spec]))["fal"]
     try:
-        print(f"{len(run_times)} jobs of {args.seconds:g} s (+-{args.jitter:g} s) against {base_url}", flush=True)
+        how = "aimed polls (no status stream)" if args.no_stream else "the status stream"
+        jobs = f"{len(run_times)} jobs of {args.seconds:g} s (+-{args.jitter:g} s)"
+        print(f"{jobs} against {base_url}, {how}", flush=True)
         results = await asyncio.gather(
             *(_one(backend, server, spec, index, args.seconds) for index in range(len(run_times)))
         )
@@ -80,6 +88,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> dict[str, object]
         "run_seconds": args.seconds,
         "jobs": len(run_times),
         "jitter_seconds": args.jitter,
+        "status_stream": not args.no_stream,
         "seen_after_worst_s": round(max(waits), 3),
         "seen_after_mean_s": round(statistics.mean(waits), 3),
         "status_requests_worst": max(requests),
@@ -99,5 +108,5 @@ async def _one(backend: Any, server: Any, spec: ModelSpec, index: int, expected:
     seen = time.monotonic()
     assert result.state == "succeeded", result
     ran: float = server.ran[job.id]
-    count: int = server.jobs.polls[job.id]
+    count: int = server.jobs.polls[job.id] + server.streams[job.id]
     return ran, seen - float(server.finish_at[job.id]), count

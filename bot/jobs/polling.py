@@ -13,6 +13,10 @@ when it starts.
 Each gap is measured from when the previous poll was sent, so polls do not drift by
 the requests' own time. Without an expectation, polls back off from `FIRST_DELAY`.
 
+A backend whose provider pushes the job's states (`StatusStream`: fal's server-sent
+status events) is followed on that one request instead; when the stream fails or
+ends early, the polls above take over where it left off.
+
 `PollResult.poll_after` is a backend's "poll again by then" (the demo renderer and
 test stand-ins finish in well under a second); `capabilities.min_poll_gap` is the
 provider's "not more often than" (Runway asks for 5 s).
@@ -21,11 +25,15 @@ provider's "not more often than" (Runway asks for 5 s).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 
-from bot.backends.base import Backend, BackendError, BackendErrorKind, BackendJob, PollResult
+from bot.backends.base import Backend, BackendError, BackendErrorKind, BackendJob, PollResult, StatusStream
+
+log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[PollResult], None]
 
@@ -105,6 +113,10 @@ async def poll_until_done(
     start = clock()
     deadline = start + timeout
     aim = PollAim.starting(expected_seconds, elapsed, start) if expected_seconds else None
+    if isinstance(backend, StatusStream):
+        followed = await _follow_stream(backend, job, on_update, timeout)
+        if followed is not None:
+            return followed
     floor = backend.capabilities.min_poll_gap
     delay = first_delay
     failures = 0
@@ -130,6 +142,23 @@ async def poll_until_done(
             raise BackendError(BackendErrorKind.TIMEOUT, f"no result after {timeout:.0f} s")
         await sleep(max(0.0, sent + wait - clock()))
         delay = min(delay * 1.5, max_delay)
+
+
+async def _follow_stream(
+    backend: StatusStream, job: BackendJob, on_update: ProgressCallback, timeout: float
+) -> PollResult | None:
+    """The job's final result from the provider's status stream; None when the stream gave out first."""
+    try:
+        async with asyncio.timeout(timeout), aclosing(backend.status_stream(job)) as results:
+            async for result in results:
+                on_update(result)
+                if result.state in _FINAL:
+                    return result
+    except TimeoutError:
+        raise BackendError(BackendErrorKind.TIMEOUT, f"no result after {timeout:.0f} s") from None
+    except BackendError as error:
+        log.info("status stream for %s gave out (%s); polling instead", job.id, error)
+    return None
 
 
 def _planned_gap(aim: PollAim | None, result: PollResult, sent: float, backoff: float) -> float:

@@ -61,13 +61,17 @@ class CrashFal(FalFake):
         job_id = request.match_info["id"]
         if job_id not in self._done_at:
             return web.json_response({"detail": "Request not found"}, status=404)
+        return web.json_response(self.status_body(job_id, 0))
+
+    def status_body(self, job_id: str, step: int, *, logs: bool = False) -> dict[str, object]:
+        """By the clock, for polls and the status stream alike."""
         started, done = self._done_at[job_id]
         now = time.monotonic()
         if now < started:
-            return web.json_response({"status": "IN_QUEUE", "queue_position": 1, "request_id": job_id})
+            return {"status": "IN_QUEUE", "queue_position": 1, "request_id": job_id}
         if now < done:
-            return web.json_response({"status": "IN_PROGRESS", "logs": [], "request_id": job_id})
-        return web.json_response({"status": "COMPLETED", "request_id": job_id, "logs": []})
+            return {"status": "IN_PROGRESS", "logs": [], "request_id": job_id}
+        return {"status": "COMPLETED", "request_id": job_id, "logs": []}
 
     async def serve_file(self, request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(self.rng.uniform(*LATE_ANSWER))

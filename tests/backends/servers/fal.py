@@ -1,9 +1,12 @@
-"""fal.ai queue API, as documented: submit, status (?logs=1), response, cancel."""
+"""fal.ai queue API, as documented: submit, status (?logs=1), the status stream, response, cancel."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 
 from aiohttp import web
@@ -24,7 +27,13 @@ class FalFake(FakeProvider):
         self.run_seconds: Callable[[int], float] | None = None
         self.finish_at: dict[str, float] = {}
         self.ran: dict[str, float] = {}
+        # The status stream: False answers it 404, as a gateway that does not serve it would.
+        self.streaming = True
+        self.streams: Counter[str] = Counter()  # stream requests per job, beside `jobs.polls`
+        self.keepalive_seconds = 15.0  # fal sends a comment line this often
+        self.step_seconds = 0.01  # between a step-mode job's stream events
         routes = self.app.router
+        routes.add_get("/{owner}/{app}/requests/{id}/status/stream", self.status_stream)
         routes.add_get("/{owner}/{app}/requests/{id}/status", self.status)
         routes.add_put("/{owner}/{app}/requests/{id}/cancel", self.cancel)
         routes.add_get("/{owner}/{app}/requests/{id}", self.response)
@@ -68,22 +77,58 @@ class FalFake(FakeProvider):
         if (scripted := await self.intercept("poll", request)) is not None:
             return scripted
         job_id = request.match_info["id"]
-        step = self.jobs.step(job_id)
+        return web.json_response(
+            self.status_body(job_id, self.jobs.step(job_id), logs=request.query.get("logs") == "1")
+        )
+
+    def status_body(self, job_id: str, step: int, *, logs: bool = False) -> dict[str, object]:
+        """The job's status at its `step` (one per poll), or by the clock in timed mode."""
         if job_id in self.finish_at:
             if time.monotonic() < self.finish_at[job_id]:
-                return web.json_response({"status": "IN_PROGRESS", "logs": [], "request_id": job_id})
-            return web.json_response({"status": "COMPLETED", "request_id": job_id, "logs": []})
+                return {"status": "IN_PROGRESS", "logs": [], "request_id": job_id}
+            return {"status": "COMPLETED", "request_id": job_id, "logs": []}
         if step == 1:
-            return web.json_response({"status": "IN_QUEUE", "queue_position": 2, "request_id": job_id})
+            return {"status": "IN_QUEUE", "queue_position": 2, "request_id": job_id}
         if step == 2:
-            logs = [{"message": "step 1/8", "level": "INFO"}] if request.query.get("logs") == "1" else None
-            return web.json_response({"status": "IN_PROGRESS", "logs": logs, "request_id": job_id})
+            lines = [{"message": "step 1/8", "level": "INFO"}] if logs else None
+            return {"status": "IN_PROGRESS", "logs": lines, "request_id": job_id}
         done: dict[str, object] = {"status": "COMPLETED", "request_id": job_id, "logs": []}
         if self.jobs.outcome == "rejected" and self.rejection == "status":
             done |= {"error": "The content could not be processed", "error_type": "content_policy_violation"}
         if self.jobs.outcome == "failed":
             done |= {"error": "Internal error while generating", "error_type": "internal_error"}
-        return web.json_response(done)
+        return done
+
+    async def status_stream(self, request: web.Request) -> web.StreamResponse:
+        """Server-sent events: a `data:` line with the status object on each change, a comment
+        every `keepalive_seconds`, closed after COMPLETED (fal's documented behaviour)."""
+        if (scripted := await self.intercept("stream", request)) is not None:
+            return scripted
+        job_id = request.match_info["id"]
+        self.streams[job_id] += 1  # one status request, however long it stays open
+        if not self.streaming:
+            return web.json_response({"detail": "Not Found"}, status=404)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        step, sent, quiet_since = 1, None, time.monotonic()
+        while True:
+            status = self.status_body(job_id, step)
+            if status != sent:
+                await response.write(f"data: {json.dumps(status)}\n\n".encode())
+                sent, quiet_since = status, time.monotonic()
+            if status["status"] == "COMPLETED":
+                break
+            if job_id in self.finish_at:
+                next_keepalive = quiet_since + self.keepalive_seconds
+                await asyncio.sleep(max(0.0, min(self.finish_at[job_id], next_keepalive) - time.monotonic()))
+                if time.monotonic() >= next_keepalive:
+                    await response.write(b": keep-alive\n\n")
+                    quiet_since = time.monotonic()
+            else:
+                await asyncio.sleep(self.step_seconds)
+                step += 1
+        await response.write_eof()
+        return response
 
     async def response(self, request: web.Request) -> web.Response:
         if (scripted := await self.intercept("result", request)) is not None:
