@@ -221,9 +221,9 @@ def check_ledger(settings: Settings) -> Check:
 
 
 def _mismatch_line(mismatch: LedgerMismatch) -> str:
-    ledger = f"{mismatch.ledger_seconds} s and {format_amount(mismatch.ledger_micros)}"
+    found = f"{mismatch.ledger_seconds} s and {format_amount(mismatch.ledger_micros)}"
     expected = f"{mismatch.expected_seconds} s and {format_amount(mismatch.expected_micros)}"
-    return f"{mismatch.job_id} ({mismatch.state}: ledger {ledger}, expected {expected} in money)"
+    return f"{mismatch.job_id} ({mismatch.state}: ledger {found}, expected {expected})"
 
 
 async def _ledger_mismatches(url: str) -> list[LedgerMismatch]:

@@ -9,9 +9,13 @@ from typing import Any
 import pytest
 
 from bot.cli import main
+from bot.domain.records import LedgerEntry
+from bot.quotas import ledger
 from bot.store.migrations import migrations
 from bot.store.opening import open_store
+from bot.store.transaction import Tx
 from bot.store.urls import sqlite_url
+from tests.store.test_store import a_job
 
 GOOD_TOKEN = base64.urlsafe_b64encode(b"123456789012345678").decode().rstrip("=") + ".GhJkLm." + "x" * 38
 
@@ -245,3 +249,30 @@ def test_numeric_settings_out_of_range_are_refused_by_name(
     assert doctor(monkeypatch) == 2
     err = capsys.readouterr().err
     assert f"{name}: " in err and "Traceback" not in err
+
+
+def test_doctor_finds_a_ledger_that_is_off_in_money_alone(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], store_url: str
+) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", GOOD_TOKEN)
+    monkeypatch.setenv("DATABASE_URL", store_url)
+    job = a_job()
+    job.cost_micros = 1_000_000
+
+    def reserve_a_cent_too_much(tx: Tx) -> None:
+        tx.insert_job(job)
+        ledger.reserve(tx, job, 1.0)
+        tx.add_ledger(job, [LedgerEntry("reserve", 0, 0, 10_000)], 1.0)
+
+    async def write() -> None:
+        store = await open_store(store_url)
+        try:
+            await store.write(reserve_a_cent_too_much)
+        finally:
+            await store.close()
+
+    asyncio.run(write())
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    line = f"{job.id} (queued: ledger 2 s and 1.01, expected 2 s and 1.00)"
+    assert f"[FAIL] quota ledger: 1 job(s) disagree with the ledger: {line}" in out
