@@ -4,11 +4,16 @@ shown to admins in /quota and /footage usage. The gated model costs 0.50 USD a s
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from discord.ext import commands
 
 from bot.domain.jobs import JobState
+from bot.domain.records import UsageRow
+from bot.quotas.service import Spending
+from bot.reports import UsageReport
+from cogs.admin import usage_text
 from tests.discord.simworld import World, job_id_of
 
 
@@ -63,3 +68,22 @@ async def test_a_money_budget_is_set_refuses_with_whats_left_and_shows_to_admins
     assert cleared.response is not None and "Money a day: no cap\nMoney a month: 20.00 USD" in cleared.response.content
     again = await world.bob.slash(world.channel, "generate", prompt="a second pier", seconds=4)
     assert again.response is not None and not again.ephemeral
+
+
+def test_usage_is_in_the_catalogs_currency_and_says_which_models_have_no_price() -> None:
+    resets = datetime(2026, 12, 1, tzinfo=UTC)
+    report = UsageReport(
+        since=datetime(2026, 11, 1, tzinfo=UTC),
+        rows=[UsageRow(1, "gated", 4, 2, 2_000_000), UsageRow(2, "local", 10, 1, 0)],
+        currency="EUR",
+    )
+    spending = Spending("EUR", None, 30_000_000, 250_000, 2_000_000, resets, resets)
+    text = usage_text(report, {1: "alice", 2: "bob"}, spending, unpriced={"local"})
+    assert text.splitlines() == [
+        "Today: 0.25 EUR spent, no spending budget",
+        f"This month: 2.00 EUR spent, 28.00 EUR of 30.00 EUR left · resets <t:{int(resets.timestamp())}:R>",
+        "",
+        "Since 2026-11-01: 14 s, estimated 2.00 EUR",
+        "bob · local: 10 s in 1 jobs, no price set, counted as 0",
+        "alice · gated: 4 s in 2 jobs, 2.00 EUR",
+    ]
