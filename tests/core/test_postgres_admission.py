@@ -74,6 +74,45 @@ async def test_no_member_passes_the_daily_quota_when_two_processes_enqueue_at_on
             await harness.close()
 
 
+async def test_the_server_passes_no_spending_budget_when_two_processes_admit_two_members_at_once(
+    postgres_url: str, tmp_path: Path, small_clip: Path
+) -> None:
+    harnesses = await two_cores(postgres_url, tmp_path, small_clip, default_max_queued=10, default_daily_seconds=1000)
+    holder = await open_store(postgres_url)
+    acquired, release = threading.Event(), threading.Event()
+
+    def hold_both_members_admissions(tx: Tx) -> None:
+        for user in (31, 32):
+            tx.lock_admission(GUILD, user, whole_guild=False)
+        acquired.set()
+        release.wait(30)
+
+    try:
+        cores = [harness.core for harness in harnesses if harness.core is not None]
+        # 5.00 a day, 4.00 of it spent; each 2 s clip costs 1.00 at the harness's 0.5 a second.
+        await cores[0].guilds.set_budgets(GUILD, daily_budget_micros=5_000_000)
+        assert await enqueue_many(cores[0], 30, 4) == 4
+        # Both members' enqueues reach their processes while their admissions are held, so the
+        # two transactions are open together: only the guild's lock keeps the second from
+        # reading the spending before the first's reservation is committed.
+        held = asyncio.ensure_future(holder.write(hold_both_members_admissions))
+        await asyncio.to_thread(acquired.wait, 30)
+        pairs = zip(cores, (31, 32), strict=True)
+        racing = [asyncio.ensure_future(enqueue_many(core, user, 1)) for core, user in pairs]
+        await asyncio.to_thread(_until_waiting_for_advisory_locks, postgres_url, 2)
+        release.set()
+        await held
+        assert sum(await asyncio.gather(*racing)) == 1
+        jobs = await cores[1].store.read(lambda tx: tx.jobs_in_states([JobState.QUEUED]))
+        assert sum(job.cost_micros for job in jobs) == 5_000_000
+        assert await cores[0].store.read(ledger.mismatches) == []
+    finally:
+        release.set()
+        await holder.close()
+        for harness in harnesses:
+            await harness.close()
+
+
 async def test_two_processes_retrying_one_job_at_once_make_one_retry(
     postgres_url: str, tmp_path: Path, small_clip: Path
 ) -> None:
