@@ -38,7 +38,7 @@ from bot.guilds import PAUSED_EVERYWHERE
 from bot.jobs.limits import RunningLimits
 from bot.jobs.runner import Runner
 from bot.models import ModelCatalog
-from bot.store.transaction import StaleState, Tx
+from bot.store.transaction import Tx
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -72,10 +72,6 @@ class WorkerIdentity:
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-
-
-class LeaseLost(StaleState):
-    """The job's lease went to another worker: this one must not touch the job again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,12 +245,8 @@ class LeasedRunner(Runner):
         owner, until = self.owner, self._lease_clock() + self._lease
 
         def fenced(tx: Tx) -> T:
-            if not tx.hold_lease(job_id, owner, until):
-                raise LeaseLost(f"job {job_id} is no longer leased to {owner}")
-            result = work(tx)
-            if finishing:
-                tx.drop_lease(job_id)
-            return result
+            tx.fence(job_id, owner, until, release=finishing)
+            return work(tx)
 
         return fenced
 

@@ -38,6 +38,9 @@ class GroupCommitStore(Store, Generic[C]):
         cache, tx = self._guild_cache, self._tx
 
         def on_connection(connection: C) -> T:
-            return work(tx(connection, cache))
+            unit = tx(connection, cache)
+            result = work(unit)
+            unit.finish()
+            return result
 
         return self.database.run(on_connection, writes=writes)

@@ -39,6 +39,16 @@ class Connection(Protocol):
     def execute(self, sql: str, params: Sequence[Any], /) -> Cursor: ...
 
 
+def move_assignments(target: JobState, now: float, changes: dict[str, Any]) -> tuple[tuple[str, ...], list[Any]]:
+    """The columns a move sets (state, updated_at, the changes, finished_at into a finished state), and their values."""
+    columns = ("state", "updated_at", *changes)
+    values = [target.value, now, *(stored_value(name, value) for name, value in changes.items())]
+    if target.finished:
+        columns += ("finished_at",)
+        values.append(now)
+    return columns, values
+
+
 class StatementTx(Tx):
     statements: ClassVar[Statements]
 
@@ -56,6 +66,11 @@ class StatementTx(Tx):
     def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._db.execute(sql, params).rowcount
 
+    def _write(self, sql: str, params: Sequence[Any]) -> None:
+        """A write whose result nothing reads: a dialect may send it later in the unit of work,
+        together with others, as long as it lands before any statement that could see it."""
+        self._run(sql, params)
+
     def _count(self, sql: str, params: Sequence[Any]) -> int:
         row = self._one(sql, params)
         return int(row[0]) if row else 0
@@ -63,20 +78,16 @@ class StatementTx(Tx):
     # Jobs
 
     def insert_job(self, job: Job) -> None:
-        self._run(self.statements["insert_job"], job_values(job))
+        self._write(self.statements["insert_job"], job_values(job))
 
     def get_job(self, job_id: str) -> Job | None:
         row = self._one(self.statements["get_job"], (job_id,))
         return job_from_row(row) if row else None
 
     def _move_job(self, job: Job, target: JobState, now: float, changes: dict[str, Any]) -> Sequence[Any] | None:
-        columns = ("state", "updated_at", *changes)
-        values = [stored_value(name, value) for name, value in changes.items()]
-        if target.finished:
-            columns += ("finished_at",)
-            values.append(now)
+        columns, values = move_assignments(target, now, changes)
         statement = self.statements.with_assignments("move_job", columns)
-        row: Sequence[Any] | None = self._one(statement, (target.value, now, *values, job.id, job.state.value))
+        row: Sequence[Any] | None = self._one(statement, (*values, job.id, job.state.value))
         return row
 
     def _update_job(self, job_id: str, now: float, changes: dict[str, Any]) -> None:
@@ -124,7 +135,7 @@ class StatementTx(Tx):
         for entry in entries:
             params += (job.id, job.guild_id, job.user_id, job.request.model, entry.kind, entry.seconds,
                        entry.jobs, entry.cost_micros, window_at, now)  # fmt: skip
-        self._run(self.statements.with_rows("add_ledger", len(entries), _LEDGER_WIDTH), params)
+        self._write(self.statements.with_rows("add_ledger", len(entries), _LEDGER_WIDTH), params)
 
     def user_usage(
         self, guild_id: int, user_id: int, day: tuple[float, float], month: tuple[float, float]
@@ -235,7 +246,7 @@ class StatementTx(Tx):
         return {row[0]: float(row[1]) for row in self._all(self.statements["model_run_times"])}
 
     def save_model_run_time(self, model: str, average: float, samples: int) -> None:
-        self._run(self.statements["save_model_run_time"], (model, average, samples))
+        self._write(self.statements["save_model_run_time"], (model, average, samples))
 
     # Workers and leases
 
@@ -243,7 +254,7 @@ class StatementTx(Tx):
         return [job_from_row(row) for row in self._all(self.statements["waiting_jobs"], (limit, offset))]
 
     def grant_lease(self, job_id: str, owner: str, until: float) -> None:
-        self._run(self.statements["grant_lease"], (job_id, owner, until))
+        self._write(self.statements["grant_lease"], (job_id, owner, until))
 
     def hold_lease(self, job_id: str, owner: str, until: float) -> bool:
         return self._run(self.statements["hold_lease"], (until, job_id, owner)) == 1

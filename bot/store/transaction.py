@@ -26,6 +26,10 @@ class StaleState(Exception):
     """The job was not in the state the caller expected (another task moved it)."""
 
 
+class LeaseLost(StaleState):
+    """The job's lease went to another worker: this one must not touch the job again."""
+
+
 class InvalidTransition(Exception):
     pass
 
@@ -47,6 +51,12 @@ GUILD_SETTINGS = frozenset(
 class Tx(ABC):
     def __init__(self, cache: GuildCache) -> None:
         self._cache = cache
+        self._released: list[str] = []  # leases given up when the unit of work ends
+
+    def finish(self) -> None:
+        """The unit of work returned: send what it left for its end (see `fence`)."""
+        for job_id in self._released:
+            self.drop_lease(job_id)
 
     # Jobs
 
@@ -275,6 +285,17 @@ class Tx(ABC):
     @abstractmethod
     def hold_lease(self, job_id: str, owner: str, until: float) -> bool:
         """Extend `owner`'s lease on the job; False when `owner` holds it no longer."""
+
+    def fence(self, job_id: str, owner: str, until: float, *, release: bool) -> None:
+        """Nothing this unit of work writes lands unless `owner` still holds the job's lease,
+        extended to `until` (given up at the end when `release`): `LeaseLost` otherwise.
+
+        A store may check at the job's next move, in the move's own statement; the check is
+        made in the same transaction in any case, so a refused fence undoes the work's writes."""
+        if not self.hold_lease(job_id, owner, until):
+            raise LeaseLost(f"job {job_id} is no longer leased to {owner}")
+        if release:
+            self._released.append(job_id)
 
     @abstractmethod
     def drop_lease(self, job_id: str) -> None: ...

@@ -82,10 +82,12 @@ INSERT INTO ledger (job_id, guild_id, user_id, model, entry, seconds, jobs, cost
 
 -- name: user_usage
 -- A member's day and month usage in one pass over their rows in the month (day twice, then month).
+-- `guild_id + 0`: a condition the guild's index cannot serve, so only the member's index matches,
+-- with or without statistics, prepared or not (migration 0006).
 SELECT COALESCE(SUM(CASE WHEN window_at >= %s AND window_at < %s THEN seconds END), 0),
        COALESCE(SUM(CASE WHEN window_at >= %s AND window_at < %s THEN jobs END), 0),
        COALESCE(SUM(seconds), 0), COALESCE(SUM(jobs), 0)
-FROM ledger WHERE guild_id = %s AND user_id = %s AND window_at >= %s AND window_at < %s
+FROM ledger WHERE guild_id + 0 = %s AND user_id = %s AND window_at >= %s AND window_at < %s
 
 -- name: guild_usage
 -- A guild's usage in one window: seconds, jobs and money.
@@ -239,6 +241,29 @@ ON CONFLICT (job_id) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED
 -- name: hold_lease
 -- Extend a worker's lease on one job, only if the worker still holds it (the fence on every checkpoint).
 UPDATE job_leases SET expires_at = %s WHERE job_id = %s AND owner = %s
+
+-- name: move_leased_job
+-- A state move (as move_job) made only while `owner` holds the job's lease, which it extends, in one
+-- statement: whether the lease was held, then the job's id and what move_job returns (NULLs: not moved).
+WITH lease AS (UPDATE job_leases SET expires_at = %s WHERE job_id = %s AND owner = %s RETURNING job_id),
+moved AS (
+    UPDATE jobs SET {assignments} WHERE id = %s AND state = %s AND EXISTS (SELECT FROM lease)
+    RETURNING id, status_channel_id, status_message_id, result_message_id
+)
+SELECT EXISTS (SELECT FROM lease), moved.* FROM (VALUES (1)) AS one LEFT JOIN moved ON true
+
+-- name: move_released_job
+-- The same for a move that finishes the job: the lease is given up instead of extended.
+WITH lease AS (DELETE FROM job_leases WHERE job_id = %s AND owner = %s RETURNING job_id),
+moved AS (
+    UPDATE jobs SET {assignments} WHERE id = %s AND state = %s AND EXISTS (SELECT FROM lease)
+    RETURNING id, status_channel_id, status_message_id, result_message_id
+)
+SELECT EXISTS (SELECT FROM lease), moved.* FROM (VALUES (1)) AS one LEFT JOIN moved ON true
+
+-- name: release_lease
+-- Give up a worker's lease on one job, only if the worker still holds it.
+DELETE FROM job_leases WHERE job_id = %s AND owner = %s
 
 -- name: drop_lease
 -- A finished job needs no lease.

@@ -1,21 +1,33 @@
-"""`Tx` on PostgreSQL: the shared statement body, plus what several processes on one database need."""
+"""`Tx` on PostgreSQL: the shared statement body, plus what several processes on one database need.
+
+Each statement is a round trip to the server, which costs both processes CPU whatever the
+statement does, so a unit of work sends as few as it can: writes whose result nothing reads
+wait and go together with the next ones, in one statement (`_write`), and a fenced job's
+lease check and extension travel inside its next move (`fence`).
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
+from bot.domain.jobs import Job, JobState
 from bot.store.guild_cache import GuildCache
 from bot.store.postgres.queries import STATEMENTS
-from bot.store.statement_tx import StatementTx
+from bot.store.statement_tx import StatementTx, move_assignments
+from bot.store.transaction import LeaseLost
 
-# Statements planned afresh at every call instead of prepared. A prepared statement runs a
-# generic plan after five calls, made without the values: for a member's usage that plan
-# walks the guild's index and filters by member, so every enqueue read the whole guild's
-# month of ledger rows (docs/operations.md); planned with the values it reads the member's.
-_PLANNED_PER_CALL = frozenset({STATEMENTS["user_usage"]})
+
+@dataclass(frozen=True, slots=True)
+class _Fence:
+    job_id: str
+    owner: str
+    until: float
+    release: bool
 
 
 class PostgresTx(StatementTx):
@@ -23,12 +35,74 @@ class PostgresTx(StatementTx):
 
     def __init__(self, connection: psycopg.Connection[Any], cache: GuildCache) -> None:
         super().__init__(connection, cache)
-        self._connection = connection
         self._current_guild: int | None = None  # the guild whose cached settings this Tx checked
+        self._fenced: _Fence | None = None  # a fence the job's next move checks
+        self._waiting: list[tuple[str, Sequence[Any]]] = []  # writes not sent yet
+
+    # Fewer round trips
+
+    def _write(self, sql: str, params: Sequence[Any]) -> None:
+        if any(waiting == sql for waiting, _ in self._waiting):
+            self._send_waiting()  # one upsert must not meet the same row twice in one statement
+        self._waiting.append((sql, params))
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        prepare = False if sql in _PLANNED_PER_CALL else None
-        return self._connection.execute(sql, params, prepare=prepare).fetchall()
+        if self._waiting:  # every statement sees the writes before it
+            self._send_waiting()
+        return super()._all(sql, params)
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        if self._waiting:
+            self._send_waiting()
+        return super()._run(sql, params)
+
+    def _send_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        self._db.execute(
+            _together(tuple(sql for sql, _ in waiting)), [value for _, values in waiting for value in values]
+        )
+
+    def fence(self, job_id: str, owner: str, until: float, *, release: bool) -> None:
+        if self._fenced is not None:
+            self._check_fence()
+        self._fenced = _Fence(job_id, owner, until, release)
+
+    def _move_job(self, job: Job, target: JobState, now: float, changes: dict[str, Any]) -> Sequence[Any] | None:
+        fence = self._fenced
+        if fence is None or fence.job_id != job.id:
+            return super()._move_job(job, target, now, changes)
+        self._fenced = None
+        columns, values = move_assignments(target, now, changes)
+        lease: tuple[Any, ...]
+        if fence.release:
+            name, lease = "move_released_job", (fence.job_id, fence.owner)
+        else:
+            name, lease = "move_leased_job", (fence.until, fence.job_id, fence.owner)
+        row: Any = self._one(
+            self.statements.with_assignments(name, columns), (*lease, *values, job.id, job.state.value)
+        )
+        if not row[0]:
+            raise LeaseLost(f"job {job.id} is no longer leased to {fence.owner}")
+        return None if row[1] is None else row[2:]
+
+    def finish(self) -> None:
+        if self._fenced is not None:  # no move carried it
+            self._check_fence()
+        if self._waiting:
+            self._send_waiting()
+        super().finish()
+
+    def _check_fence(self) -> None:
+        fence, self._fenced = self._fenced, None
+        assert fence is not None
+        if fence.release:
+            held = self._run(STATEMENTS["release_lease"], (fence.job_id, fence.owner)) == 1
+        else:
+            held = self.hold_lease(fence.job_id, fence.owner, fence.until)
+        if not held:
+            raise LeaseLost(f"job {fence.job_id} is no longer leased to {fence.owner}")
+
+    # Several processes on one database
 
     def lock_admission(self, guild_id: int, user_id: int, *, whole_guild: bool) -> None:
         # Always in this order (guild, then member), so two admissions never wait on each other in a circle.
@@ -55,3 +129,12 @@ class PostgresTx(StatementTx):
         self._run(STATEMENTS["bump_guild_version"], (guild_id,))
         self._cache.forget(guild_id)
         self._current_guild = None
+
+
+@functools.lru_cache(maxsize=256)
+def _together(statements: tuple[str, ...]) -> str:
+    """Writes as one statement: PostgreSQL runs every data-modifying WITH query to completion,
+    whether or not anything reads it. One write goes as it is (and is prepared like any other)."""
+    if len(statements) == 1:
+        return statements[0]
+    return "WITH " + ", ".join(f"write_{index} AS ({sql})" for index, sql in enumerate(statements)) + " SELECT"
