@@ -53,6 +53,12 @@ async def test_waiting_and_running_cards_show_what_is_known(world: World, gated:
     # The clip's own sound track is known once it is made (the test clip has none).
     assert "**Sound** no sound · **Seed** 7" in layout_text(posted)
 
+    shown = await world.bob.slash(world.channel, "show", job=job.id)
+    again = shown.followups[0] if shown.deferred else shown.response
+    assert again is not None and again.attachments
+    assert gallery_urls(again) == [again.attachments[0].url] and "### ✅ Done" in layout_text(again)
+    assert button_labels(again) == ["Retry", "Remix", "Delete", "Info"]
+
 
 async def test_a_job_running_across_the_upgrade_turns_its_embed_status_into_a_layout(
     world: World, gated: GatedBackend, make_bot: Any
