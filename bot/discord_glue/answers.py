@@ -10,6 +10,7 @@ posted in the channel instead: a member must never own a job nobody can see or c
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 import discord
@@ -56,6 +57,6 @@ async def announce(interaction: discord.Interaction[Any], enqueued: Enqueued) ->
     services.updater.attach(job.id, channel_id, message_id, shown)
     latest = await services.core.jobs.get(job.id)
     # The job may have moved on, or others ahead of it, before the ids were stored:
-    # catch up (an unchanged render costs no edit).
+    # catch up (an unchanged render costs no edit), in the background like every edit.
     if latest is not None:
-        services.updater.push(latest)
+        services.background(partial(services.updater.push, latest))

@@ -10,6 +10,7 @@ from discord.ext import commands
 from bot.backends.base import Backend, ExternalWait, await_directly
 from bot.clock import Clock, utc_now
 from bot.discord_glue.client import BotOptions, FootageBot, ShardedFootageBot
+from bot.discord_glue.services import Background, start_here
 from bot.discord_glue.updater import EDIT_INTERVAL
 from bot.models import ModelCatalog
 from bot.settings import Settings
@@ -26,6 +27,7 @@ def create_bot(
     force_sync: bool = False,
     edit_interval: float = EDIT_INTERVAL,
     gateway: bool = False,
+    background: Background = start_here,
 ) -> commands.Bot:
     """Nothing touches the network or the database until the bot logs in (`setup_hook`)."""
     options = BotOptions(
@@ -37,6 +39,7 @@ def create_bot(
         force_sync=force_sync,
         edit_interval=edit_interval,
         gateway=gateway,
+        background=background,
     )
     if settings.shard_count is not None:
         return ShardedFootageBot(settings, options)

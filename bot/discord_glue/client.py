@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from bot.discord_glue.attachments import attachment_download
 from bot.discord_glue.buttons import DYNAMIC_ITEMS
 from bot.discord_glue.delivery import DiscordDeliverer
 from bot.discord_glue.errors import FootageTree
-from bot.discord_glue.services import Services
+from bot.discord_glue.services import Background, Services, start_here
 from bot.discord_glue.status import CancelButton, status_updater
 from bot.discord_glue.sync import sync_commands
 from bot.discord_glue.updater import EDIT_INTERVAL
@@ -41,6 +43,7 @@ class BotOptions:
     force_sync: bool = False
     edit_interval: float = EDIT_INTERVAL
     gateway: bool = False  # answer and enqueue only: worker processes drive the jobs
+    background: Background = start_here  # how the core's work and status edits are started
 
 
 class FootageBot(commands.Bot):
@@ -74,15 +77,16 @@ class FootageBot(commands.Bot):
         )
         try:
             updater = status_updater(self, core, interval=options.edit_interval)
-            self.footage = Services(self.settings, core, options.clock, updater)
+            background = options.background
+            self.footage = Services(self.settings, core, options.clock, updater, background=background)
             core.attach_deliverer(DiscordDeliverer(self))
             core.attach_image_download(attachment_download(self))
             for extension in EXTENSIONS:
                 await self.load_extension(extension)
             self.add_dynamic_items(CancelButton, *DYNAMIC_ITEMS)
-            core.events.subscribe(updater.on_event)
+            core.events.subscribe(lambda event: background(partial(updater.on_event, event)))
             await sync_commands(self.tree, core, dev_guild_id=self.settings.dev_guild_id, force=options.force_sync)
-            await core.start()
+            await background(lambda: asyncio.ensure_future(core.start()))
             self._unready = ready_when("discord", self._connected)
         except BaseException:
             await core.close()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import discord
 
@@ -17,6 +18,23 @@ if TYPE_CHECKING:
     from bot.discord_glue.updater import StatusUpdater
 
 
+T = TypeVar("T")
+
+
+class Background(Protocol):
+    """Calls `start`, so that what it starts (the runner's tasks, status edits) runs as background work.
+
+    Where the bot runs alone this is a plain call. A host that waits for the bot's work
+    after each event (the preview inside SimCord) starts it outside what it waits for.
+    """
+
+    def __call__(self, start: Callable[[], T]) -> T: ...
+
+
+def start_here(start: Callable[[], T]) -> T:
+    return start()
+
+
 @dataclass(slots=True)
 class Services:
     settings: Settings
@@ -24,6 +42,7 @@ class Services:
     clock: Clock
     updater: StatusUpdater[StatusMessage]
     names: MemberNames = field(default_factory=MemberNames)
+    background: Background = start_here
 
 
 class HasServices(Protocol):

@@ -1,15 +1,17 @@
-"""The only module that relies on SimCord internals (simcord==3.2.1, pinned in pyproject).
+"""The preview's reliance on SimCord internals (simcord==3.2.1, pinned in pyproject).
 
-Three things SimCord's public API does not offer for a long-running preview:
+The one other is how the bot's background work is started untracked, beside the
+wait hook in `bot/discord_glue/simcord_host.py`. Three things SimCord's public API
+does not offer for a long-running preview:
 
 1. Live pages. The page polls `/api/state` every 500 ms but the server only rebuilds a
    page's snapshot when something *publishes* it (an action from the page, or the
    public `Preview.refresh()`). `refresh()` first *settles* all bot work and holds
-   SimCord's operation guard while doing so; with demo jobs polling in the background
-   that takes up to `settle_timeout`, and a click arriving meanwhile fails with
-   "operation overlaps". So we republish each page with `Preview._publish(page,
-   reason="refresh")` — the same step `refresh()` ends with, minus the settle — and
-   skip it while a page action is in flight (that action publishes when it ends).
+   SimCord's operation guard while doing so, and a click arriving meanwhile fails with
+   "operation overlaps" (with a refresh every second while jobs run, many would). So we
+   republish each page with `Preview._publish(page, reason="refresh")` — the same
+   step `refresh()` ends with, minus the settle — and skip it while a page action is
+   in flight (that action publishes when it ends).
 2. Message ids that never repeat, and one clock. SimCord's clock starts at 2026-01-01 on every run
    and snowflakes come from it, so a fresh world would hand out the very message ids
    that job rows in the persistent preview database still point at. Moving the

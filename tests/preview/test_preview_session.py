@@ -1,4 +1,4 @@
-"""The preview in-process (no browser): one clock, and a start-up that says what renders."""
+"""The preview in-process (no browser): one clock, what renders, answers that never wait for jobs."""
 
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.jobs import JobState
 from bot.preview.session import PreviewOptions, open_preview
 from bot.settings import Settings
+from tests.waiting import until
+
+# The demo's run time in the test below: the first job is still running when the second command is answered.
+LATENCY_SECONDS = 30.0
 
 
 async def test_the_bot_and_the_page_share_one_clock_and_start_up_names_the_backend(
@@ -35,3 +40,30 @@ async def test_the_bot_and_the_page_share_one_clock_and_start_up_names_the_backe
     assert "FAL_KEY is not set" in said
     assert "video backends: demo" in said
     assert "static token" not in said
+
+
+async def test_a_command_sent_while_a_job_runs_is_answered_without_waiting_for_the_job(tmp_path: Path) -> None:
+    """Every page action waits for the bot's work to settle: a running job's pauses must not count.
+
+    The settle deadline here is longer than the whole job, so a pause that settling
+    waited for would hold the second answer until the first job was delivered (in the
+    preview, with its 1.5 s deadline, the page said "Action was not completed").
+    """
+    settings = Settings(_env_file=None, media_dir=tmp_path / "clips")  # type: ignore[call-arg]
+    options = PreviewOptions(
+        database_path=tmp_path / "preview.db", latency=LATENCY_SECONDS, settle_timeout=LATENCY_SECONDS * 2
+    )
+    async with open_preview(settings, options) as session:
+        world = session.world
+        services = session.bot.footage
+        assert services is not None
+        runner = services.core.runner
+
+        def first_job_states() -> list[JobState]:
+            return [job.state for job in runner.running_jobs() if job.request.prompt == "a red fox"]
+
+        await world.you.slash(world.channel, "generate", prompt="a red fox", seconds=4)
+        await until(lambda: first_job_states() == [JobState.RUNNING], "the first job to run", timeout=LATENCY_SECONDS)
+        answered = await world.teammate.slash(world.channel, "generate", prompt="a boat at dawn", seconds=4)
+        assert answered.response is not None
+        assert first_job_states() == [JobState.RUNNING]
