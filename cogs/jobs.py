@@ -17,7 +17,8 @@ from bot.discord_glue.members import member_info
 from bot.discord_glue.names import display_name
 from bot.discord_glue.replies import acknowledge, answer, say_ephemeral
 from bot.discord_glue.services import Services, services_of
-from bot.discord_glue.status import clip_link, queue_text, status_message
+from bot.discord_glue.status import status_message
+from bot.discord_glue.status_card import clip_link, queue_text
 from bot.domain.jobs import Job, JobState, normalize_job_id
 from bot.jobs.facts import Fact
 

@@ -21,7 +21,7 @@ from bot.discord_glue.buttons import result_buttons
 from bot.discord_glue.card import Card, Tone
 from bot.discord_glue.layout import card_layout
 from bot.discord_glue.limits import fit_message
-from bot.discord_glue.status import job_footer
+from bot.discord_glue.status_card import job_footer
 from bot.domain.jobs import FailureReason, Job
 from bot.jobs.delivery import Clip, Delivered, DeliveryOutcome, Undeliverable
 from bot.jobs.facts import Fact, request_facts

@@ -227,6 +227,8 @@ async def test_lost_permission_sends_the_clip_by_dm(world: World) -> None:
     assert job.state is JobState.DELIVERED
     dm = world.alice.user.dm_channel.last_message
     assert dm is not None and dm.id == job.result_message_id and dm.attachments
+    # The clip plays in its card; buttons need the server, so the DM has none.
+    assert gallery_urls(dm) == [dm.attachments[0].url] and button_labels(dm) == []
     # The status message in the channel says where the clip went, and links the DM itself.
     dm_link = f"https://discord.com/channels/@me/{dm.channel.id}/{dm.id}"
     status = next(m for m in world.channel.history() if m.id == result.response.id)

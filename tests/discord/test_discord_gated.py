@@ -13,7 +13,7 @@ from bot.backends.base import BackendError, BackendErrorKind
 from bot.domain.jobs import ClipStep, FailureReason, JobState
 from bot.media.probe import probe_video
 from tests.discord.gated import GatedBackend, gated_catalog
-from tests.discord.simworld import World, job_id_of, layout_text, write_clip
+from tests.discord.simworld import World, button_labels, gallery_urls, job_id_of, layout_text, write_clip
 
 
 @pytest.fixture
@@ -132,20 +132,42 @@ async def test_failed_job_says_why_and_refunds(world: World, gated: GatedBackend
 SMALL_UPLOAD_LIMIT = 150_000
 
 
+def limit_uploads(monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
+    """Interactions carry `limit` as the upload limit, as Discord would send it for a guild."""
+    original = simcord.interactions.base_payload
+
+    def smaller_limit(*args: Any, **kwargs: Any) -> Any:
+        record, payload = original(*args, **kwargs)
+        payload["attachment_size_limit"] = limit
+        return record, payload
+
+    monkeypatch.setattr(simcord.interactions, "base_payload", smaller_limit)
+
+
 @pytest.fixture
 def small_upload_limit(gated: GatedBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> int:
     """Interactions carry a 150 kB upload limit, and the gated backend returns a noisy clip over it."""
     gated.clip = write_clip(tmp_path / "noise.mp4", size=(256, 144), frames=24, noise=True)
     assert gated.clip.stat().st_size > SMALL_UPLOAD_LIMIT
-    original = simcord.interactions.base_payload
-
-    def smaller_limit(*args: Any, **kwargs: Any) -> Any:
-        record, payload = original(*args, **kwargs)
-        payload["attachment_size_limit"] = SMALL_UPLOAD_LIMIT  # what Discord would send for this guild
-        return record, payload
-
-    monkeypatch.setattr(simcord.interactions, "base_payload", smaller_limit)
+    limit_uploads(monkeypatch, SMALL_UPLOAD_LIMIT)
     return SMALL_UPLOAD_LIMIT
+
+
+async def test_a_clip_that_cannot_fit_is_linked_in_its_card_instead_of_shown(
+    world: World, gated: GatedBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gated.source_url = "https://video.example/clips/one.mp4"
+    limit_uploads(monkeypatch, 2_000)  # far below any clip the encoder could make
+    job_id = await generate(world, world.alice, "too big to attach")
+
+    job = await world.finished(job_id)
+    assert job.state is JobState.DELIVERED
+    posted = world.channel.last_message
+    assert posted is not None and posted.id == job.result_message_id and not posted.attachments
+    assert gallery_urls(posted) == []
+    said = layout_text(posted)
+    assert "over the upload limit here" in said and gated.source_url in said
+    assert button_labels(posted) == ["Retry", "Remix", "Delete", "Info"]
 
 
 async def test_over_limit_clip_is_reencoded_under_the_interaction_limit(
