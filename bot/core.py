@@ -26,7 +26,7 @@ from bot.jobs.job_log import log_job_end
 from bot.jobs.leases import LeasedRunner, WorkerIdentity
 from bot.jobs.remote import GatewayRunner
 from bot.jobs.runner import Runner
-from bot.jobs.scheduler import EXACT_POSITIONS, FairQueue, RunTimes
+from bot.jobs.scheduler import FairQueue, RunTimes
 from bot.jobs.service import JobService
 from bot.media.disk_guard import DiskGuard
 from bot.media.encoder import EncoderLimits, EncodeSlots
@@ -194,7 +194,7 @@ class Core:
 
     def _disk_changed(self, low: bool) -> None:
         """Status messages of the jobs this holds (or releases) say so."""
-        for job in (*self.runner.running_jobs(), *self.queue.first(EXACT_POSITIONS)):
+        for job in (*self.runner.running_jobs(), *self.runner.waiting_front()):
             self.events.publish("progress", job)
 
     def _running_counts(self) -> Counter[str]:

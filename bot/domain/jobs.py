@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from enum import StrEnum
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class JobState(StrEnum):
@@ -229,6 +229,28 @@ class Job:
     @property
     def user_id(self) -> int:
         return self.origin.user_id
+
+    @property
+    def model(self) -> str:
+        return self.request.model
+
+
+class WaitingJob(NamedTuple):
+    """What the fair queue needs of a waiting job, as the store reads it back in insertion order.
+
+    The queue keeps only this much per job (the whole job is read when it starts);
+    `seq` is the job's place in the store's insertion order, where the next page begins.
+    """
+
+    seq: int
+    id: str
+    guild_id: int
+    user_id: int
+    lane: int
+    sched_tag: float
+    model: str
+    backend: str
+    max_running: int
 
 
 _job_values = attrgetter(*(job_field.name for job_field in fields(Job)))

@@ -8,9 +8,24 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from typing import Protocol
 
-from bot.domain.jobs import Job
 from bot.models import ModelCatalog
+
+
+class Counted(Protocol):
+    """What the limits read of a job: a whole `Job`, or the fair queue's entry for a waiting one."""
+
+    @property
+    def guild_id(self) -> int: ...
+    @property
+    def user_id(self) -> int: ...
+    @property
+    def max_running(self) -> int: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def backend(self) -> str: ...
 
 
 class RunningLimits:
@@ -18,7 +33,7 @@ class RunningLimits:
         self,
         catalog: ModelCatalog,
         guild_max_running: int,
-        running: Iterable[Job],
+        running: Iterable[Counted],
         paused_guilds: set[int] | frozenset[int] = frozenset(),
     ) -> None:
         self._catalog = catalog
@@ -31,7 +46,7 @@ class RunningLimits:
         for job in running:
             self.take(job)
 
-    def user_blocked(self, job: Job) -> bool:
+    def user_blocked(self, job: Counted) -> bool:
         """The member (or their guild) can start nothing now: paused, or at their running limit."""
         return (
             job.guild_id in self._paused_guilds
@@ -39,22 +54,22 @@ class RunningLimits:
             or self._per_guild[job.guild_id] >= self._guild_max_running
         )
 
-    def model_full(self, job: Job) -> bool:
+    def model_full(self, job: Counted) -> bool:
         """The job's model (or its backend) runs all it may; an unknown model never starts here."""
-        spec = self._catalog.get(job.request.model)
+        spec = self._catalog.get(job.model)
         return (
             spec is None
             or self._per_model[spec.name] >= spec.max_concurrency
             or self._per_backend[spec.backend] >= self._catalog.backend_limit(spec.backend)
         )
 
-    def admits(self, job: Job) -> bool:
+    def admits(self, job: Counted) -> bool:
         return not self.user_blocked(job) and not self.model_full(job)
 
-    def take(self, job: Job) -> None:
+    def take(self, job: Counted) -> None:
         self._per_user[(job.guild_id, job.user_id)] += 1
         self._per_guild[job.guild_id] += 1
-        self._per_model[job.request.model] += 1
+        self._per_model[job.model] += 1
         self._per_backend[job.backend] += 1
 
     def free_slots(self) -> int:

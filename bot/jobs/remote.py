@@ -18,9 +18,9 @@ import asyncio
 import contextlib
 import logging
 
-from bot.domain.jobs import Job, JobState
+from bot.domain.jobs import Job, WaitingJob
 from bot.jobs.leases import CONTROL_CHANNEL, WAKE_CHANNEL
-from bot.jobs.runner import Runner
+from bot.jobs.runner import RECOVERY_PAGE, Runner
 from bot.store.transaction import Tx
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class GatewayRunner(Runner):
                     await self._tell(WAKE_CHANNEL, "")
                 else:
                     await self._refresh()
-                    self._announce_new_positions()
+                    await self._announce_new_positions()
             except Exception:
                 log.exception("gateway could not reach the workers through the database; will retry")
 
@@ -67,8 +67,14 @@ class GatewayRunner(Runner):
         await self._store.write(lambda tx: tx.notify(channel, payload))
 
     async def _refresh(self) -> None:
-        def load(tx: Tx) -> tuple[list[Job], float | None]:
-            return tx.jobs_in_states([JobState.QUEUED]), tx.highest_started_tag()
+        def load(tx: Tx) -> tuple[list[WaitingJob], float | None]:
+            # In one transaction, a page at a time: the queue is replaced by one consistent view.
+            waiting: list[WaitingJob] = []
+            seq = 0
+            while len(page := tx.waiting_after(seq, RECOVERY_PAGE)) == RECOVERY_PAGE:
+                waiting += page
+                seq = page[-1].seq
+            return [*waiting, *page], tx.highest_started_tag()
 
         waiting, started_tag = await self._store.read(load)
         self._queue.reset(waiting, started_tag)

@@ -29,13 +29,13 @@ from bot.backends.base import (
     PollResult,
 )
 from bot.clock import Clock, to_epoch
-from bot.domain.jobs import ACTIVE_STATES, ClipStep, FailureReason, Job, JobState
+from bot.domain.jobs import ACTIVE_STATES, ClipStep, FailureReason, Job, JobState, WaitingJob
 from bot.guilds import PAUSED_EVERYWHERE
 from bot.jobs.delivery import Clip, Delivered, Deliverer
 from bot.jobs.events import EventBus
 from bot.jobs.limits import RunningLimits
 from bot.jobs.polling import poll_until_done
-from bot.jobs.scheduler import EXACT_POSITIONS, FairQueue, QueuePlace, RunTimes, place_of
+from bot.jobs.scheduler import EXACT_POSITIONS, FairQueue, QueueEntry, QueuePlace, RunTimes, place_of
 from bot.jobs.submitting import submit_when_allowed
 from bot.media.disk_guard import DiskGuard
 from bot.media.encoder import EncodeSlots
@@ -60,6 +60,10 @@ DISPATCH_RETRY_SECONDS = 2.0
 # A job resumed after a restart past its deadline still gets this long: a clip already
 # downloaded is posted rather than thrown away.
 RESUME_GRACE_SECONDS = 30.0
+# Waiting jobs read back per trip at start: few enough that a page costs little memory beside the queue.
+RECOVERY_PAGE = 1000
+# Waiting jobs read back per trip to tell them the queue is paused or resumed.
+ANNOUNCE_PAGE = 500
 
 _REASONS: dict[BackendErrorKind, FailureReason] = {
     BackendErrorKind.RATE_LIMITED: FailureReason.BACKEND_UNAVAILABLE,
@@ -78,14 +82,25 @@ _REASONS: dict[BackendErrorKind, FailureReason] = {
 }
 
 
-def _start_jobs(jobs: list[Job], now: float, tx: Tx) -> list[Job | None]:
+def _start_jobs(chosen: list[tuple[QueueEntry, Job | None]], now: float, tx: Tx) -> list[Job | None]:
+    """Move the chosen jobs to submitting; each whole as it started, None when it no longer waited.
+
+    A job the queue holds whole is moved as held; any other is read back by the move itself.
+    """
     started: list[Job | None] = []
-    for job in jobs:
+    for entry, held in chosen:
+        if held is None:
+            started.append(tx.start_job(entry.id, now))
+            continue
         try:
-            started.append(tx.move_job(job, JobState.SUBMITTING, now))
+            started.append(tx.move_job(held, JobState.SUBMITTING, now))
         except StaleState:  # nothing was written for it: the UPDATE matched no row
             started.append(None)
     return started
+
+
+def _waiting_page(seq: int, tx: Tx) -> list[WaitingJob]:
+    return tx.waiting_after(seq, RECOVERY_PAGE)
 
 
 def failure_for(error: BackendError) -> FailureReason:
@@ -94,9 +109,8 @@ def failure_for(error: BackendError) -> FailureReason:
 
 @dataclass(frozen=True, slots=True)
 class _StoredWork:
-    """What the runner reads from the store at start."""
+    """What the runner reads from the store at start, besides the waiting jobs (`_recover_waiting`)."""
 
-    queued: list[Job]
     highest_started_tag: float | None
     active: list[Job]
     paused_guilds: set[int]
@@ -105,7 +119,6 @@ class _StoredWork:
     @classmethod
     def load(cls, tx: Tx) -> _StoredWork:
         return cls(
-            queued=tx.jobs_in_states([JobState.QUEUED]),
             highest_started_tag=tx.highest_started_tag(),
             active=tx.jobs_in_states(ACTIVE_STATES),
             paused_guilds=tx.paused_guilds(),
@@ -187,7 +200,7 @@ class Runner:
         # What the waiting jobs were last told about: see `_announce_new_positions`.
         self._announced: tuple[int, int] = (-1, -1)
         self._announced_pauses: tuple[bool, frozenset[int]] = (False, frozenset())
-        self._front: list[str] = []
+        self._front: dict[str, Job] = {}
 
     def attach_deliverer(self, deliverer: Deliverer) -> None:
         self._deliverer = deliverer
@@ -233,14 +246,28 @@ class Runner:
 
     async def recover(self) -> None:
         stored = await self._store.read(_StoredWork.load)
-        queued, started_tag, active = stored.queued, stored.highest_started_tag, stored.active
         self.paused_guilds = stored.paused_guilds
         self.paused = stored.paused
-        for job in queued:
-            self._queue.add(job)
-        self._queue.restore_virtual_time(started_tag)
-        for job in active:
+        await self._recover_waiting()
+        self._queue.restore_virtual_time(stored.highest_started_tag)
+        for job in stored.active:
             await self._resume(job, "restarted during submit")
+
+    async def _recover_waiting(self) -> None:
+        """Queue the stored waiting jobs, a page at a time and only the columns the queue keeps.
+
+        A job queued meanwhile is in a later page or already queued (adding twice changes
+        nothing); one canceled between its page and here is passed over when it would
+        start (its move finds it no longer waiting).
+        """
+        seq = 0
+        while True:
+            page = await self._store.read(partial(_waiting_page, seq))
+            for waiting in page:
+                self._queue.add_waiting(waiting)
+            if len(page) < RECOVERY_PAGE:
+                return
+            seq = page[-1].seq
 
     async def _resume(self, job: Job, interrupted: str) -> None:
         """Pick up a job some earlier run left active: poll again with its backend id, never resubmit.
@@ -266,7 +293,7 @@ class Runner:
             self._wake.clear()
             try:
                 await self._dispatch_ready()
-                self._announce_new_positions()
+                await self._announce_new_positions()
             except Exception:
                 # Nothing else may wake the runner soon (no enqueue, no job finishing): it wakes itself.
                 log.exception("dispatch failed; trying again in %g s", DISPATCH_RETRY_SECONDS)
@@ -285,31 +312,32 @@ class Runner:
                 # One write moves every chosen job to submitting: the jobs start together
                 # instead of one database trip apart.
                 now = to_epoch(self._clock())
-                started = await self._store.write(partial(_start_jobs, chosen, now))
+                held = [(entry, self._queue.held(entry.id)) for entry in chosen]
+                started = await self._store.write(partial(_start_jobs, held, now))
         finally:
             self.stats = self.stats.add(dispatched=sum(job is not None for job in started), choosing=choosing)
-        for job, moved in zip(chosen, started, strict=True):
-            self._queue.dispatched(job)
+        for entry, moved in zip(chosen, started, strict=True):
+            self._queue.dispatched(entry)
             if moved is not None:  # None: canceled while the write was on its way
                 self._launch(moved)
                 self._events.publish("state", moved)
 
-    def _choose(self) -> list[Job]:
+    def _choose(self) -> list[QueueEntry]:
         """The waiting jobs to start now, in queue order, within every running limit."""
         limits = RunningLimits(self._catalog, self._guild_max_running, self._running.values(), self.paused_guilds)
-        chosen: list[Job] = []
+        chosen: list[QueueEntry] = []
         if not limits.has_free_slot():
             return chosen
-        for job in self._queue.in_order(limits.user_blocked):
-            if limits.model_full(job):
+        for entry in self._queue.in_order(limits.user_blocked):
+            if limits.model_full(entry):
                 continue  # this model is full; the user's next job may use another
-            chosen.append(job)
-            limits.take(job)
+            chosen.append(entry)
+            limits.take(entry)
             if not limits.has_free_slot():
                 break  # before the walk looks further: that can mean passing over every user
         return chosen
 
-    def _announce_new_positions(self) -> None:
+    async def _announce_new_positions(self) -> None:
         """After the queue, a pause or the run times changed, tell the waiting jobs whose place may show differently.
 
         Every way a job's shown place changes (a start, a newcomer ahead, a cancel, a
@@ -319,25 +347,42 @@ class Runner:
         out of it), and the status side edits only the messages whose text changed.
         A start costs at most EXACT_POSITIONS + 1 edits however long the queue. A
         pause or resume tells every waiting job of the servers it touched, once.
+        The queue keeps the front's jobs whole; the others are read back to be told.
         """
         pauses = (self.paused, frozenset(self.paused_guilds))
         if pauses != self._announced_pauses:
             everywhere = pauses[0] != self._announced_pauses[0]
             guilds = pauses[1] ^ self._announced_pauses[1]
             self._announced_pauses = pauses
-            for waiting in self._queue.waiting():
-                if everywhere or waiting.guild_id in guilds:
+            touched = [entry.id for entry in self._queue.waiting() if everywhere or entry.guild_id in guilds]
+            for start in range(0, len(touched), ANNOUNCE_PAGE):
+                for waiting in await self._waiting_jobs(touched[start : start + ANNOUNCE_PAGE]):
                     self._events.publish("progress", waiting)
         signature = (self._queue.changes, self._run_times.revision)
         if signature == self._announced:
             return
         self._announced = signature
-        front = self._queue.first(EXACT_POSITIONS + 1)
+        front = await self._waiting_jobs([entry.id for entry in self._queue.first(EXACT_POSITIONS + 1)])
         front_ids = {job.id for job in front}
-        pushed_back = [job for job_id in self._front if job_id not in front_ids and (job := self._queue.get(job_id))]
+        pushed_back = [job for job_id, job in self._front.items() if job_id not in front_ids and job_id in self._queue]
         for waiting in (*front, *pushed_back):
             self._events.publish("progress", waiting)
-        self._front = [job.id for job in front]
+        self._front = {job.id: job for job in front}
+
+    async def _waiting_jobs(self, job_ids: list[str]) -> list[Job]:
+        """The jobs named that still wait, whole: as the queue holds them, else read back (then held)."""
+        found = {job_id: job for job_id in job_ids if (job := self._queue.held(job_id) or self._front.get(job_id))}
+        missing = [job_id for job_id in job_ids if job_id not in found]
+        if missing:
+            for job in await self._store.read(lambda tx: [tx.get_job(job_id) for job_id in missing]):
+                if job is not None and job.state is JobState.QUEUED:
+                    found[job.id] = job
+                    self._queue.hold(job)
+        return [job for job_id in job_ids if (job := found.get(job_id)) is not None and job_id in self._queue]
+
+    def waiting_front(self) -> list[Job]:
+        """The waiting jobs last told their place: the front of the queue."""
+        return [job for job_id, job in self._front.items() if job_id in self._queue]
 
     def _launch(self, job: Job) -> None:
         self._running[job.id] = job

@@ -17,17 +17,47 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from bot.domain.jobs import Job
+from bot.domain.jobs import Job, WaitingJob
 from bot.domain.records import QueueShare
 
 UserKey = tuple[int, int]  # (guild_id, user_id)
 MIN_WEIGHT = 0.01
-_SortKey = tuple[int, float, int, str]  # (lane, tag, arrival, job id)
 # Positions up to this are shown as numbers; behind it a job reads "at least this many ahead".
 EXACT_POSITIONS = 20
+# Whole jobs kept for the first this many places: their status messages are the ones a
+# move edits, and a job just queued at the front starts without being read back.
+HELD_PLACES = 2 * (EXACT_POSITIONS + 1)
+
+
+class QueueEntry(NamedTuple):
+    """A waiting job as the queue holds it: a tuple, a few hundred bytes, not the whole job.
+
+    The first three fields are the sort key (lane, tag, arrival); arrivals are unique,
+    so the fields after them are never compared. `member` is one tuple shared by all
+    of a member's entries.
+    """
+
+    lane: int
+    sched_tag: float
+    arrival: int
+    id: str
+    member: UserKey
+    model: str
+    backend: str
+    max_running: int
+
+    @property
+    def guild_id(self) -> int:
+        return self.member[0]
+
+    @property
+    def user_id(self) -> int:
+        return self.member[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,20 +72,20 @@ class QueuePlace:
         return self.position <= EXACT_POSITIONS
 
 
-def _never(job: Job) -> bool:
+def _never(entry: QueueEntry) -> bool:
     return False
 
 
 class FairQueue:
     def __init__(self) -> None:
-        self._order: list[_SortKey] = []
-        # The same keys per user, and each user's first key in order: a dispatch pass
+        self._order: list[QueueEntry] = []
+        # The same entries per user, and each user's first entry in order: a dispatch pass
         # merges the users' queues, so a user who can't start anything now is passed
         # over once, not once per waiting job.
-        self._by_user: dict[UserKey, list[_SortKey]] = {}
-        self._heads: list[tuple[_SortKey, UserKey]] = []
-        self._keys: dict[str, _SortKey] = {}
-        self._jobs: dict[str, Job] = {}
+        self._by_user: dict[UserKey, list[QueueEntry]] = {}
+        self._heads: list[tuple[QueueEntry, UserKey]] = []
+        self._entries: dict[str, QueueEntry] = {}
+        self._held: dict[str, Job] = {}  # whole jobs, only within the first HELD_PLACES
         self._virtual = 0.0
         self._arrivals = 0
         self._per_model: dict[str, int] = {}
@@ -65,7 +95,7 @@ class FairQueue:
         return len(self._order)
 
     def __contains__(self, job_id: object) -> bool:
-        return job_id in self._keys
+        return job_id in self._entries
 
     @property
     def changes(self) -> int:
@@ -78,52 +108,72 @@ class FairQueue:
         return self._virtual
 
     def add(self, job: Job) -> None:
-        """Queue a job with its stored tag. Adding twice changes nothing."""
-        if job.id in self._keys:
-            return
+        """Queue a new job with its stored tag (kept whole if it lands at the front). Adding twice changes nothing."""
+        index = self._insert(
+            job.id, job.guild_id, job.user_id, job.lane, job.sched_tag, job.model, job.backend, job.max_running
+        )
+        if index is not None and index < HELD_PLACES:
+            self._held[job.id] = job
+
+    def add_waiting(self, job: WaitingJob) -> None:
+        """Queue a job read back from the store (recovery). Adding twice changes nothing."""
+        self._insert(
+            job.id, job.guild_id, job.user_id, job.lane, job.sched_tag, job.model, job.backend, job.max_running
+        )
+
+    def _insert(
+        self, job_id: str, guild_id: int, user_id: int, lane: int, tag: float, model: str, backend: str, running: int
+    ) -> int | None:
+        """The new entry's index in the queue order, or None when the job was queued already."""
+        if job_id in self._entries:
+            return None
         self._arrivals += 1
         self._changes += 1
-        key = (job.lane, job.sched_tag, self._arrivals, job.id)
-        bisect.insort(self._order, key)
-        user = (job.guild_id, job.user_id)
+        user = (guild_id, user_id)
         waiting = self._by_user.setdefault(user, [])
         head = waiting[0] if waiting else None
-        bisect.insort(waiting, key)
-        if waiting[0] != head:
-            self._move_head(user, head, waiting[0])
-        self._keys[job.id] = key
-        self._jobs[job.id] = job
-        model = job.request.model
-        self._per_model[model] = self._per_model.get(model, 0) + 1
+        member = head.member if head is not None else user
+        # Interned: read back from the store, every row would bring its own copy of the names.
+        entry = QueueEntry(lane, tag, self._arrivals, job_id, member, sys.intern(model), sys.intern(backend), running)
+        index = bisect.bisect_left(self._order, entry)
+        self._order.insert(index, entry)
+        if index < HELD_PLACES and len(self._order) > HELD_PLACES:
+            self._held.pop(self._order[HELD_PLACES].id, None)  # pushed out of the front
+        bisect.insort(waiting, entry)
+        if waiting[0] is not head:
+            self._move_head(member, head, waiting[0])
+        self._entries[job_id] = entry
+        self._per_model[entry.model] = self._per_model.get(entry.model, 0) + 1
+        return index
 
-    def remove(self, job_id: str) -> Job | None:
-        key = self._keys.pop(job_id, None)
-        if key is None:
+    def remove(self, job_id: str) -> QueueEntry | None:
+        entry = self._entries.pop(job_id, None)
+        if entry is None:
             return None
         self._changes += 1
-        del self._order[bisect.bisect_left(self._order, key)]
-        job = self._jobs.pop(job_id)
-        user = (job.guild_id, job.user_id)
+        self._held.pop(job_id, None)
+        del self._order[bisect.bisect_left(self._order, entry)]
+        user = entry.member
         waiting = self._by_user[user]
-        index = bisect.bisect_left(waiting, key)
+        index = bisect.bisect_left(waiting, entry)
         del waiting[index]
         if index == 0:
-            self._move_head(user, key, waiting[0] if waiting else None)
+            self._move_head(user, entry, waiting[0] if waiting else None)
         if not waiting:
             del self._by_user[user]
-        self._per_model[job.request.model] -= 1
-        return job
+        self._per_model[entry.model] -= 1
+        return entry
 
-    def reset(self, jobs: Iterable[Job], highest_started_tag: float | None) -> None:
+    def reset(self, jobs: Iterable[WaitingJob], highest_started_tag: float | None) -> None:
         """Hold exactly `jobs` (read back from the database), the virtual time restored with them."""
         self._order.clear()
         self._by_user.clear()
         self._heads.clear()
-        self._keys.clear()
-        self._jobs.clear()
+        self._entries.clear()
+        self._held.clear()
         self._per_model.clear()
         for job in jobs:
-            self.add(job)
+            self.add_waiting(job)
         self.restore_virtual_time(highest_started_tag)
 
     def restore_virtual_time(self, highest_started_tag: float | None) -> None:
@@ -135,19 +185,19 @@ class FairQueue:
         """
         if highest_started_tag is None:
             return
-        head = self._order[0][1] if self._order and self._order[0][0] == 0 else None
+        head = self._order[0].sched_tag if self._order and self._order[0].lane == 0 else None
         restored = highest_started_tag if head is None else min(highest_started_tag, head)
         self._virtual = max(self._virtual, restored)
 
-    def dispatched(self, job: Job) -> None:
+    def dispatched(self, entry: QueueEntry) -> None:
         """Remove a job that starts running and move virtual time up to its tag."""
-        if self.remove(job.id) is not None and job.lane == 0:
-            self._virtual = max(self._virtual, job.sched_tag)
+        if self.remove(entry.id) is not None and entry.lane == 0:
+            self._virtual = max(self._virtual, entry.sched_tag)
 
-    def in_order(self, user_blocked: Callable[[Job], bool] = _never) -> Iterator[Job]:
+    def in_order(self, user_blocked: Callable[[QueueEntry], bool] = _never) -> Iterator[QueueEntry]:
         """Waiting jobs, next first: the users' own queues merged by key.
 
-        When a user's next job surfaces and `user_blocked(job)` says the user can't
+        When a user's next job surfaces and `user_blocked(entry)` says the user can't
         start anything now, the rest of that user's jobs are passed over in one step,
         so a walk costs O(log users) per job it yields or user it passes over, however
         many jobs wait behind them. The predicate is asked afresh each time, after the
@@ -155,46 +205,55 @@ class FairQueue:
         during it.
         """
         untouched = 0  # users whose head this walk has not reached yet: self._heads[untouched:]
-        touched: list[tuple[_SortKey, UserKey]] = []  # the next job of each user already yielded
+        touched: list[tuple[QueueEntry, UserKey]] = []  # the next job of each user already yielded
         while True:
             fresh = self._heads[untouched] if untouched < len(self._heads) else None
             if touched and (fresh is None or touched[0] < fresh):
-                key, user = heapq.heappop(touched)
+                entry, user = heapq.heappop(touched)
             elif fresh is not None:
-                key, user = fresh
+                entry, user = fresh
                 untouched += 1
             else:
                 return
-            job = self._jobs[key[3]]
-            if user_blocked(job):
+            if user_blocked(entry):
                 continue  # none of the user's later jobs is pushed: all are passed over
-            yield job
+            yield entry
             waiting = self._by_user[user]
-            after = bisect.bisect_right(waiting, key)
+            after = bisect.bisect_right(waiting, entry)
             if after < len(waiting):
                 heapq.heappush(touched, (waiting[after], user))
 
-    def _move_head(self, user: UserKey, old: _SortKey | None, new: _SortKey | None) -> None:
+    def _move_head(self, user: UserKey, old: QueueEntry | None, new: QueueEntry | None) -> None:
         if old is not None:
             del self._heads[bisect.bisect_left(self._heads, (old, user))]
         if new is not None:
             bisect.insort(self._heads, (new, user))
 
-    def first(self, count: int) -> list[Job]:
-        return [self._jobs[key[3]] for key in self._order[:count]]
+    def first(self, count: int) -> list[QueueEntry]:
+        return self._order[:count]
 
-    def get(self, job_id: str) -> Job | None:
-        return self._jobs.get(job_id)
+    def get(self, job_id: str) -> QueueEntry | None:
+        return self._entries.get(job_id)
 
-    def waiting(self) -> list[Job]:
+    def held(self, job_id: str) -> Job | None:
+        """The whole job, if the queue keeps it (it waits within the first `HELD_PLACES`)."""
+        return self._held.get(job_id)
+
+    def hold(self, job: Job) -> None:
+        """Keep a job read back from the store whole, if it still waits within the first `HELD_PLACES`."""
+        entry = self._entries.get(job.id)
+        if entry is not None and bisect.bisect_left(self._order, entry) < HELD_PLACES:
+            self._held[job.id] = job
+
+    def waiting(self) -> list[QueueEntry]:
         """Every waiting job, in no particular order."""
-        return list(self._jobs.values())
+        return list(self._entries.values())
 
     def position(self, job_id: str) -> int | None:
-        key = self._keys.get(job_id)
-        if key is None:
+        entry = self._entries.get(job_id)
+        if entry is None:
             return None
-        return bisect.bisect_left(self._order, key) + 1
+        return bisect.bisect_left(self._order, entry) + 1
 
     def model_counts(self) -> dict[str, int]:
         return {model: count for model, count in self._per_model.items() if count}
@@ -247,10 +306,10 @@ def place_of(
     of each model wait), which keeps this O(models) however long the queue is.
     """
     position = queue.position(job_id)
-    job = queue.get(job_id)
-    if position is None or job is None:
+    entry = queue.get(job_id)
+    if position is None or entry is None:
         return None
     counts = queue.model_counts()
     mean = sum(run_times.estimate(model) * count for model, count in counts.items()) / max(sum(counts.values()), 1)
-    eta = (position - 1) * mean / max(parallel_slots, 1) + run_times.estimate(job.request.model)
+    eta = (position - 1) * mean / max(parallel_slots, 1) + run_times.estimate(entry.model)
     return QueuePlace(position=position, eta_seconds=eta, paused=paused)

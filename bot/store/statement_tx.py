@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Protocol
 
 from bot.clock import to_epoch
-from bot.domain.jobs import Job, JobState
+from bot.domain.jobs import Job, JobState, WaitingJob
 from bot.domain.records import BlockRule, GuildConfig, JobLedger, LedgerEntry, QueueShare, Usage, UsageRow
 from bot.domain.tiers import Tier
 from bot.store.guild_cache import GuildCache
@@ -99,6 +99,13 @@ class StatementTx(Tx):
         names = [state.value for state in states]
         rows = self._all(self.statements.with_marks("jobs_in_states", len(names)), names)
         return [job_from_row(row) for row in rows]
+
+    def waiting_after(self, seq: int, limit: int) -> list[WaitingJob]:
+        return [WaitingJob(*row) for row in self._all(self.statements["waiting_after"], (seq, limit))]
+
+    def start_job(self, job_id: str, now: float) -> Job | None:
+        row = self._one(self.statements["start_job"], (now, job_id))
+        return job_from_row(row) if row else None
 
     def highest_started_tag(self) -> float | None:
         row = self._one(self.statements["highest_started_tag"])

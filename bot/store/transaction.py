@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bot.clock import from_epoch
-from bot.domain.jobs import Job, JobState, can_move
+from bot.domain.jobs import Job, JobState, WaitingJob, can_move
 from bot.domain.records import BlockRule, GuildConfig, JobLedger, LedgerEntry, QueueShare, Usage, UsageRow
 from bot.domain.tiers import Tier
 from bot.store.guild_cache import GuildCache
@@ -97,6 +97,14 @@ class Tx(ABC):
     @abstractmethod
     def jobs_in_states(self, states: Iterable[JobState]) -> list[Job]:
         """Jobs in `states`, in the order they were inserted."""
+
+    @abstractmethod
+    def waiting_after(self, seq: int, limit: int) -> list[WaitingJob]:
+        """Up to `limit` waiting jobs inserted after `seq` (0: from the first), in insertion order."""
+
+    @abstractmethod
+    def start_job(self, job_id: str, now: float) -> Job | None:
+        """Move a waiting job to submitting and read it back whole; None when it no longer waits."""
 
     @abstractmethod
     def highest_started_tag(self) -> float | None:

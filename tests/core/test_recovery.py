@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from shutil import copyfile
 
+import pytest
+
 from bot.clock import to_epoch
 from bot.domain.jobs import FailureReason, Job, JobState
+from bot.jobs import runner
 from bot.quotas.service import Member
 from bot.store.transaction import Tx
 from tests.core.conftest import GUILD, CoreHarness, origin, request
@@ -87,6 +90,31 @@ async def test_queued_jobs_keep_their_fair_order_after_restart(harness: CoreHarn
     await core.runner.recover()
     assert [job.id for job in core.queue.in_order()] == before
     assert before[1] == bob.job.id and before[0] == alice[0].job.id
+
+
+async def test_waiting_jobs_come_back_a_page_at_a_time_as_entries_and_start_whole(
+    harness: CoreHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recovery reads pages of the columns the queue keeps; a job not kept whole is read back as it starts."""
+    monkeypatch.setattr(runner, "RECOVERY_PAGE", 2)
+    settings = {"default_max_queued": 10, "default_daily_seconds": 1000}
+    core = await harness.open(start=False, **settings)
+    users = (1, 1, 2, 3, 2)
+    queued = [
+        (await core.jobs.enqueue(origin(user), request(prompt=f"clip {n}"), Member(user))).job
+        for n, user in enumerate(users)
+    ]
+    before = [entry.id for entry in core.queue.in_order()]
+    await harness.close()
+    core = await harness.open(start=False, **settings)
+    await core.runner.recover()
+    assert [entry.id for entry in core.queue.in_order()] == before
+    assert [core.queue.held(job_id) for job_id in before] == [None] * len(users)  # entries only, no whole jobs
+    await core.start()
+    for job in queued:
+        done = await harness.until(job.id, JobState.DELIVERED)
+        assert (done.request, done.origin) == (job.request, job.origin)
+    assert await core.reports.ledger_check() == []
 
 
 async def test_newcomers_after_a_restart_do_not_jump_the_queue(harness: CoreHarness) -> None:

@@ -32,11 +32,11 @@ from hypothesis import strategies as st
 
 from bot.backends.base import BackendError, BackendErrorKind
 from bot.core import Core
-from bot.domain.jobs import Job, JobRequest, JobState, Origin
+from bot.domain.jobs import Job, JobRequest, JobState, Origin, WaitingJob
 from bot.domain.tiers import Tier
 from bot.jobs.events import JobEvent
 from bot.jobs.refusal import Refusal
-from bot.jobs.scheduler import FairQueue, finish_tag, start_tag
+from bot.jobs.scheduler import HELD_PLACES, FairQueue, QueueEntry, finish_tag, start_tag
 from bot.models import ModelCatalog, ModelSpec
 from bot.quotas.service import Member
 from tests.core.conftest import FakeClock, origin, request, settings_for
@@ -88,21 +88,28 @@ class Sim:
         return job
 
     def pick(self) -> Job:
-        job = next(self.queue.in_order())
-        self.queue.dispatched(job)
-        return job
+        entry = next(self.queue.in_order())
+        self.queue.dispatched(entry)
+        return self.job(entry)
+
+    def job(self, entry: QueueEntry) -> Job:
+        return next(job for job in self.enqueued if job.id == entry.id)
 
     def cancel(self, job_id: str) -> None:
         if self.queue.remove(job_id) is not None:  # canceled while waiting: its share is not counted
             self.canceled.add(job_id)
 
     def restart(self) -> None:
-        """What Runner.recover does: a fresh queue, the stored queued jobs added in rowid order,
-        then virtual time restored from the highest tag of the normal-lane jobs that left the queue."""
+        """What Runner.recover does: a fresh queue, the stored queued jobs added in rowid order
+        (only the columns the queue keeps), then virtual time restored from the highest tag of
+        the normal-lane jobs that left the queue."""
         fresh = FairQueue()
-        for job in self.enqueued:
+        for seq, job in enumerate(self.enqueued, start=1):
             if job.id in self.queue:
-                fresh.add(job)
+                fresh.add_waiting(
+                    WaitingJob(seq, job.id, job.guild_id, job.user_id, job.lane, job.sched_tag, job.model,
+                               job.backend, job.max_running)
+                )  # fmt: skip
         left = [job.sched_tag for job in self.enqueued if job.lane == 0 and job.id not in self.queue]
         fresh.restore_virtual_time(max(left, default=None))
         self.queue = fresh
@@ -120,7 +127,7 @@ class Sim:
         return None
 
     def waiting(self) -> list[Job]:
-        return list(self.queue.in_order())
+        return [self.job(entry) for entry in self.queue.in_order()]
 
 
 users = st.integers(0, 3)
@@ -176,7 +183,7 @@ def test_a_walk_passes_over_a_blocked_user_in_one_step(
         sim.apply(*op)
     asked: list[int] = []
 
-    def user_blocked(job: Job) -> bool:
+    def user_blocked(job: QueueEntry) -> bool:
         asked.append(job.user_id)
         return job.user_id in blocked
 
@@ -184,6 +191,25 @@ def test_a_walk_passes_over_a_blocked_user_in_one_step(
     in_queue_order = sorted(sim.waiting(), key=lambda job: sim.queue.position(job.id) or 0)
     assert walked == [job.id for job in in_queue_order if job.user_id not in blocked]
     assert all(asked.count(user) == 1 for user in blocked & set(asked))
+
+
+def test_the_queue_keeps_whole_jobs_only_at_its_front() -> None:
+    """Behind the front a waiting job is a small entry; the front's jobs are kept whole for their status messages."""
+    sim = Sim(dict.fromkeys(range(4), 1.0))
+    relax = [sim.enqueue(n % 4, 2, lane=1) for n in range(3 * HELD_PLACES)]
+    normal = [sim.enqueue(n % 4, 2) for n in range(HELD_PLACES)]  # each lands ahead of every relax job
+    order = sim.queue.first(len(sim.queue))
+    assert [sim.queue.held(entry.id) for entry in order[:HELD_PLACES]] == [
+        sim.job(entry) for entry in order[:HELD_PLACES]
+    ]
+    assert {entry.id for entry in order[:HELD_PLACES]} == {job.id for job in normal}
+    assert all(sim.queue.held(entry.id) is None for entry in order[HELD_PLACES:])
+    for _ in normal:
+        sim.pick()
+    assert sim.queue.held(relax[0].id) is None  # moved up to the front: read back when needed, then kept
+    sim.queue.hold(relax[0])
+    sim.queue.hold(relax[-1])
+    assert (sim.queue.held(relax[0].id), sim.queue.held(relax[-1].id)) == (relax[0], None)
 
 
 def _assert_positions_are_the_drain_order(sim: Sim) -> None:
@@ -382,12 +408,12 @@ class Oracle:
         if job.guild_id in self.paused:
             self.violations.append(f"{job.id} started in paused guild {job.guild_id}")
 
-    def eligible(self, queued: Iterator[Job]) -> list[Job]:
+    def eligible(self, queued: Iterator[QueueEntry]) -> list[QueueEntry]:
         """Waiting jobs no limit holds back: the runner must not sit idle while one exists."""
         active = self.active()
         out = []
         for job in queued:
-            spec = self.catalog.get(job.request.model)
+            spec = self.catalog.get(job.model)
             assert spec is not None
             if (
                 job.guild_id not in self.paused
@@ -400,7 +426,7 @@ class Oracle:
         return out
 
 
-def _owner(job: Job) -> tuple[int, int]:
+def _owner(job: Job | QueueEntry) -> tuple[int, int]:
     return (job.guild_id, job.user_id)
 
 

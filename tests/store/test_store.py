@@ -10,7 +10,7 @@ import aiosqlite
 import psycopg
 import pytest
 
-from bot.domain.jobs import Job, JobState
+from bot.domain.jobs import Job, JobState, WaitingJob
 from bot.domain.records import BlockRule, GuildConfig, JobLedger, LedgerEntry
 from bot.domain.tiers import Tier
 from bot.store.group_commit_store import GroupCommitStore
@@ -177,6 +177,26 @@ async def test_a_move_applies_to_the_callers_copy_and_brings_back_what_others_wr
     assert stored is not None
     assert (failed.status_channel_id, failed.status_message_id) == (5, 6)
     assert failed == stored  # what the caller holds is exactly what a fresh read gives
+
+
+async def test_waiting_jobs_read_back_a_page_at_a_time_and_start_read_back_whole(store: Store) -> None:
+    jobs = [a_job(f"WAITING{n}") for n in range(5)]
+    for job in jobs:
+        await store.write(lambda tx, job=job: tx.insert_job(job))
+    await store.write(lambda tx: tx.move_job(jobs[1], JobState.SUBMITTING, 1.0))  # no longer waiting
+    first = await store.read(lambda tx: tx.waiting_after(0, 2))
+    rest = await store.read(lambda tx: tx.waiting_after(first[-1].seq, 10))
+    assert [waiting.id for waiting in (*first, *rest)] == [jobs[n].id for n in (0, 2, 3, 4)]
+    job = jobs[0]
+    assert first[0] == WaitingJob(
+        first[0].seq, job.id, job.guild_id, job.user_id, job.lane, job.sched_tag, job.model, job.backend,
+        job.max_running,
+    )  # fmt: skip
+    started = await store.write(lambda tx: tx.start_job(job.id, 2.0))
+    assert started is not None and started.state is JobState.SUBMITTING
+    assert started == await store.read(lambda tx: tx.get_job(job.id))
+    assert (started.request, started.origin, started.created_at) == (job.request, job.origin, job.created_at)
+    assert await store.write(lambda tx: tx.start_job(job.id, 3.0)) is None  # it no longer waits
 
 
 async def test_callers_are_not_left_waiting_when_the_batches_are_torn_down(store: Store) -> None:

@@ -35,6 +35,15 @@ UPDATE jobs SET {assignments} WHERE id = ?
 -- Jobs in any of `{marks}` states, in insertion order (recovery, dispatch at start).
 SELECT {job_columns} FROM jobs WHERE state IN ({marks}) ORDER BY rowid
 
+-- name: waiting_after
+-- The waiting jobs after a place in insertion order, only the columns the fair queue keeps (recovery reads them a page at a time).
+SELECT rowid, id, guild_id, user_id, lane, sched_tag, model, backend, max_running FROM jobs
+WHERE state = 'queued' AND rowid > ? ORDER BY rowid LIMIT ?
+
+-- name: start_job
+-- A waiting job starts: moved to submitting if it still waits, and read back whole (the queue kept only its entry).
+UPDATE jobs SET state = 'submitting', updated_at = ? WHERE id = ? AND state = 'queued' RETURNING {job_columns}
+
 -- name: highest_started_tag
 -- The largest fair-queue tag among normal-lane jobs that left the queue (the virtual time at start).
 SELECT MAX(sched_tag) FROM jobs WHERE lane = 0 AND state != 'queued'
