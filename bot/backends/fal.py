@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import httpx
 from pydantic import AnyHttpUrl, SecretStr
 
 from bot.backends.base import (
@@ -35,6 +36,7 @@ from bot.backends.http import (
     UrlResultBackend,
     adapter_option,
     data_uri,
+    doctor_answer,
     error_message,
     mentions_content_policy,
     provider_input,
@@ -43,10 +45,12 @@ from bot.backends.http import (
 )
 
 if TYPE_CHECKING:
+    from bot.models import ModelCatalog
     from bot.settings import Settings
 
 Kind = BackendErrorKind
 DEFAULT_QUEUE_URL = "https://queue.fal.run"
+DEFAULT_API_URL = "https://api.fal.ai/v1"
 
 
 def _error_types(body: Any) -> list[str]:
@@ -220,11 +224,89 @@ def _video_url(output: Any) -> str | None:
     return None
 
 
+# An id no request has: a status request for it proves the key and costs nothing.
+_NO_REQUEST = "00000000-0000-0000-0000-000000000000"
+
+
+def _platform(settings: Settings) -> ProviderHttp:
+    """fal's Platform API (account, model search), a host apart from the queue."""
+    secret = _KEY.read(settings)
+    return ProviderHttp(
+        "fal",
+        base_url=str(settings.fal_api_url),
+        wait=await_directly,
+        auth_headers={"Authorization": f"Key {secret}"},
+        secrets=[secret],
+    )
+
+
+async def _check_key(settings: Settings, catalog: ModelCatalog) -> tuple[bool, str]:
+    """`GET /account/billing?expand=credits`: the key and the balance, for free. fal shows the balance
+    to admin keys only; an API key without that access is proved on the queue instead, by the status
+    of a request that does not exist (fal answers 404 to a key it accepts)."""
+    platform = _platform(settings)
+    try:
+        billing = await platform.send_json(
+            "GET", "account/billing", params={"expand": "credits"}, reason="doctor", retry=Retry.NEVER
+        )
+    except BackendError as error:
+        if error.status_code != 403:
+            return False, f"{error.plain}: {error.provider_message}"
+        return await _check_key_on_queue(settings, catalog)
+    finally:
+        await platform.aclose()
+    credits = billing.get("credits")
+    balance = credits.get("current_balance") if isinstance(credits, dict) else None
+    if not isinstance(balance, int | float):
+        return True, "FAL_KEY works (fal did not say the balance)"
+    currency = str(credits.get("currency") or "USD") if isinstance(credits, dict) else "USD"
+    if balance <= 0:
+        return False, f"FAL_KEY works, but the account has no credit left ({balance:g} {currency}): top it up first"
+    return True, f"FAL_KEY works ({balance:,.2f} {currency} of credit left)"
+
+
+async def _check_key_on_queue(settings: Settings, catalog: ModelCatalog) -> tuple[bool, str]:
+    model = next((spec.provider_model for spec in catalog if spec.backend == "fal" and spec.provider_model), None)
+    owner_app = "/".join((model or settings.fal_model or "fal-ai/any").split("/")[:2])
+    backend = _build(BuildContext(settings, catalog))
+    try:
+        await backend.http.send(
+            "GET",
+            f"{owner_app}/requests/{_NO_REQUEST}/status",
+            reason="doctor",
+            retry=Retry.NEVER,
+            accept=lambda response: response.status_code == 404,
+        )
+    except BackendError as error:
+        return False, f"{error.plain}: {error.provider_message}"
+    finally:
+        await backend.aclose()
+    return True, "FAL_KEY works (an API key without billing access, so fal does not show it the balance)"
+
+
+async def _check_models(settings: Settings, catalog: ModelCatalog) -> tuple[bool, str]:
+    """fal's model search (`GET /models?endpoint_id=...`), free: every fal model the catalog names exists."""
+    wanted = {spec.provider_model or settings.fal_model or "" for spec in catalog if spec.backend == "fal"} - {""}
+    asked = httpx.QueryParams([("endpoint_id", model) for model in sorted(wanted)])
+    found = await doctor_answer(_platform(settings), "models", params=asked)
+    if isinstance(found, str):
+        return False, found
+    listed = found.get("models")
+    entries = listed if isinstance(listed, list) else []
+    known = {str(model.get("endpoint_id")) for model in entries if isinstance(model, dict)}
+    missing = sorted(wanted - known)
+    if missing:
+        return False, f"fal has no model {', '.join(missing)}: check FAL_MODEL or the catalog's provider_model"
+    return True, f"fal lists {', '.join(sorted(wanted))}"
+
+
 class FalSettings(BackendSettings):
     backend_name: ClassVar[str] = "fal"
     fal_key: SecretStr | None = None
     fal_model: str | None = None
     fal_queue_url: AnyHttpUrl = AnyHttpUrl(DEFAULT_QUEUE_URL)
+    # The Platform API: doctor's free checks (the key, the balance, the models).
+    fal_api_url: AnyHttpUrl = AnyHttpUrl(DEFAULT_API_URL)
 
 
 _KEY = KeyRule("fal_key")
@@ -251,6 +333,7 @@ ENTRY = BackendEntry(
     build=_build,
     provider_model=_provider_model,
     keys=(_KEY,),
+    online_checks=(_check_key, _check_models),
     model_variable="FAL_MODEL",
     defaults=ModelDefaults(cost_per_second=0.05),
 )

@@ -359,7 +359,7 @@ class ProviderHttp:
         reason: str,
         retry: Retry,
         json: Any = None,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | httpx.QueryParams | None = None,
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
@@ -621,6 +621,17 @@ class ProviderHttp:
             raise BackendError(
                 Kind.BAD_OUTPUT, "the result URL points at a loopback or private address, which is not fetched"
             )
+
+
+async def doctor_answer(http: ProviderHttp, path: str, **options: Any) -> dict[str, Any] | str:
+    """A free `GET` for `doctor`: the provider's JSON object, or what went wrong in plain words.
+    Closes `http` afterwards (each check builds its own)."""
+    try:
+        return await http.send_json("GET", path, reason="doctor", retry=Retry.NEVER, **options)
+    except BackendError as error:
+        return f"{error.plain}: {error.provider_message}"
+    finally:
+        await http.aclose()
 
 
 class UrlResultBackend:

@@ -42,12 +42,14 @@ from bot.backends.http import (
     Retry,
     RetryPolicy,
     UrlResultBackend,
+    doctor_answer,
     mentions_content_policy,
     provider_input,
     sends_sound_flag,
 )
 
 if TYPE_CHECKING:
+    from bot.models import ModelCatalog
     from bot.settings import Settings
 
 Kind = BackendErrorKind
@@ -156,7 +158,7 @@ class KlingBackend(UrlResultBackend):
             kind_rule=kind_of,
         )
 
-    def _auth(self) -> dict[str, str]:
+    def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens.token()}"}
 
     def build_input(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
@@ -184,7 +186,7 @@ class KlingBackend(UrlResultBackend):
                 if known is not None:
                     return known
                 answer = await self.http.send_json(
-                    "POST", f"v1/videos/{kind}", json=payload, headers=self._auth(), reason="submit", retry=Retry.NEVER
+                    "POST", f"v1/videos/{kind}", json=payload, headers=self.auth(), reason="submit", retry=Retry.NEVER
                 )
                 return _job(kind, answer)
         raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
@@ -193,7 +195,7 @@ class KlingBackend(UrlResultBackend):
         """The task an earlier submit of this job created, if Kling has one."""
         try:
             answer = await self.http.send_json(
-                "GET", f"v1/videos/{kind}/{external_id}", headers=self._auth(), reason="look up", retry=Retry.NEVER
+                "GET", f"v1/videos/{kind}/{external_id}", headers=self.auth(), reason="look up", retry=Retry.NEVER
             )
         except BackendError as error:
             if error.status_code == 404 or error.kind is Kind.MODEL_UNAVAILABLE:
@@ -205,7 +207,7 @@ class KlingBackend(UrlResultBackend):
         answer = await self.http.send_json(
             "GET",
             f"v1/videos/{job.data.get('kind', 'text2video')}/{job.id}",
-            headers=self._auth(),
+            headers=self.auth(),
             reason="poll",
             retry=Retry.IDEMPOTENT,
             not_found=Kind.GENERATION_FAILED,
@@ -250,6 +252,32 @@ def _succeeded(task: dict[str, Any]) -> PollResult:
     return PollResult("failed", error=BackendError(Kind.BAD_OUTPUT, "the finished task has no video URL"))
 
 
+# How far back `doctor` asks for resource packs: a pack bought within the year may still hold units.
+PACK_WINDOW_SECONDS = 365 * 24 * 3600
+
+
+async def _check_packs(settings: Settings, catalog: ModelCatalog) -> tuple[bool, str]:
+    """`GET /account/costs` costs nothing: it proves both keys and lists the prepaid resource packs."""
+    backend = _build(BuildContext(settings, catalog))
+    now_ms = int(time.time() * 1000)
+    window = {"start_time": str(now_ms - PACK_WINDOW_SECONDS * 1000), "end_time": str(now_ms)}
+    answer = await doctor_answer(backend.http, "account/costs", params=window, headers=backend.auth())
+    if isinstance(answer, str):
+        return False, answer
+    data = answer.get("data")
+    packs = data.get("resource_pack_subscribe_infos") if isinstance(data, dict) else None
+    if not isinstance(packs, list):
+        return True, "KLING_ACCESS_KEY and KLING_SECRET_KEY work (Kling did not list the resource packs)"
+    left = sum(
+        float(pack.get("remaining_quantity") or 0)
+        for pack in packs
+        if isinstance(pack, dict) and pack.get("status") == "online"
+    )
+    if left <= 0:
+        return False, "KLING_ACCESS_KEY and KLING_SECRET_KEY work, but no resource pack has units left: buy one first"
+    return True, f"KLING_ACCESS_KEY and KLING_SECRET_KEY work ({left:g} units left in resource packs)"
+
+
 class KlingSettings(BackendSettings):
     backend_name: ClassVar[str] = "kling"
     kling_access_key: SecretStr | None = None
@@ -284,5 +312,6 @@ ENTRY = BackendEntry(
     build=_build,
     provider_model=_provider_model,
     keys=(_ACCESS, _SECRET),
+    online_checks=(_check_packs,),
     defaults=ModelDefaults(cost_per_second=0.14, max_concurrency=2),
 )

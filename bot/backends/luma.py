@@ -33,12 +33,14 @@ from bot.backends.http import (
     UrlResultBackend,
     content_words_rule,
     data_uri,
+    doctor_answer,
     mentions_content_policy,
     provider_input,
     unknown_state,
 )
 
 if TYPE_CHECKING:
+    from bot.models import ModelCatalog
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -135,6 +137,19 @@ class LumaBackend(UrlResultBackend):
         log.info("luma: generation %s cannot be cancelled; it will finish unused", job.id)
 
 
+async def _check_credits(settings: Settings, catalog: ModelCatalog) -> tuple[bool, str]:
+    """`GET /credits` costs nothing: it proves the key and gives the balance (in US cents)."""
+    credits = await doctor_answer(_build(BuildContext(settings, catalog)).http, "credits")
+    if isinstance(credits, str):
+        return False, credits
+    cents = credits.get("credit_balance")
+    if not isinstance(cents, int | float):
+        return True, "LUMAAI_API_KEY works (Luma did not say the balance)"
+    if cents <= 0:
+        return False, "LUMAAI_API_KEY works, but the account has no credit left: add credit first"
+    return True, f"LUMAAI_API_KEY works (${cents / 100:,.2f} of credit left)"
+
+
 class LumaSettings(BackendSettings):
     backend_name: ClassVar[str] = "luma"
     lumaai_api_key: SecretStr | None = None
@@ -166,5 +181,6 @@ ENTRY = BackendEntry(
     build=_build,
     provider_model=_provider_model,
     keys=(_KEY,),
+    online_checks=(_check_credits,),
     defaults=ModelDefaults(cost_per_second=0.1),
 )

@@ -35,6 +35,7 @@ from bot.backends.http import (
     adapter_option,
     content_words_rule,
     data_uri,
+    doctor_answer,
     mentions_content_policy,
     provider_input,
     unknown_state,
@@ -161,13 +162,9 @@ def _output_url(output: Any) -> str | None:
 
 async def _check_account(settings: Settings, catalog: ModelCatalog) -> tuple[bool, str]:
     """`GET /account` costs nothing and proves the token."""
-    backend = _build(BuildContext(settings, catalog))
-    try:
-        account = await backend.http.send_json("GET", "account", reason="doctor", retry=Retry.NEVER)
-    except BackendError as error:
-        return False, f"{error.plain}: {error.provider_message}"
-    finally:
-        await backend.aclose()
+    account = await doctor_answer(_build(BuildContext(settings, catalog)).http, "account")
+    if isinstance(account, str):
+        return False, account
     return True, f"REPLICATE_API_TOKEN works (account {account.get('username', '?')})"
 
 

@@ -30,6 +30,7 @@ from bot.backends.http import (
     UrlResultBackend,
     content_words_rule,
     data_uri,
+    doctor_answer,
     provider_input,
     unknown_state,
 )
@@ -165,13 +166,9 @@ class RunwayBackend(UrlResultBackend):
 
 async def _check_organization(settings: Settings, catalog: ModelCatalog) -> tuple[bool, str]:
     """`GET /v1/organization` costs nothing: it proves the key and shows the credit balance."""
-    backend = _build(BuildContext(settings, catalog))
-    try:
-        organization = await backend.http.send_json("GET", "v1/organization", reason="doctor", retry=Retry.NEVER)
-    except BackendError as error:
-        return False, f"{error.plain}: {error.provider_message}"
-    finally:
-        await backend.aclose()
+    organization = await doctor_answer(_build(BuildContext(settings, catalog)).http, "v1/organization")
+    if isinstance(organization, str):
+        return False, organization
     credits = organization.get("creditBalance")
     if isinstance(credits, int | float) and credits <= 0:
         return False, "RUNWAYML_API_SECRET works, but the organization has no credits left: buy credits first"

@@ -11,16 +11,17 @@ import pytest
 
 from bot.backends.base import BackendError, BackendErrorKind
 from bot.backends.kling import TOKEN_LIFETIME, TOKEN_MARGIN, TokenMaker, external_task_id
-from bot.backends.registry import resolve_model
+from bot.backends.registry import contact_backends, resolve_model
 from bot.domain.jobs import JobState
 from bot.jobs import polling
 from bot.models import ModelCatalog
 from bot.quotas.service import Member
+from bot.settings import Settings
 from tests.core.conftest import CoreHarness, origin, request
 
 from .harness import PNG, Harness, _spec, start_harness
 from .servers.base import Reply
-from .servers.kling import ACCESS_KEY, SECRET_KEY, KlingFake, kling_error
+from .servers.kling import ACCESS_KEY, SECRET_KEY, KlingFake, kling_error, settings_for
 
 Kind = BackendErrorKind
 
@@ -147,3 +148,21 @@ async def test_a_restart_mid_submit_continues_the_job_at_kling(
     assert _fake(kling).received["submit"] == (0 if task_was_taken else 1)
     if task_id is not None:
         assert done.backend_job_id == task_id
+
+
+async def test_doctor_checks_both_keys_and_the_resource_packs_for_free(kling: Harness) -> None:
+    def settings(**keys: str) -> Settings:
+        return Settings(_env_file=None, **(settings_for(kling.server.base_url) | keys))  # type: ignore[arg-type]
+
+    catalog = ModelCatalog([_spec("kling")])
+    [(_, ok, line)] = await contact_backends(settings(), catalog)
+    assert (ok, line) == (
+        True,
+        "KLING_ACCESS_KEY and KLING_SECRET_KEY work (118 units left in resource packs) (contacted the provider)",
+    )
+    [(_, ok, line)] = await contact_backends(settings(kling_secret_key="SK-not-the-secret-0123456789abcdef"), catalog)
+    assert not ok and "API key" in line
+    _fake(kling).pack_units = 0
+    [(_, ok, line)] = await contact_backends(settings(), catalog)
+    assert not ok and "no resource pack has units left" in line
+    assert _fake(kling).accepted_submits == 0

@@ -226,13 +226,18 @@ def test_luma_refusal_words() -> None:
 
 
 # -- doctor's free checks ----------------------------------------------------
-async def _contact(harness: Harness, key: str | None = None) -> tuple[bool, str]:
+async def _contact_all(harness: Harness, key: str | None = None, **model: Any) -> list[tuple[bool, str]]:
     values = server_module(harness.name).settings_for(harness.server.base_url)
     if key is not None:
         values |= {rule.field: key for rule in ENTRIES[harness.name].keys}
     settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
-    [(name, ok, line)] = await contact_backends(settings, ModelCatalog([_spec(harness.name)]))
-    assert name == harness.name and line.endswith("(contacted the provider)")
+    report = await contact_backends(settings, ModelCatalog([_spec(harness.name, **model)]))
+    assert all(name == harness.name and line.endswith("(contacted the provider)") for name, _, line in report)
+    return [(ok, line) for _, ok, line in report]
+
+
+async def _contact(harness: Harness, key: str | None = None) -> tuple[bool, str]:
+    [(ok, line)] = await _contact_all(harness, key)
     return ok, line
 
 
@@ -250,3 +255,50 @@ async def test_doctor_checks_replicate_and_runway_keys_for_free(replicate: Harne
     empty = await _contact(runway)
     assert empty[0] is False and "no credits left" in empty[1]
     assert replicate.server.accepted_submits == runway.server.accepted_submits == 0
+
+
+WRONG_KEY = "wrong-key-0123456789abcdef0123456789"
+
+
+async def test_doctor_checks_the_fal_key_balance_and_models_for_free(fal: Harness) -> None:
+    key, models = await _contact_all(fal)
+    assert key == (True, "FAL_KEY works (24.50 USD of credit left) (contacted the provider)")
+    assert models == (True, "fal lists fal-ai/wan/v2.2-5b/text-to-video (contacted the provider)")
+
+    bad_key, _ = await _contact_all(fal, WRONG_KEY)
+    assert bad_key[0] is False and "API key" in bad_key[1]
+    _, unknown = await _contact_all(fal, provider_model="fal-ai/no-such-model")
+    assert unknown == (
+        False,
+        "fal has no model fal-ai/no-such-model: check FAL_MODEL or the catalog's provider_model "
+        "(contacted the provider)",
+    )
+    fal.server.balance = 0  # type: ignore[attr-defined]
+    empty, _ = await _contact_all(fal)
+    assert empty[0] is False and "no credit left" in empty[1]
+    assert fal.server.accepted_submits == 0
+
+
+async def test_a_fal_key_without_billing_access_is_proved_on_the_queue(fal: Harness) -> None:
+    fal.server.admin_key = False  # type: ignore[attr-defined]
+
+    key, _ = await _contact_all(fal)
+    bad_key, _ = await _contact_all(fal, WRONG_KEY)
+
+    assert key == (
+        True,
+        "FAL_KEY works (an API key without billing access, so fal does not show it the balance) "
+        "(contacted the provider)",
+    )
+    assert bad_key[0] is False and "API key" in bad_key[1]
+    assert fal.server.received["poll"] == 1 and fal.server.accepted_submits == 0  # a refused key never gets there
+
+
+async def test_doctor_checks_the_luma_key_and_credit_for_free(luma: Harness) -> None:
+    assert await _contact(luma) == (True, "LUMAAI_API_KEY works ($12.34 of credit left) (contacted the provider)")
+    bad_key = await _contact(luma, "luma-" + WRONG_KEY)
+    assert bad_key[0] is False and "API key" in bad_key[1]
+    luma.server.credit_cents = 0  # type: ignore[attr-defined]
+    empty = await _contact(luma)
+    assert empty[0] is False and "no credit left" in empty[1]
+    assert luma.server.accepted_submits == 0

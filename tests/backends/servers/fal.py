@@ -32,7 +32,14 @@ class FalFake(FakeProvider):
         self.streams: Counter[str] = Counter()  # stream requests per job, beside `jobs.polls`
         self.keepalive_seconds = 15.0  # fal sends a comment line this often
         self.step_seconds = 0.01  # between a step-mode job's stream events
+        # The Platform API (served here too; settings point FAL_API_URL at this server).
+        self.admin_key = True  # False: the key may generate but not read billing (fal answers 403)
+        self.balance = 24.5
+        self.models = {PROVIDER_MODEL}
+        self.known_requests: set[str] = set()
         routes = self.app.router
+        routes.add_get("/account/billing", self.billing)
+        routes.add_get("/models", self.model_search)
         routes.add_get("/{owner}/{app}/requests/{id}/status/stream", self.status_stream)
         routes.add_get("/{owner}/{app}/requests/{id}/status", self.status)
         routes.add_put("/{owner}/{app}/requests/{id}/cancel", self.cancel)
@@ -61,6 +68,7 @@ class FalFake(FakeProvider):
 
     def accepted(self, request: web.Request, job_id: str) -> web.Response:
         """fal's answer to an accepted submit: the request id and the URLs to follow it."""
+        self.known_requests.add(job_id)
         owner_app = "/".join(request.match_info["model"].split("/")[:2])
         base = f"{self.base_url}/{owner_app}/requests/{job_id}"
         return web.json_response(
@@ -77,6 +85,8 @@ class FalFake(FakeProvider):
         if (scripted := await self.intercept("poll", request)) is not None:
             return scripted
         job_id = request.match_info["id"]
+        if job_id not in self.known_requests:
+            return web.json_response({"detail": "Request not found"}, status=404)
         return web.json_response(
             self.status_body(job_id, self.jobs.step(job_id), logs=request.query.get("logs") == "1")
         )
@@ -130,6 +140,28 @@ class FalFake(FakeProvider):
         await response.write_eof()
         return response
 
+    async def billing(self, request: web.Request) -> web.Response:
+        """`GET /v1/account/billing`: admin keys only; `expand=credits` adds the balance."""
+        if (scripted := await self.intercept("billing", request)) is not None:
+            return scripted
+        if not self.admin_key:
+            return web.json_response({"detail": "Admin API key required"}, status=403)
+        body: dict[str, object] = {"username": "footage-tests"}
+        if "credits" in request.query.getall("expand", []):
+            body["credits"] = {"current_balance": self.balance, "currency": "USD"}
+        return web.json_response(body)
+
+    async def model_search(self, request: web.Request) -> web.Response:
+        """`GET /v1/models?endpoint_id=...` (find mode): the endpoints asked for that exist."""
+        if (scripted := await self.intercept("models", request)) is not None:
+            return scripted
+        found = [
+            {"endpoint_id": endpoint, "metadata": {"display_name": endpoint, "status": "active"}}
+            for endpoint in request.query.getall("endpoint_id", [])
+            if endpoint in self.models
+        ]
+        return web.json_response({"models": found, "next_cursor": None, "has_more": False})
+
     async def response(self, request: web.Request) -> web.Response:
         if (scripted := await self.intercept("result", request)) is not None:
             return scripted
@@ -163,4 +195,4 @@ TRAITS = HarnessTraits(
 
 
 def settings_for(base_url: str) -> dict[str, object]:
-    return {"fal_key": KEY, "fal_queue_url": base_url}
+    return {"fal_key": KEY, "fal_queue_url": base_url, "fal_api_url": base_url}

@@ -36,6 +36,8 @@ class KlingFake(FakeProvider):
         routes = self.app.router
         routes.add_post("/v1/videos/{kind}", self.submit)
         routes.add_get("/v1/videos/{kind}/{id}", self.task)
+        routes.add_get("/account/costs", self.costs)
+        self.pack_units = 118.0  # left in the account's one resource pack
 
     def _refuse_token(self, request: web.Request) -> web.Response | None:
         header = request.headers.get("Authorization", "")
@@ -114,6 +116,29 @@ class KlingFake(FakeProvider):
             return self._answer(data | {"task_status": "failed", "task_status_msg": "internal error"})
         videos = [{"id": uuid.uuid4().hex[:8], "url": self.file_url(), "duration": task["body"].get("duration")}]
         return self._answer(data | {"task_status": "succeed", "task_result": {"videos": videos}})
+
+    async def costs(self, request: web.Request) -> web.Response:
+        """The account's resource packs within [start_time, end_time] (Unix milliseconds)."""
+        if (refused := self._refuse_token(request)) is not None:
+            return refused
+        try:
+            start, end = int(request.query["start_time"]), int(request.query["end_time"])
+        except (KeyError, ValueError):
+            return web.json_response(kling_error(1201, "start_time and end_time are required"), status=400)
+        if start > end:
+            return web.json_response(kling_error(1201, "start_time is after end_time"), status=400)
+        pack = {
+            "resource_pack_name": "Video generation - 200 units",
+            "resource_pack_id": "pack-1",
+            "resource_pack_type": "decreasing_total",
+            "total_quantity": 200.0,
+            "remaining_quantity": self.pack_units,
+            "purchase_time": end - 86_400_000,
+            "effective_time": end - 86_400_000,
+            "invalid_time": end + 86_400_000 * 30,
+            "status": "online" if self.pack_units > 0 else "runOut",
+        }
+        return self._answer({"code": 0, "msg": "", "resource_pack_subscribe_infos": [pack]})
 
     @staticmethod
     def _answer(data: dict[str, Any]) -> web.Response:

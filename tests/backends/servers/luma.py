@@ -21,6 +21,13 @@ class LumaFake(FakeProvider):
         routes.add_post(f"{PREFIX}/generations/video", self.submit)
         routes.add_get(f"{PREFIX}/generations/{{id}}", self.get)
         routes.add_delete(f"{PREFIX}/generations/{{id}}", self.delete)
+        routes.add_get(f"{PREFIX}/credits", self.credits)
+        self.credit_cents = 1234  # the account's balance, in US cents as Luma gives it
+
+    async def credits(self, request: web.Request) -> web.Response:
+        if (scripted := await self.intercept("credits", request)) is not None:
+            return scripted
+        return web.json_response({"credit_balance": self.credit_cents})
 
     def unauthorized(self) -> web.Response:
         return web.json_response({"detail": "Invalid API key"}, status=401)
