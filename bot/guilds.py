@@ -105,9 +105,6 @@ class GuildConfigService:
     async def set_allowed_channels(self, guild_id: int, channel_ids: list[int] | None) -> None:
         await self._store.write(lambda tx: tx.update_guild_config(guild_id, allowed_channels=channel_ids))
 
-    async def set_daily_budget(self, guild_id: int, seconds: int | None) -> None:
-        await self.set_budgets(guild_id, daily_budget_seconds=seconds)
-
     async def set_budgets(self, guild_id: int, **budgets: int | None) -> GuildConfig:
         """Set the server-wide caps named (None: no cap) in one write; the configuration after it."""
         for name, value in budgets.items():

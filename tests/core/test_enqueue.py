@@ -95,7 +95,7 @@ async def test_roles_give_the_best_tier_and_overrides_win(harness: CoreHarness) 
 
 async def test_guild_budget_caps_everyone_together(harness: CoreHarness) -> None:
     core = await harness.open(start=False)
-    await core.guilds.set_daily_budget(GUILD, 10)
+    await core.guilds.set_budgets(GUILD, daily_budget_seconds=10)
     await core.jobs.enqueue(origin(1), request(seconds=8), Member(1))
     with pytest.raises(Refusal) as refused:
         await core.jobs.enqueue(origin(2), request(seconds=4), Member(2))

@@ -203,8 +203,9 @@ async def test_no_member_ever_exceeds_a_limit(
             await core.guilds.set_tier(GUILD, tier)
         await core.guilds.set_role_tier(GUILD, GOLD_ROLE, "gold")
         await core.guilds.set_user_tier(GUILD, 3, "relaxed")
-        await core.guilds.set_daily_budget(GUILD, budget)
-        await core.guilds.set_budgets(GUILD, daily_budget_micros=spending[0], monthly_budget_micros=spending[1])
+        await core.guilds.set_budgets(
+            GUILD, daily_budget_seconds=budget, daily_budget_micros=spending[0], monthly_budget_micros=spending[1]
+        )
         await core.guilds.set_admins_exempt(GUILD, exempt)
         await core.guilds.set_timezone(GUILD, timezone)
         await core.start()
