@@ -8,6 +8,8 @@ quota, reserve, insert), the fair queue's choice, every state checkpoint, the
 settle at delivery. `--queued N` first fills the queue with N jobs that wait in
 the relax lane of another server (users past their quota), so they stay queued
 behind the measured work and show how the cost grows with the queue's length.
+`--spending-budget` gives the measured server money budgets it never reaches, so
+every enqueue also sums the server's spending under the server-wide lock.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pydantic import SecretStr
 from bot.backends.base import BackendCapabilities, BackendJob, FetchedClip, GenerationRequest, PollResult
 from bot.core import Core
 from bot.domain.jobs import Job, JobRequest, Origin
+from bot.domain.money import MAX_AMOUNT_MICROS
 from bot.domain.tiers import MAX_QUEUED, MAX_QUOTA_SECONDS, Tier
 from bot.jobs.delivery import Clip, Delivered, DeliveryOutcome
 from bot.media.demo_render import render_demo
@@ -37,7 +40,7 @@ from bot.models import ModelCatalog, ModelSpec
 from bot.quotas import ledger
 from bot.quotas.service import Member
 from bot.settings import Settings
-from bot.store.opening import scratch_database
+from bot.store.opening import open_store, scratch_database
 from bot.store.urls import sqlite_url, store_kind
 
 MODEL = "bench"
@@ -47,6 +50,7 @@ BACKLOG_ROLE = 99
 UPLOAD_LIMIT = 10 << 20
 PARALLEL = 64  # jobs the instant backend runs at once: enough that slots never limit throughput
 POSITION_SAMPLES = 2000
+PRICE_PER_SECOND = 0.05
 IN_FLIGHT = 32  # a busy server: commands from many members arriving while earlier ones are answered
 
 
@@ -63,6 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="worker processes that drive the jobs while this one enqueues (PostgreSQL only; default 0: "
         "this process does everything)",
+    )
+    parser.add_argument(
+        "--spending-budget",
+        action="store_true",
+        help="give the measured server daily and monthly money budgets it never reaches (every enqueue then "
+        "sums the server's spending)",
     )
     parser.add_argument(
         "--database-url",
@@ -146,7 +156,16 @@ async def _run(args: argparse.Namespace, settings: Settings, folder: Path) -> di
 
 def catalog() -> ModelCatalog:
     return ModelCatalog(
-        [ModelSpec(name=MODEL, backend="instant", durations=(4,), aspects=("16:9",), max_concurrency=PARALLEL)]
+        [
+            ModelSpec(
+                name=MODEL,
+                backend="instant",
+                durations=(4,),
+                aspects=("16:9",),
+                max_concurrency=PARALLEL,
+                cost_per_second=PRICE_PER_SECOND,
+            )
+        ]
     )
 
 
@@ -169,6 +188,8 @@ async def _run_on(
     args: argparse.Namespace, settings: Settings, folder: Path, clip: Path, url: str
 ) -> dict[str, object]:
     configured = bench_settings(settings, SecretStr(url), folder / "clips")
+    if args.spending_budget:
+        await _set_spending_budgets(url)
     if args.workers:
         from bot.benchmarks import queue_workers
 
@@ -185,6 +206,18 @@ async def _run_on(
         await core.close()
     shutil.rmtree(folder / "clips", ignore_errors=True)
     return figures
+
+
+async def _set_spending_budgets(url: str) -> None:
+    store = await open_store(url)
+    try:
+        await store.write(
+            lambda tx: tx.update_guild_config(
+                MEASURED_GUILD, daily_budget_micros=MAX_AMOUNT_MICROS, monthly_budget_micros=MAX_AMOUNT_MICROS
+            )
+        )
+    finally:
+        await store.close()
 
 
 async def run_commands(count: int, in_flight: int, command: Callable[[int], Awaitable[None]]) -> None:
@@ -275,6 +308,7 @@ async def _measure(
         "jobs": args.jobs,
         "users": args.users,
         "queued": args.queued,
+        "spending_budget": args.spending_budget,
         "jobs_per_s": round(jobs_per_s, 1),
         "enqueue_p50_ms": round(statistics.median(enqueue_ms), 3),
         "enqueue_p99_ms": round(percentile(enqueue_ms, 0.99), 3),

@@ -174,6 +174,7 @@ async def measure(args: argparse.Namespace, settings: Settings, folder: Path, cl
         "jobs": args.jobs,
         "users": args.users,
         "queued": args.queued,
+        "spending_budget": args.spending_budget,
         "jobs_per_s": round(jobs_per_s, 1),
         "enqueue_p50_ms": round(statistics.median(enqueue_ms), 3),
         "enqueue_p99_ms": round(bench.percentile(enqueue_ms, 0.99), 3),

@@ -20,14 +20,16 @@ def test_bench_queue_runs_every_job_to_delivery_and_prints_its_figures(
     monkeypatch.chdir(tmp_path)  # no .env here
     monkeypatch.setenv("FOOTAGE_BACKEND", "demo")
 
-    code = cli.main(["bench", "queue", "--jobs", "300", "--users", "7", "--queued", "40", "--in-flight", "5"])
+    code = cli.main(
+        ["bench", "queue", "--jobs", "300", "--users", "7", "--queued", "40", "--in-flight", "5", "--spending-budget"]
+    )
 
     out = capsys.readouterr().out.strip().splitlines()
     assert code == 0
     assert out[0].startswith("filled the queue with 40 waiting jobs in ")
     assert out[1].startswith("300 jobs, 7 users, 40 waiting:")
     figures = json.loads(out[-1])
-    assert (figures["jobs"], figures["users"], figures["queued"]) == (300, 7, 40)
+    assert (figures["jobs"], figures["users"], figures["queued"], figures["spending_budget"]) == (300, 7, 40, True)
     for name in ("jobs_per_s", "enqueue_p99_ms", "position_p99_ms", "decision_us", "peak_rss_mib"):
         assert figures[name] > 0, name
     assert 0 < figures["db_batches"] < 300 * 6  # six writes per lifecycle, grouped into fewer commits
