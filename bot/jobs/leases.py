@@ -87,15 +87,25 @@ class ClaimRules:
     guild_max_running: int
 
 
-def claim_jobs(
-    tx: Tx, *, owner: str, rules: ClaimRules, capacity: int, moved_at: float, now: float, until: float
-) -> Claim:
-    """One dispatch pass for `owner`: take over expired leases, then claim waiting jobs in fair order."""
-    if not tx.lock_claims():
-        return Claim([], [], locked_out=True)
-    taken_over = tx.expired_leases(now, capacity)
+def take_over_expired(tx: Tx, *, owner: str, limit: int, now: float, until: float) -> list[tuple[Job, str | None]]:
+    """Lease to `owner` up to `limit` jobs whose worker stopped renewing.
+
+    Needs no claim lock: the jobs already count among the running ones, and rows another
+    worker is taking over at the same moment are passed over."""
+    taken_over = tx.expired_leases(now, limit)
     for job, _ in taken_over:
         tx.grant_lease(job.id, owner, until)
+    return taken_over
+
+
+def claim_jobs(
+    tx: Tx, *, owner: str, rules: ClaimRules, capacity: int, adopt: int, moved_at: float, now: float, until: float
+) -> Claim:
+    """One dispatch pass for `owner`: take over up to `adopt` expired leases, then claim waiting
+    jobs in fair order while `capacity` is left."""
+    if not tx.lock_claims():
+        return Claim([], [], locked_out=True)
+    taken_over = take_over_expired(tx, owner=owner, limit=adopt, now=now, until=until)
     capacity -= len(taken_over)
     started: list[Job] = []
     if capacity <= 0 or tx.get_meta(PAUSED_EVERYWHERE) == "1":
@@ -143,6 +153,7 @@ class LeasedRunner(Runner):
         self._renew_task: asyncio.Task[None] | None = None
         self._retry_claim = random.Random()
         self.takeovers = 0
+        self._next_adoption = 0.0  # perf_counter time of a full worker's next look for expired leases
 
     @property
     def _rules(self) -> ClaimRules:
@@ -202,22 +213,30 @@ class LeasedRunner(Runner):
     async def _claim_pass(self) -> bool:
         """One claim pass; True when another worker's claim held this one off."""
         capacity = self._max_jobs - len(self._tasks)
-        if capacity <= 0:
-            return False
         now = self._lease_clock()
-        claim = partial(
-            claim_jobs,
-            owner=self.owner,
-            rules=self._rules,
-            capacity=capacity,
-            moved_at=to_epoch(self._clock()),
-            now=now,
-            until=now + self._lease,
-        )
         mark = time.perf_counter()
-        result = await self._store.write(claim)
-        if result.locked_out:
-            return True
+        if capacity > 0:
+            claim = partial(
+                claim_jobs,
+                owner=self.owner,
+                rules=self._rules,
+                capacity=capacity,
+                adopt=self._max_jobs,
+                moved_at=to_epoch(self._clock()),
+                now=now,
+                until=now + self._lease,
+            )
+            result = await self._store.write(claim)
+            if result.locked_out:
+                return True
+        elif mark >= self._next_adoption:
+            # A full worker still adopts a dead worker's jobs (running above its share for a while):
+            # when every worker is full, waiting for a free slot would hold them past the lease time.
+            self._next_adoption = mark + self._look_every
+            adopt = partial(take_over_expired, owner=self.owner, limit=self._max_jobs, now=now, until=now + self._lease)
+            result = Claim(await self._store.write(adopt), [])
+        else:
+            return False
         self.stats = self.stats.add(dispatched=len(result.started), choosing=time.perf_counter() - mark)
         if result.started or result.taken_over:
             log.debug(

@@ -165,6 +165,24 @@ async def test_a_dead_workers_job_is_polled_again_by_another_never_resubmitted(w
     assert await workers.core.reports.ledger_check() == []
 
 
+async def test_a_full_worker_still_takes_a_dead_workers_job_over(workers: Workers) -> None:
+    (first,) = await enqueue(workers, 1)
+    await workers.start("a", max_jobs=1)
+    await until(lambda: _in_state(workers, first.id, JobState.RUNNING), "worker a has submitted its job")
+    (second,) = await enqueue(workers, 2)
+    b = await workers.start("b", max_jobs=1)
+    await until(lambda: _holds(b, second.id), "worker b is full with a job of its own")
+    await workers.kill("a")
+    workers.clocks["b"].now += LEASE
+    await until(lambda: _holds(b, first.id), "worker b takes a's job over without waiting for a free slot")
+    for job in (first, second):
+        workers.backend.script(job.id).release.set()
+    for job in (first, second):
+        await until(lambda job=job: _in_state(workers, job.id, JobState.DELIVERED), "both jobs are delivered")
+    assert sorted(workers.backend.submits) == sorted([first.id, second.id])  # each once
+    assert b.takeovers == 1
+
+
 async def test_a_worker_that_lost_its_lease_writes_nothing_more_and_stops(workers: Workers) -> None:
     (job,) = await enqueue(workers, 1)
     a = await workers.start("a")
