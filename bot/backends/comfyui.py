@@ -334,7 +334,9 @@ class ComfyUIBackend(UrlResultBackend):
         self.capabilities = capabilities_of(self.workflow)
         self.client_id = uuid.uuid4().hex
         self._dequeued: set[str] = set()
-        self.http = ProviderHttp("comfyui", base_url=base_url, wait=wait, timeouts=timeouts, retry=retry)
+        self.http = ProviderHttp(
+            "comfyui", base_url=base_url, wait=wait, timeouts=timeouts, retry=retry, url_setting="COMFYUI_URL"
+        )
         self.socket = ProgressSocket(
             _ws_url(self.http.base_url, self.client_id), wait, (timeouts or HttpTimeouts()).connect
         )
@@ -370,7 +372,7 @@ class ComfyUIBackend(UrlResultBackend):
         # (core ComfyUI queues a duplicate prompt_id again rather than refusing it). The one
         # retry layer is this loop: the requests inside it are sent once each.
         try:
-            async for attempt in self.http.retrying(Retry.IDEMPOTENT):
+            async for attempt in self.http.retrying(Retry.IDEMPOTENT, "submit"):
                 with attempt:
                     if await self._known(prompt_id, retry=Retry.NEVER):
                         return job
@@ -423,6 +425,12 @@ class ComfyUIBackend(UrlResultBackend):
         return prompt_id in running or prompt_id in pending or await self._history(prompt_id, retry) is not None
 
     async def poll(self, job: BackendJob) -> PollResult:
+        try:
+            return await self._poll(job)
+        except BackendError as error:
+            raise self._where(error) from None
+
+    async def _poll(self, job: BackendJob) -> PollResult:
         self.socket.ensure_running()
         entry = await self._history(job.id)
         if entry is None:

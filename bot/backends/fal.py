@@ -104,6 +104,7 @@ class FalBackend(UrlResultBackend):
         self.http = ProviderHttp(
             "fal",
             base_url=queue_url,
+            url_setting="FAL_QUEUE_URL",
             wait=wait,
             auth_headers={"Authorization": f"Key {secret}"},
             secrets=[secret],
@@ -234,6 +235,7 @@ def _platform(settings: Settings) -> ProviderHttp:
     return ProviderHttp(
         "fal",
         base_url=str(settings.fal_api_url),
+        url_setting="FAL_API_URL",
         wait=await_directly,
         auth_headers={"Authorization": f"Key {secret}"},
         secrets=[secret],

@@ -104,6 +104,8 @@ class Retry(Enum):
 ContentPolicyRule = Callable[[Any, str], bool]
 # A provider's own error codes, read before the shared rules: (status, body) -> a kind, or None.
 KindRule = Callable[[int, Any], "Kind | None"]
+# Where a provider says how long to wait in the error body instead of Retry-After (Google's RetryInfo).
+RetryAfterRule = Callable[[Any], "float | None"]
 
 
 def _no_content_rule(body: Any, message: str) -> bool:
@@ -188,10 +190,13 @@ def classify_status(
     not_found: Kind = Kind.MODEL_UNAVAILABLE,
     secrets: Iterable[str] = (),
     kind_rule: KindRule | None = None,
+    retry_after_rule: RetryAfterRule | None = None,
 ) -> BackendError:
     """Classify a non-2xx answer. `not_found` says what a 404 means for this call."""
     message = redact(error_message(body, f"HTTP {status}"), secrets)
     retry_after = parse_retry_after(headers.get("retry-after"))
+    if retry_after is None and retry_after_rule is not None:
+        retry_after = retry_after_rule(body)
     kind: Kind
     if kind_rule is not None and (ruled := kind_rule(status, body)) is not None:
         kind = ruled
@@ -235,19 +240,40 @@ def classify_exception(error: httpx.HTTPError, secrets: Iterable[str] = ()) -> B
 _UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
-def _backoff_hook(mode: Retry, policy: RetryPolicy) -> Callable[[Exception], bool | float]:
+# stamina's own log line for a retry ("stamina.retry_scheduled") names neither the provider, the
+# call nor the URL; `ProviderHttp` says each retry itself. stamina's Prometheus counter stays.
+stamina.instrumentation.set_on_retry_hooks([stamina.instrumentation.PrometheusOnRetryHook])
+
+
+def _backoff_hook(mode: Retry, policy: RetryPolicy, what: str) -> Callable[[Exception], bool | float]:
+    """stamina's `on`: whether (or after how long) to send again; each resend is logged, naming `what`."""
+    failures = 0
+
     def decide(error: Exception) -> bool | float:
-        if not isinstance(error, BackendError) or not error.retryable or mode is Retry.NEVER:
-            return False
-        if mode is Retry.UNDELIVERED:
-            refused = error.status_code == 429
-            if not refused and not isinstance(error.__cause__, _UNSENT):
-                return False
-        if error.retry_after is not None:
-            return error.retry_after if error.retry_after <= policy.max_retry_after else False
-        return True
+        nonlocal failures
+        verdict = _verdict(mode, policy, error)
+        failures += 1
+        if verdict is not False and failures < policy.attempts:
+            assert isinstance(error, BackendError)
+            log.warning(
+                "%s failed (%s); sending again, attempt %d of %d",
+                what, error.provider_message or error.kind.value, failures + 1, policy.attempts,
+            )  # fmt: skip
+        return verdict
 
     return decide
+
+
+def _verdict(mode: Retry, policy: RetryPolicy, error: Exception) -> bool | float:
+    if not isinstance(error, BackendError) or not error.retryable or mode is Retry.NEVER:
+        return False
+    if mode is Retry.UNDELIVERED:
+        refused = error.status_code == 429
+        if not refused and not isinstance(error.__cause__, _UNSENT):
+            return False
+    if error.retry_after is not None:
+        return error.retry_after if error.retry_after <= policy.max_retry_after else False
+    return True
 
 
 def data_uri(image: InputImage) -> str:
@@ -293,9 +319,13 @@ class ProviderHttp:
         authenticated_downloads: bool = False,
         follow_download_redirects: bool = False,
         kind_rule: KindRule | None = None,
+        retry_after_rule: RetryAfterRule | None = None,
+        url_setting: str = "",
     ) -> None:
         timeouts = timeouts or HttpTimeouts()
         self.name = name
+        # The variable `base_url` comes from (COMFYUI_URL...), named where the URL is.
+        self.url_setting = url_setting
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.timeouts = timeouts
@@ -304,6 +334,7 @@ class ProviderHttp:
         self._secrets = secret_parts(secrets)
         self._content_policy = content_policy
         self._kind_rule = kind_rule
+        self._retry_after_rule = retry_after_rule
         # Result files on the provider's own API origin need the key (Gemini's file URIs).
         self._authenticated_downloads = authenticated_downloads
         self._origin = _origin(self.base_url)
@@ -336,14 +367,17 @@ class ProviderHttp:
             not_found=not_found,
             secrets=self._secrets,
             kind_rule=self._kind_rule,
+            retry_after_rule=self._retry_after_rule,
         )
         metrics.provider_error(self.name, error.kind.value)
         return error
 
-    def retrying(self, mode: Retry) -> AsyncIterable[stamina.Attempt]:
+    def retrying(self, mode: Retry, reason: str) -> AsyncIterable[stamina.Attempt]:
+        """stamina's attempts for one call; each resend is logged with the call, the URL and its setting."""
         policy = self.retry
+        where = f"{self.base_url} ({self.url_setting})" if self.url_setting else self.base_url
         return stamina.retry_context(
-            on=_backoff_hook(mode, policy),
+            on=_backoff_hook(mode, policy, f"{self.name}: {reason} at {where}"),
             attempts=policy.attempts,
             timeout=policy.timeout,
             wait_initial=policy.wait_initial,
@@ -373,7 +407,7 @@ class ProviderHttp:
         """
         url = self.url(path)
         all_headers = {**(headers or {}), **(self._auth if _origin(url) == self._origin else {})}
-        async for attempt in self.retrying(retry):
+        async for attempt in self.retrying(retry, reason):
             with attempt:
                 request = self.client.build_request(
                     method, url, json=json, params=params, files=files, data=data, headers=all_headers
@@ -529,7 +563,7 @@ class ProviderHttp:
         file: IO[bytes] = await asyncio.to_thread(dest.open, "wb")
         written = 0
         try:
-            async for attempt in self.retrying(Retry.IDEMPOTENT):
+            async for attempt in self.retrying(Retry.IDEMPOTENT, "download"):
                 with attempt:
                     try:
                         written = await self._download_once(url, file, written, max_bytes)

@@ -151,6 +151,7 @@ class KlingBackend(UrlResultBackend):
         self.http = ProviderHttp(
             "kling",
             base_url=base_url,
+            url_setting="KLING_BASE_URL",
             wait=wait,
             secrets=[access_key.get_secret_value(), secret_key.get_secret_value()],
             timeouts=timeouts,
@@ -180,7 +181,7 @@ class KlingBackend(UrlResultBackend):
     async def submit(self, request: GenerationRequest) -> BackendJob:
         kind, payload = self.build_input(request)
         # Safe to resend: each attempt first asks whether an earlier one got through.
-        async for attempt in self.http.retrying(Retry.IDEMPOTENT):
+        async for attempt in self.http.retrying(Retry.IDEMPOTENT, "submit"):
             with attempt:
                 known = await self._find(kind, payload["external_task_id"])
                 if known is not None:

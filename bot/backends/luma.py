@@ -84,6 +84,7 @@ class LumaBackend(UrlResultBackend):
         self.http = ProviderHttp(
             "luma",
             base_url=base_url,
+            url_setting="LUMA_BASE_URL",
             wait=wait,
             auth_headers={"Authorization": f"Bearer {secret}"},
             secrets=[secret],

@@ -75,6 +75,7 @@ class ReplicateBackend(UrlResultBackend):
         self.http = ProviderHttp(
             "replicate",
             base_url=base_url,
+            url_setting="REPLICATE_BASE_URL",
             wait=wait,
             auth_headers={"Authorization": f"Bearer {secret}"},
             secrets=[secret],

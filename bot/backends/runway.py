@@ -97,6 +97,7 @@ class RunwayBackend(UrlResultBackend):
         self.http = ProviderHttp(
             "runway",
             base_url=base_url,
+            url_setting="RUNWAY_BASE_URL",
             wait=wait,
             auth_headers={"Authorization": f"Bearer {secret}", "X-Runway-Version": API_VERSION},
             secrets=[secret],

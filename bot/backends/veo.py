@@ -97,6 +97,12 @@ def _retry_delay(details: Any) -> float | None:
     return None
 
 
+def retry_delay_of(body: Any) -> float | None:
+    """The wait a 429 RESOURCE_EXHAUSTED body gives in `error.details` (no Retry-After header comes)."""
+    error = body.get("error") if isinstance(body, dict) else None
+    return _retry_delay(error.get("details")) if isinstance(error, dict) else None
+
+
 def classify_google_error(error: Any, http_status: int | None, secrets: tuple[str, ...] = ()) -> BackendError:
     """Map a Google API error object to the closed set."""
     body = error if isinstance(error, dict) else {}
@@ -152,6 +158,7 @@ class VeoBackend(UrlResultBackend):
         self.http = ProviderHttp(
             "veo",
             base_url=base_url,
+            url_setting="GEMINI_BASE_URL",
             wait=wait,
             auth_headers={"x-goog-api-key": self._secret},
             secrets=[self._secret],
@@ -159,6 +166,7 @@ class VeoBackend(UrlResultBackend):
             retry=retry,
             authenticated_downloads=True,
             follow_download_redirects=True,  # Gemini's file URIs may redirect to storage
+            retry_after_rule=retry_delay_of,
         )
 
     def build_input(self, request: GenerationRequest) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -211,7 +212,9 @@ async def test_a_validation_refusal_says_which_node_input_and_file(comfy: Harnes
     assert comfy.server.accepted_submits == 0
 
 
-async def test_a_server_that_is_down_is_tried_by_one_retry_layer_and_named(unused_tcp_port: int) -> None:
+async def test_a_server_that_is_down_is_tried_by_one_retry_layer_and_named(
+    unused_tcp_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
     reasons: list[str] = []
 
     async def recording(awaitable: Any, why: str) -> Any:
@@ -229,6 +232,26 @@ async def test_a_server_that_is_down_is_tried_by_one_retry_layer_and_named(unuse
     assert caught.value.kind is Kind.UNAVAILABLE
     assert f"cannot reach ComfyUI at {url} (COMFYUI_URL)" in caught.value.provider_message
     assert reasons.count("comfyui: queue") == FAST_RETRY.attempts  # not attempts squared
+    warnings = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+    assert len(warnings) == FAST_RETRY.attempts - 1, warnings  # one per resend, none of stamina's bare ones
+    assert all(f"comfyui: submit at {url} (COMFYUI_URL) failed (" in warning for warning in warnings)
+    assert warnings[-1].endswith(f"attempt {FAST_RETRY.attempts} of {FAST_RETRY.attempts}")
+
+
+async def test_a_server_that_goes_down_while_polling_is_named_with_its_setting(
+    comfy: Harness, unused_tcp_port: int
+) -> None:
+    job = await comfy.backend.submit(comfy.request())
+    dead = f"http://127.0.0.1:{unused_tcp_port}"
+    backend = ComfyUIBackend(WORKFLOW, base_url=dead, timeouts=TIMEOUTS, retry=FAST_RETRY)
+    try:
+        with pytest.raises(BackendError) as caught:
+            await backend.poll(job)
+    finally:
+        await backend.aclose()
+
+    assert caught.value.kind is Kind.UNAVAILABLE
+    assert f"cannot reach ComfyUI at {dead} (COMFYUI_URL)" in caught.value.provider_message
 
 
 async def test_a_restarted_server_that_lost_the_job_says_so(comfy: Harness) -> None:

@@ -98,7 +98,7 @@ def _caused(error: BackendError, cause: BaseException) -> BackendError:
 
 def test_submit_is_resent_only_when_it_provably_never_arrived() -> None:
     request = httpx.Request("POST", "http://127.0.0.1/")
-    decide = _backoff_hook(Retry.UNDELIVERED, FAST_RETRY)
+    decide = _backoff_hook(Retry.UNDELIVERED, FAST_RETRY, "fal: submit")
     refused = _caused(BackendError(Kind.UNAVAILABLE), httpx.ConnectError("refused", request=request))
     unsent = _caused(BackendError(Kind.TIMEOUT), httpx.ConnectTimeout("slow", request=request))
     sent = _caused(BackendError(Kind.TIMEOUT), httpx.ReadTimeout("slow", request=request))
@@ -112,7 +112,7 @@ def test_submit_is_resent_only_when_it_provably_never_arrived() -> None:
 
 
 def test_idempotent_calls_retry_every_retryable_error() -> None:
-    decide = _backoff_hook(Retry.IDEMPOTENT, FAST_RETRY)
+    decide = _backoff_hook(Retry.IDEMPOTENT, FAST_RETRY, "fal: poll")
     assert decide(BackendError(Kind.UNAVAILABLE, status_code=503)) is True
     assert decide(BackendError(Kind.TIMEOUT)) is True
     assert decide(BackendError(Kind.AUTH, status_code=401)) is False

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from bot.backends.base import BackendError, BackendErrorKind
 from bot.backends.veo import VeoBackend, classify_google_error
+from bot.jobs.submitting import submit_when_allowed
 
 from .harness import PNG, Harness, _spec, start_harness
 from .servers.base import Reply
@@ -74,6 +75,28 @@ async def test_quota_exhausted_is_rate_limited(veo: Harness) -> None:
 
     assert caught.value.kind is Kind.RATE_LIMITED
     assert veo.server.accepted_submits == 0
+
+
+async def test_the_wait_a_429_gives_in_its_retry_info_is_the_wait_before_the_submit_is_sent_again(
+    veo: Harness,
+) -> None:
+    quota = google_error(
+        429,
+        "RESOURCE_EXHAUSTED",
+        "Resource has been exhausted (e.g. check quota).",
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"},
+    )
+    veo.server.queue_replies("submit", Reply(429, quota))
+    waits: list[float] = []
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    job = await submit_when_allowed(veo.backend, veo.request(), on_wait=waits.append, sleep=sleep)
+
+    assert job.id and waits == slept == [37.0]  # not the doubling backoff's 2 s
+    assert veo.server.received["submit"] == 2 and veo.server.accepted_submits == 1
 
 
 async def test_permission_denied_is_a_key_problem(veo: Harness) -> None:
