@@ -25,6 +25,7 @@ from bot.domain.records import GuildConfig
 from bot.domain.tiers import Tier
 from bot.guilds import MAX_TIER_NAME
 from bot.jobs.blocklist import MAX_PATTERN_CHARS
+from bot.jobs.refusal import Refusal
 from bot.quotas.service import Spending
 from bot.reports import UsageReport
 from bot.usage_chart import render_usage_chart
@@ -204,7 +205,10 @@ class FootageAdmin(
             changes["daily_budget_seconds"] = seconds or None
         for name, amount in (("daily_budget_micros", daily), ("monthly_budget_micros", monthly)):
             if amount is not None:
-                changes[name] = to_micros(amount) or None
+                micros = to_micros(amount)
+                if amount and not micros:  # not a cap of zero, which would read as "no cap"
+                    raise Refusal("bad_budget", "A money budget must be at least 0.000001 (0 removes it).")
+                changes[name] = micros or None
         if changes:
             config = await core.guilds.set_budgets(interaction.guild_id, **changes)
         else:

@@ -64,6 +64,9 @@ async def test_a_money_budget_is_set_refuses_with_whats_left_and_shows_to_admins
     assert "2 s, estimated 1.00 USD" in report
     assert "alice · gated: 2 s in 1 jobs, 1.00 USD" in report
 
+    tiny = await world.admin.slash(world.channel, "footage budget", daily=0.0000001)
+    assert tiny.ephemeral and tiny.response is not None
+    assert "must be at least 0.000001" in tiny.response.content
     cleared = await world.admin.slash(world.channel, "footage budget", daily=0.0)
     assert cleared.response is not None and "Money a day: no cap\nMoney a month: 20.00 USD" in cleared.response.content
     again = await world.bob.slash(world.channel, "generate", prompt="a second pier", seconds=4)
