@@ -1,7 +1,8 @@
 """Every setting the bot reads, typed, from the environment and `.env`.
 
 The core's settings are here; each backend declares its own variables in its module
-(`<Name>Settings`), and `Settings` inherits them all: adding a backend adds one base.
+(`<Name>Settings`), and `Settings` inherits them all: adding a backend adds one base, and
+the registry finds the backend's entry through it (the bases are the one list of backends).
 Secrets are `SecretStr`: pydantic never prints them, and nothing in this project
 calls `get_secret_value()` except where the secret is put on the wire.
 """
@@ -146,13 +147,14 @@ class Settings(
     """The core's settings plus every backend's."""
 
 
+def backend_settings() -> list[type[BackendSettings]]:
+    """Each backend's variables, in the order of `Settings`'s bases: the one list of backends."""
+    return [base for base in Settings.__mro__ if issubclass(base, BackendSettings) and "backend_name" in vars(base)]
+
+
 def backend_names() -> list[str]:
     """The backends `Settings` has variables for, in the order of its bases."""
-    return [
-        base.backend_name
-        for base in Settings.__mro__
-        if issubclass(base, BackendSettings) and "backend_name" in vars(base)
-    ]
+    return [base.backend_name for base in backend_settings()]
 
 
 class SettingsError(Exception):

@@ -1,24 +1,38 @@
 """Every backend's entry, the catalog resolved against them, one adapter per backend used.
 
-`ENTRIES` is the one list of backends; each entry comes from its own module.
+`ENTRIES` holds each backend's entry, found through `Settings`'s bases (the one list of
+backends, which typed settings need anyway): a backend's settings class lives in its
+module beside its `ENTRY`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
-from bot.backends import comfyui, demo, fal, kling, luma, replicate, runway, veo
 from bot.backends.base import Backend, ExternalWait, await_directly
 from bot.backends.entry import BackendEntry, BuildContext
 from bot.backends.http import HttpTimeouts, RetryPolicy
 from bot.models import CatalogError, ModelCatalog, ModelSpec, load_catalog_file
-from bot.settings import Settings, backend_names
+from bot.settings import Settings, backend_settings
 
-_MODULES = (demo, fal, replicate, comfyui, runway, luma, veo, kling)
-ENTRIES: dict[str, BackendEntry] = {module.ENTRY.name: module.ENTRY for module in _MODULES}
-# Every backend `Settings` has variables for has an entry, and the other way round.
-assert list(ENTRIES) == backend_names(), (list(ENTRIES), backend_names())
+
+def _entries() -> dict[str, BackendEntry]:
+    found: dict[str, BackendEntry] = {}
+    for variables in backend_settings():
+        entry = getattr(sys.modules[variables.__module__], "ENTRY", None)
+        if (
+            not isinstance(entry, BackendEntry)
+            or entry.settings is not variables
+            or entry.name != variables.backend_name
+        ):
+            raise TypeError(f"{variables.__module__} needs ENTRY = BackendEntry(settings={variables.__name__}, ...)")
+        found[entry.name] = entry
+    return found
+
+
+ENTRIES: dict[str, BackendEntry] = _entries()
 _MIN_KEY_LENGTH = 16
 ONLINE_CHECK_SECONDS = 20.0
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
+from bot.backends import registry
 from bot.backends.comfyui import ComfyUIBackend
 from bot.backends.demo import DemoBackend
+from bot.backends.entry import BackendSettings
 from bot.backends.fal import FalBackend
 from bot.backends.registry import ENTRIES, build_backends, check_backend_settings, load_catalog, resolve_model
 from bot.models import CatalogError, ModelCatalog, ModelSpec
-from bot.settings import Settings
+from bot.settings import Settings, backend_names, backend_settings
 
 from .harness import WORKFLOW
 
@@ -163,3 +165,13 @@ def test_sound_is_on_where_it_always_is_and_off_where_it_can_be_switched_off() -
         audio("luma", True)
     with pytest.raises(CatalogError, match="model 'm': audio_optional = true, but backend veo cannot"):
         audio("veo", optional=True)
+
+
+def test_a_settings_base_without_its_entry_is_refused_at_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    class OrphanSettings(BackendSettings):  # a module of tests, which has no ENTRY
+        backend_name: ClassVar[str] = "orphan"
+
+    monkeypatch.setattr(registry, "backend_settings", lambda: [*backend_settings(), OrphanSettings])
+    with pytest.raises(TypeError, match=r"needs ENTRY = BackendEntry\(settings=OrphanSettings"):
+        registry._entries()
+    assert list(ENTRIES) == backend_names()  # every real base has its entry, in the bases' order
