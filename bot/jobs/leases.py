@@ -93,8 +93,7 @@ def take_over_expired(tx: Tx, *, owner: str, limit: int, now: float, until: floa
     Needs no claim lock: the jobs already count among the running ones, and rows another
     worker is taking over at the same moment are passed over."""
     taken_over = tx.expired_leases(now, limit)
-    for job, _ in taken_over:
-        tx.grant_lease(job.id, owner, until)
+    tx.grant_leases([job.id for job, _ in taken_over], owner, until)
     return taken_over
 
 
@@ -107,18 +106,17 @@ def claim_jobs(
         return Claim([], [], locked_out=True)
     taken_over = take_over_expired(tx, owner=owner, limit=adopt, now=now, until=until)
     capacity -= len(taken_over)
-    started: list[Job] = []
     if capacity <= 0 or tx.get_meta(PAUSED_EVERYWHERE) == "1":
-        return Claim(taken_over, started)
+        return Claim(taken_over, [])
     limits = RunningLimits(rules.catalog, rules.guild_max_running, tx.jobs_in_states(ACTIVE_STATES), tx.paused_guilds())
+    chosen: list[Job] = []
     offset, page = 0, max(min(capacity, limits.free_slots()) * FIRST_PAGE_PER_SLOT, 16)
     while capacity > 0 and limits.has_free_slot() and offset < MAX_CLAIM_READ:
         waiting = tx.waiting_jobs(page, offset)
         for job in waiting:
             if not limits.admits(job):
                 continue
-            started.append(tx.move_job(job, JobState.SUBMITTING, moved_at))
-            tx.grant_lease(job.id, owner, until)
+            chosen.append(job)
             limits.take(job)
             capacity -= 1
             if capacity <= 0 or not limits.has_free_slot():
@@ -126,6 +124,9 @@ def claim_jobs(
         if len(waiting) < page:
             break
         offset, page = offset + page, page * 2
+    # Moved together once chosen: the pages stay as read, and the moves are one statement.
+    started = tx.move_jobs(chosen, JobState.SUBMITTING, moved_at)
+    tx.grant_leases([job.id for job in started], owner, until)
     return Claim(taken_over, started)
 
 

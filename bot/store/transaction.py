@@ -74,13 +74,26 @@ class Tx(ABC):
         changed_elsewhere = self._move_job(job, target, now, changes)
         if changed_elsewhere is None:
             raise StaleState(f"job {job.id} is no longer {job.state.value}")
-        # The caller's copy with the move applied, plus what others may have written meanwhile
-        # (cheaper than decoding the whole row, which was most of a checkpoint's cost).
-        fields: dict[str, Any] = dict(zip(CHANGED_ELSEWHERE, changed_elsewhere, strict=True))
-        fields.update((name, field_value(name, value)) for name, value in changes.items())
-        if target.finished:
-            fields["finished_at"] = from_epoch(now)
-        return job.evolve(state=target, updated_at=from_epoch(now), **fields)
+        return _moved(job, target, now, changes, changed_elsewhere)
+
+    def move_jobs(self, jobs: Sequence[Job], target: JobState, now: float) -> list[Job]:
+        """Move every job still in the state it holds to `target` (a claim); the moved ones, in order.
+
+        One moved meanwhile (a cancel) is left out, not refused."""
+        for job in jobs:
+            if not can_move(job.state, target):
+                raise InvalidTransition(f"job {job.id}: {job.state.value} -> {target.value} is not allowed")
+        found = self._move_jobs(jobs, target, now)
+        return [_moved(job, target, now, {}, found[job.id]) for job in jobs if job.id in found]
+
+    def _move_jobs(self, jobs: Sequence[Job], target: JobState, now: float) -> dict[str, Sequence[Any]]:
+        """As `_move_job` for each job: the `CHANGED_ELSEWHERE` columns of the moved ones, by id."""
+        found: dict[str, Sequence[Any]] = {}
+        for job in jobs:
+            changed_elsewhere = self._move_job(job, target, now, {})
+            if changed_elsewhere is not None:
+                found[job.id] = changed_elsewhere
+        return found
 
     @abstractmethod
     def _move_job(self, job: Job, target: JobState, now: float, changes: dict[str, Any]) -> Sequence[Any] | None:
@@ -290,6 +303,11 @@ class Tx(ABC):
     def grant_lease(self, job_id: str, owner: str, until: float) -> None:
         """Lease the job to `owner` until `until`, whoever held it before."""
 
+    def grant_leases(self, job_ids: Sequence[str], owner: str, until: float) -> None:
+        """`grant_lease` for each job (a claim)."""
+        for job_id in job_ids:
+            self.grant_lease(job_id, owner, until)
+
     @abstractmethod
     def hold_lease(self, job_id: str, owner: str, until: float) -> bool:
         """Extend `owner`'s lease on the job; False when `owner` holds it no longer."""
@@ -332,3 +350,13 @@ class Tx(ABC):
     @abstractmethod
     def notify(self, channel: str, payload: str) -> None:
         """Tell the processes listening on `channel`, once this transaction commits."""
+
+
+def _moved(job: Job, target: JobState, now: float, changes: dict[str, Any], changed_elsewhere: Sequence[Any]) -> Job:
+    """The caller's copy with the move applied, plus what others may have written meanwhile
+    (cheaper than decoding the whole row, which was most of a checkpoint's cost)."""
+    fields: dict[str, Any] = dict(zip(CHANGED_ELSEWHERE, changed_elsewhere, strict=True))
+    fields.update((name, field_value(name, value)) for name, value in changes.items())
+    if target.finished:
+        fields["finished_at"] = from_epoch(now)
+    return job.evolve(state=target, updated_at=from_epoch(now), **fields)

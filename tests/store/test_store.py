@@ -384,3 +384,29 @@ async def test_writes_of_one_unit_of_work_are_seen_by_its_later_reads(store: Sto
     assert stored is not None and stored.id == job.id
     assert ledgers == [JobLedger(job.id, "queued", 2, 2, 0, 0, 0, 0)]
     assert await store.read(lambda tx: tx.model_run_times()) == {"demo": 3.0}
+
+
+async def test_a_claim_moves_the_jobs_still_waiting_and_leases_them(store: Store) -> None:
+    jobs = [a_job("AAAAAAAA"), a_job("BBBBBBBB"), a_job("CCCCCCCC")]
+
+    def enqueue(tx: Tx) -> None:
+        for job in jobs:
+            tx.insert_job(job)
+        tx.move_job(jobs[1], JobState.CANCELED, 1.0)  # canceled after the claim read it
+
+    await store.write(enqueue)
+
+    def claim(tx: Tx) -> list[Job]:
+        started = tx.move_jobs(jobs, JobState.SUBMITTING, 2.0)
+        tx.grant_leases([job.id for job in started], "worker-a", 100.0)
+        return started
+
+    started = await store.write(claim)
+    assert [(job.id, job.state) for job in started] == [
+        ("AAAAAAAA", JobState.SUBMITTING),
+        ("CCCCCCCC", JobState.SUBMITTING),
+    ]
+    held = await store.write(lambda tx: tx.renew_leases("worker-a", 200.0))
+    assert held == {"AAAAAAAA": JobState.SUBMITTING, "CCCCCCCC": JobState.SUBMITTING}
+    with pytest.raises(InvalidTransition):
+        await store.write(lambda tx: tx.move_jobs(started, JobState.QUEUED, 3.0))

@@ -32,6 +32,11 @@ SELECT {job_columns} FROM jobs WHERE id = %s
 UPDATE jobs SET {assignments}
 WHERE id = %s AND state = %s RETURNING status_channel_id, status_message_id, result_message_id
 
+-- name: move_jobs
+-- Several jobs from one state to another with no other change (a claim), those still in it.
+UPDATE jobs SET state = %s, updated_at = %s WHERE id = ANY(%s) AND state = %s
+RETURNING id, status_channel_id, status_message_id, result_message_id
+
 -- name: update_job
 -- Change a job's mutable columns (updated_at first) without moving it.
 UPDATE jobs SET {assignments} WHERE id = %s
@@ -245,6 +250,11 @@ SELECT {job_columns} FROM jobs WHERE state = 'queued' ORDER BY lane, sched_tag, 
 -- name: grant_lease
 -- Lease a job to a worker until a time (a claim, or a takeover of a lease that ran out).
 INSERT INTO job_leases (job_id, owner, expires_at) VALUES (%s, %s, %s)
+ON CONFLICT (job_id) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at
+
+-- name: grant_leases
+-- grant_lease for several jobs (an array of ids) in one statement.
+INSERT INTO job_leases (job_id, owner, expires_at) SELECT job_id, %s, %s FROM unnest(%s::text[]) AS job_id
 ON CONFLICT (job_id) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at
 
 -- name: hold_lease

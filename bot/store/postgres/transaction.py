@@ -85,6 +85,17 @@ class PostgresTx(StatementTx):
             raise LeaseLost(f"job {job.id} is no longer leased to {fence.owner}")
         return None if row[1] is None else row[2:]
 
+    def _move_jobs(self, jobs: Sequence[Job], target: JobState, now: float) -> dict[str, Sequence[Any]]:
+        states = {job.state for job in jobs}
+        if len(states) != 1 or self._fenced is not None:
+            return super()._move_jobs(jobs, target, now)
+        rows = self._all(STATEMENTS["move_jobs"], (target.value, now, [job.id for job in jobs], states.pop().value))
+        return {row[0]: row[1:] for row in rows}
+
+    def grant_leases(self, job_ids: Sequence[str], owner: str, until: float) -> None:
+        if job_ids:
+            self._write(STATEMENTS["grant_leases"], (owner, until, list(job_ids)))
+
     def finish(self) -> None:
         if self._fenced is not None:  # no move carried it
             self._check_fence()
