@@ -24,6 +24,7 @@ from bot.store.transaction import Tx
 
 _JSON_SETTINGS = ("enabled_models", "allowed_channels")
 _LEDGER_WIDTH = 10  # columns of a ledger row as add_ledger writes it
+_IDS_PER_STATEMENT = 100  # so that a list of ids comes in at most this many statement shapes
 
 
 class Cursor(Protocol):
@@ -106,6 +107,19 @@ class StatementTx(Tx):
     def start_job(self, job_id: str, now: float) -> Job | None:
         row = self._one(self.statements["start_job"], (now, job_id))
         return job_from_row(row) if row else None
+
+    def waiting_job_ids(self) -> set[str]:
+        return {row[0] for row in self._all(self.statements["waiting_job_ids"])}
+
+    def waiting_by_ids(self, job_ids: Iterable[str]) -> list[WaitingJob]:
+        wanted = list(job_ids)
+        found: list[WaitingJob] = []
+        for start in range(0, len(wanted), _IDS_PER_STATEMENT):
+            chunk = wanted[start : start + _IDS_PER_STATEMENT]
+            found += (
+                WaitingJob(*row) for row in self._all(self.statements.with_marks("waiting_by_ids", len(chunk)), chunk)
+            )
+        return sorted(found, key=lambda job: job.seq)  # in insertion order across the chunks
 
     def highest_started_tag(self) -> float | None:
         row = self._one(self.statements["highest_started_tag"])

@@ -120,6 +120,14 @@ class Tx(ABC):
         """Move a waiting job to submitting and read it back whole; None when it no longer waits."""
 
     @abstractmethod
+    def waiting_job_ids(self) -> set[str]:
+        """The ids of the waiting jobs."""
+
+    @abstractmethod
+    def waiting_by_ids(self, job_ids: Iterable[str]) -> list[WaitingJob]:
+        """The waiting jobs among these ids, in insertion order."""
+
+    @abstractmethod
     def highest_started_tag(self) -> float | None:
         """The largest fair-queue tag among normal-lane jobs that left the queue."""
 

@@ -18,7 +18,8 @@ from bot.domain.jobs import ACTIVE_STATES, FailureReason, Job, JobState
 from bot.jobs.leases import LeasedRunner, WorkerIdentity
 from bot.jobs.scheduler import FairQueue, RunTimes
 from bot.quotas.service import Member
-from tests.core.conftest import FakeClock, catalog, origin, request, settings_for
+from bot.settings import Settings
+from tests.core.conftest import GUILD, FakeClock, catalog, origin, request, settings_for
 from tests.core.scripted import RecordingDeliverer, ScriptedBackend
 
 LEASE = 2.0
@@ -259,3 +260,36 @@ async def test_a_gateway_reads_back_what_the_workers_claimed(tmp_path: Path, sma
     finally:
         await shared.stop()
         await gateway.close()
+
+
+async def test_a_gateway_follows_what_another_gateway_queued_and_canceled(
+    tmp_path: Path, small_clip: Path, postgres_url: str
+) -> None:
+    backend = ScriptedBackend(small_clip, auto_release=False)
+
+    def settings(name: str) -> Settings:
+        return settings_for(tmp_path / name, default_max_queued=10, default_daily_seconds=1000,
+                            default_monthly_seconds=10_000, database_url=SecretStr(postgres_url))  # fmt: skip
+
+    gateways = [
+        await Core.open(
+            settings(name), clock=FakeClock(), backends={backend.name: backend}, catalog=catalog(), gateway=True
+        )
+        for name in ("a", "b")
+    ]
+    here, there = gateways
+    try:
+        for gateway in gateways:
+            await gateway.start()
+        mine = (await here.jobs.enqueue(origin(1), request(), Member(1))).job
+        theirs = [(await there.jobs.enqueue(origin(2), request(), Member(2))).job for _ in range(2)]
+        assert here.jobs.place(theirs[0]) is None  # not read back yet
+        await here.runner._refresh()
+        assert [here.jobs.place(job).position for job in (mine, *theirs)] == [1, 2, 3]  # type: ignore[union-attr]
+        await there.jobs.cancel(theirs[0].id, Member(2), GUILD)
+        await here.runner._refresh()
+        assert here.jobs.place(theirs[0]) is None
+        assert here.jobs.place(theirs[1]).position == 2  # type: ignore[union-attr]
+    finally:
+        for gateway in gateways:
+            await gateway.close()

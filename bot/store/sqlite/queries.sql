@@ -44,6 +44,15 @@ WHERE state = 'queued' AND rowid > ? ORDER BY rowid LIMIT ?
 -- A waiting job starts: moved to submitting if it still waits, and read back whole (the queue kept only its entry).
 UPDATE jobs SET state = 'submitting', updated_at = ? WHERE id = ? AND state = 'queued' RETURNING {job_columns}
 
+-- name: waiting_job_ids
+-- The ids of the waiting jobs, no more: what a gateway compares its queue with.
+SELECT id FROM jobs WHERE state = 'queued'
+
+-- name: waiting_by_ids
+-- The waiting jobs among `{marks}` ids, the columns waiting_after reads, in insertion order.
+SELECT rowid, id, guild_id, user_id, lane, sched_tag, model, backend, max_running FROM jobs
+WHERE state = 'queued' AND id IN ({marks}) ORDER BY rowid
+
 -- name: highest_started_tag
 -- The largest fair-queue tag among normal-lane jobs that left the queue (the virtual time at start).
 SELECT MAX(sched_tag) FROM jobs WHERE lane = 0 AND state != 'queued'
