@@ -29,6 +29,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from bot.backends.base import BackendCapabilities, BackendJob, FetchedClip, GenerationRequest, PollResult
+from bot.benchmarks.sql_alone import SqlAlone
 from bot.core import Core
 from bot.domain.jobs import Job, JobRequest, Origin
 from bot.domain.money import MAX_AMOUNT_MICROS
@@ -73,6 +74,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="give the measured server daily and monthly money budgets it never reaches (every enqueue then "
         "sums the server's spending)",
+    )
+    parser.add_argument(
+        "--sql-alone",
+        action="store_true",
+        help="also replay the run's own SQLite statements alone on one thread and print the ratio (SQLite only)",
     )
     parser.add_argument(
         "--database-url",
@@ -148,6 +154,10 @@ async def _run(args: argparse.Namespace, settings: Settings, folder: Path) -> di
             "footage-bot bench queue: --workers needs --database-url postgresql://... "
             "(worker processes share one PostgreSQL database)"
         )
+    if args.sql_alone and args.database_url is not None:
+        raise SystemExit(
+            "footage-bot bench queue: --sql-alone replays the run's SQLite statements; leave out --database-url"
+        )
     clip = folder / "clip.mp4"
     render_demo(clip, prompt="bench", seconds=1, aspect="1:1", seed=1)
     async with scratch_database(args.database_url or sqlite_url(folder / "bench.db")) as url:
@@ -199,9 +209,15 @@ async def _run_on(
     core = await Core.open(configured, backends={"instant": backend}, catalog=catalog())
     core.attach_deliverer(deliverer)
     try:
+        sql_alone = SqlAlone.of(core, folder) if args.sql_alone else None
         await _fill_backlog(core, args.queued, args.users, args.in_flight)
+        if sql_alone is not None:
+            await sql_alone.begin()
         await core.start()
         figures = await _measure(core, backend, deliverer, args)
+        if sql_alone is not None:
+            figures |= await sql_alone.compare(args.jobs)
+        await check_ledger(core)
     finally:
         await core.close()
     shutil.rmtree(folder / "clips", ignore_errors=True)
@@ -282,14 +298,11 @@ async def _measure(
     await run_commands(args.jobs, args.in_flight, command)
     await deliverer.all_delivered.wait()
     elapsed = time.perf_counter() - started
-    # Read before the ledger check below, which holds a row for every job ever stored at once:
-    # the peak is the bot's, not the check's.
+    # Read before the ledger check that follows the run, which holds a row for every job ever
+    # stored at once: the peak is the bot's, not the check's.
     peak_rss = max(_peak_rss_mib(), rss_before)
     dispatch = core.runner.stats.since(dispatch_before)
     batches = core.store.batches - batches_before
-    mismatches = await core.store.read(ledger.mismatches)
-    if mismatches:
-        raise RuntimeError(f"the quota ledger disagrees with the jobs after the run: {mismatches[:3]}")
     jobs_per_s = args.jobs / elapsed
     print(f"{args.jobs} jobs, {args.users} users, {args.queued} waiting: {elapsed:.2f} s, {jobs_per_s:.0f} jobs/s")
     print(f"enqueue p50 {statistics.median(enqueue_ms):.3f} ms, p99 {percentile(enqueue_ms, 0.99):.3f} ms")
@@ -317,6 +330,12 @@ async def _measure(
         "db_batches": batches,
         "peak_rss_mib": round(peak_rss, 1),
     }
+
+
+async def check_ledger(core: Core) -> None:
+    mismatches = await core.store.read(ledger.mismatches)
+    if mismatches:
+        raise RuntimeError(f"the quota ledger disagrees with the jobs after the run: {mismatches[:3]}")
 
 
 def _peak_rss_mib() -> float:

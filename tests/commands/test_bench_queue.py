@@ -41,6 +41,34 @@ def test_bench_queue_runs_every_job_to_delivery_and_prints_its_figures(
     )
 
 
+def test_bench_queue_sql_alone_replays_the_runs_statements_and_prints_the_ratio(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FOOTAGE_BACKEND", "demo")
+
+    code = cli.main(["bench", "queue", "--jobs", "200", "--users", "7", "--queued", "20", "--sql-alone"])
+
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    assert out[-3].startswith("SQL alone: the run's ") and "of SQL alone" in out[-2]
+    figures = json.loads(out[-1])
+    assert figures["lost_jobs"] == 0
+    assert figures["statements"] > 200 * 10  # a dozen statements per lifecycle
+    assert figures["sql_alone_jobs_per_s"] > 0 and figures["bot_jobs_per_s"] > 0
+    assert figures["of_sql_alone"] == pytest.approx(figures["bot_jobs_per_s"] / figures["sql_alone_jobs_per_s"], 0.01)
+    assert figures["bot_cpu_us_per_job"] > figures["sql_alone_cpu_us_per_job"] > 0
+    assert 0 < figures["of_sql_alone_cpu"] < 1
+
+
+def test_bench_queue_sql_alone_on_postgresql_says_it_replays_sqlite_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="--sql-alone replays the run's SQLite statements"):
+        cli.main(["bench", "queue", "--sql-alone", "--database-url", "postgresql://footage@127.0.0.1:9/postgres"])
+
+
 def test_bench_queue_on_postgresql_leaves_nothing_and_never_uses_database_url(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], postgres_url: str
 ) -> None:

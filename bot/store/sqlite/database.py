@@ -13,6 +13,7 @@ import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -23,7 +24,7 @@ from bot.store.store import DatabaseUnreachable
 
 log = logging.getLogger(__name__)
 
-_PRAGMAS = (
+PRAGMAS = (
     "PRAGMA journal_mode = WAL",
     "PRAGMA busy_timeout = 5000",
     "PRAGMA foreign_keys = ON",
@@ -32,10 +33,30 @@ _PRAGMAS = (
 )
 
 
+Statement = tuple[str, Sequence[Any]]
+Batch = list[Statement]
+
+
+class RecordingConnection:
+    """A connection that notes every statement it runs, with its parameters, into one batch (`Database.record`)."""
+
+    def __init__(self, connection: sqlite3.Connection, batch: Batch) -> None:
+        self._connection = connection
+        self._batch = batch
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._connection.in_transaction
+
+    def execute(self, sql: str, params: Sequence[Any] = (), /) -> sqlite3.Cursor:
+        self._batch.append((sql, params))
+        return self._connection.execute(sql, params)
+
+
 class SqliteTransactions:
     """Transaction control on the connection (opened with isolation_level=None: no implicit BEGIN)."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection | RecordingConnection) -> None:
         self._connection = connection
 
     def begin(self, writes: bool) -> None:
@@ -83,6 +104,7 @@ class Database(GroupCommit[sqlite3.Connection]):
         self._connection = connection
         self.path = path
         self._transactions = SqliteTransactions(connection._conn)
+        self._recorded: list[Batch] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> Database:
@@ -121,6 +143,11 @@ class Database(GroupCommit[sqlite3.Connection]):
     async def listen(self, channels: Sequence[str], on_notice: Callable[[str, str], None]) -> None:
         await asyncio.Event().wait()  # one process per SQLite file: nobody else sends any
 
+    def record(self, batches: list[Batch] | None) -> None:
+        """From the next batch on, append each batch's statements, with their parameters, to `batches`;
+        None stops. For `bench queue --sql-alone` (`bot.store.sqlite.replay`)."""
+        self._recorded = batches
+
     def _run_on_thread(self, batch: list[Item[sqlite3.Connection]]) -> Awaitable[None]:
         """Run the batch on the connection's own thread.
 
@@ -128,8 +155,13 @@ class Database(GroupCommit[sqlite3.Connection]):
         round trips, omnilib/aiosqlite#19); `_execute` and `_conn` have been its
         internal API since 0.1, and pyproject pins the versions tested.
         """
-        connection = self._connection._conn
-        return self._connection._execute(run_batch, self._transactions, connection, batch)  # type: ignore[no-untyped-call]
+        connection: sqlite3.Connection | RecordingConnection = self._connection._conn
+        transactions = self._transactions
+        if self._recorded is not None:
+            self._recorded.append([])
+            connection = RecordingConnection(self._connection._conn, self._recorded[-1])
+            transactions = SqliteTransactions(connection)
+        return self._connection._execute(run_batch, transactions, connection, batch)  # type: ignore[no-untyped-call]
 
 
 def pending_migrations(path: Path) -> list[str]:
@@ -193,7 +225,7 @@ def _plain_problem(error: OSError | sqlite3.Error) -> str:
 
 
 def _prepare(connection: sqlite3.Connection) -> None:
-    for pragma in _PRAGMAS:
+    for pragma in PRAGMAS:
         connection.execute(pragma).fetchall()
     _migrate(connection)
 
