@@ -268,8 +268,9 @@ async def _check_key(settings: Settings, catalog: ModelCatalog) -> tuple[bool, s
 
 
 async def _check_key_on_queue(settings: Settings, catalog: ModelCatalog) -> tuple[bool, str]:
-    model = next((spec.provider_model for spec in catalog if spec.backend == "fal" and spec.provider_model), None)
-    owner_app = "/".join((model or settings.fal_model or "fal-ai/any").split("/")[:2])
+    # Every fal model has an id by now: doctor's offline check refuses one without.
+    model = next(spec.provider_model or settings.fal_model or "" for spec in catalog if spec.backend == "fal")
+    owner_app = "/".join(model.split("/")[:2])
     backend = _build(BuildContext(settings, catalog))
     try:
         await backend.http.send(

@@ -457,9 +457,7 @@ class ProviderHttp:
             raise self._transport_failure(error) from error
         return _with_body(response, body, request)
 
-    async def events(
-        self, path: str, *, reason: str, params: Mapping[str, str] | None = None
-    ) -> AsyncIterator[dict[str, Any]]:
+    async def events(self, path: str, *, reason: str) -> AsyncIterator[dict[str, Any]]:
         """A server-sent event stream's events, each `data:` a JSON object, until the server closes it.
 
         Not bounded by `timeouts.total`: a status stream lasts as long as the job. Each line must
@@ -469,7 +467,7 @@ class ProviderHttp:
         """
         url = self.url(path)
         headers = {"Accept": "text/event-stream", **(self._auth if _origin(url) == self._origin else {})}
-        request = self.client.build_request("GET", url, params=params, headers=headers)
+        request = self.client.build_request("GET", url, headers=headers)
         label = f"{self.name}: {reason}"
         try:
             response = await self._open(request, label)
