@@ -47,6 +47,8 @@ MIN_INTERVAL = 1.0
 # Status edits are coalesced (the bot's edit interval) and the clip is posted after the
 # last state change: keep republishing a little after the last job event.
 LINGER = 5.0
+# How far SimCord's clock may fall behind the wall between two moves (see `follow_the_wall`).
+FOLLOW_EVERY = 0.1
 
 
 def align_clock_to_wall(env: simcord.Env) -> None:
@@ -55,6 +57,19 @@ def align_clock_to_wall(env: simcord.Env) -> None:
     ahead = (datetime.now(UTC) - clock.now()).total_seconds()
     if ahead > 0:
         clock.advance(ahead)
+
+
+async def follow_the_wall(env: simcord.Env, every: float = FOLLOW_EVERY) -> None:
+    """Keep SimCord's clock on the wall clock while the preview runs, even while the bot reads no time.
+
+    An interaction must be answered within 3 s of SimCord's clock at its creation. With
+    the clock moved only when the bot read it, a command sent after the preview sat idle
+    was created at a stale time; the bot's first clock read then moved the clock to now,
+    past that deadline, and the answer was refused as expired.
+    """
+    while True:
+        align_clock_to_wall(env)
+        await asyncio.sleep(every)
 
 
 class WallFollowingClock:

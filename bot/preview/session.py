@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from bot.discord_glue.simcord_host import SimcordWait, detach_and_close
 from bot.discord_glue.updater import EDIT_INTERVAL
 from bot.health_server import ReadyCheck, ready_when
 from bot.models import CatalogError
-from bot.preview.live import LiveRefresher, WallFollowingClock, align_clock_to_wall, name_bot
+from bot.preview.live import LiveRefresher, WallFollowingClock, align_clock_to_wall, follow_the_wall, name_bot
 from bot.preview.world import PreviewWorld, build_world, seed_database
 from bot.settings import Settings
 
@@ -118,6 +119,7 @@ async def open_preview(settings: Settings, options: PreviewOptions) -> AsyncIter
     name_bot(env, BOT_NAME)
     wait.env = env
     await env.start()
+    following = asyncio.create_task(follow_the_wall(env), name="preview-clock")
     try:
         services = bot.footage
         assert services is not None, "setup_hook opens the core"
@@ -134,6 +136,7 @@ async def open_preview(settings: Settings, options: PreviewOptions) -> AsyncIter
                 unsubscribe()
                 await refresher.stop()
     finally:
+        following.cancel()
         try:
             await bot.begin_stop()  # the jobs run untracked by SimCord: its detaching would not stop them
             await detach_and_close(env, wait, bot)

@@ -16,6 +16,8 @@ from tests.waiting import until
 
 # The demo's run time in the test below: the first job is still running when the second command is answered.
 LATENCY_SECONDS = 30.0
+# Longer than the 3 s Discord allows for a first answer.
+IDLE_SECONDS = 4.0
 
 
 async def test_the_bot_and_the_page_share_one_clock_and_start_up_names_the_backend(
@@ -67,3 +69,19 @@ async def test_a_command_sent_while_a_job_runs_is_answered_without_waiting_for_t
         answered = await world.teammate.slash(world.channel, "generate", prompt="a boat at dawn", seconds=4)
         assert answered.response is not None
         assert first_job_states() == [JobState.RUNNING]
+
+
+async def test_a_command_sent_after_the_preview_sat_idle_is_answered_in_time(tmp_path: Path) -> None:
+    """SimCord's clock follows the wall while the bot reads no time, so a new interaction is not born stale.
+
+    Discord allows 3 s for a first answer, counted on SimCord's clock. Moved only by the
+    bot's own clock reads, that clock stood still while the preview was idle; the next
+    command was created at the stale time, the bot's first read moved the clock to now,
+    and the answer was refused as expired (the status was then posted in the channel).
+    """
+    settings = Settings(_env_file=None, media_dir=tmp_path / "clips")  # type: ignore[call-arg]
+    async with open_preview(settings, PreviewOptions(database_path=tmp_path / "preview.db", latency=0.1)) as session:
+        world = session.world
+        await asyncio.sleep(IDLE_SECONDS)  # the idle spell is the situation under test, not a wait for something
+        answered = await world.you.slash(world.channel, "generate", prompt="after a quiet spell", seconds=4)
+        assert answered.response is not None
