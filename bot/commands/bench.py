@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "queue": ("bot.benchmarks.queue", "enqueue and dispatch throughput of the job queue"),
     "fit": ("bot.benchmarks.fit", "wall time per clip second of fitting hard clips to an upload limit"),
     "poll": ("bot.benchmarks.poll", "how soon a finished provider job is seen, and its status requests"),
+    "preview": ("bot.benchmarks.preview", "how soon the preview page is usable and its clips play, with many clips"),
 }
 
 
