@@ -19,7 +19,15 @@ from bot.discord_glue.simcord_host import SimcordWait, detach_and_close
 from bot.discord_glue.updater import EDIT_INTERVAL
 from bot.health_server import ReadyCheck, ready_when
 from bot.models import CatalogError
-from bot.preview.live import LiveRefresher, WallFollowingClock, align_clock_to_wall, follow_the_wall, name_bot
+from bot.preview.live import (
+    LiveRefresher,
+    WallFollowingClock,
+    align_clock_to_wall,
+    check_webm_in_process,
+    follow_the_wall,
+    name_bot,
+    reuse_markdown_parsers,
+)
 from bot.preview.world import PreviewWorld, build_world, seed_database
 from bot.settings import Settings
 
@@ -125,6 +133,8 @@ async def open_preview(settings: Settings, options: PreviewOptions) -> AsyncIter
         assert services is not None, "setup_hook opens the core"
         await seed_database(services.core, world)
         async with env.preview(world.channel, viewers=world.viewers, layout="channel", port=options.port) as preview:
+            check_webm_in_process(preview)
+            reuse_markdown_parsers()
             refresher = LiveRefresher(env, preview)
             unsubscribe = services.core.events.subscribe(refresher.on_job_event)
             refresher.start()

@@ -1,7 +1,9 @@
 """The preview end to end, as a person uses it: `footage-bot preview` in a real headless Chromium.
 
 The preview runs as its own process (the real CLI), so the test also covers the
-printed URL and the clean shutdown on Ctrl-C (SIGINT).
+printed URL and the clean shutdown on Ctrl-C (SIGINT). The channel with many clips is
+filled before the page opens by `tests/preview/busy_preview.py`, the same preview
+with its member's clips ordered first.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ REPO = Path(__file__).resolve().parents[2]
 # Cancel button, even on a loaded two-core machine.
 LATENCY_SECONDS = 12
 START_TIMEOUT = 30.0
+# Clips in the busy channel, and how long ordering them may take before its URL is printed.
+BUSY_CLIPS = 30
+BUSY_START_TIMEOUT = 240.0
 # SimCord checks each clip in a child process before the page can play it (the preview's
 # clips are WebM, so it is not converted; see tests/preview/test_preview_clips.py).
 CLIP_TIMEOUT_MS = 40_000
@@ -51,8 +56,8 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture
-def preview(tmp_path: Path) -> Iterator[RunningPreview]:
+def start_preview(tmp_path: Path, command: list[str], timeout: float) -> Iterator[RunningPreview]:
+    """Run `command` (a preview that prints its URL), yield it once the URL is out, stop it after."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -65,7 +70,6 @@ def preview(tmp_path: Path) -> Iterator[RunningPreview]:
         MEDIA_DIR=str(tmp_path / "clips"),
         LOG_LEVEL="INFO",
     )
-    command = [sys.executable, "-m", "bot", "preview", "--port", str(free_port()), "--latency", str(LATENCY_SECONDS)]
     # cwd=tmp_path: no developer .env is read.
     # stderr (the logs) goes to a file so a chatty run can never fill a pipe and stall the preview.
     log_path = tmp_path / "preview.log"
@@ -73,7 +77,7 @@ def preview(tmp_path: Path) -> Iterator[RunningPreview]:
         process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
     assert process.stdout is not None
     lines: list[str] = []
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = time.monotonic() + timeout
     url = None
     while url is None and time.monotonic() < deadline:
         line = process.stdout.readline()
@@ -94,6 +98,19 @@ def preview(tmp_path: Path) -> Iterator[RunningPreview]:
     assert not (tmp_path / "must-not-be-used.db").exists(), "the preview touched the production database"
 
 
+@pytest.fixture
+def preview(tmp_path: Path) -> Iterator[RunningPreview]:
+    command = [sys.executable, "-m", "bot", "preview", "--port", str(free_port()), "--latency", str(LATENCY_SECONDS)]
+    yield from start_preview(tmp_path, command, START_TIMEOUT)
+
+
+@pytest.fixture
+def busy_preview(tmp_path: Path) -> Iterator[RunningPreview]:
+    command = [sys.executable, "-m", "tests.preview.busy_preview", "--port", str(free_port())]
+    command += ["--clips", str(BUSY_CLIPS), "--latency", str(LATENCY_SECONDS), "--folder", str(tmp_path / "busy")]
+    yield from start_preview(tmp_path, command, BUSY_START_TIMEOUT)
+
+
 def stop(process: subprocess.Popen[str]) -> None:
     """Ctrl-C, then a kill if it hangs; never wait on stdout (render workers may still hold it)."""
     if process.poll() is None:
@@ -107,11 +124,27 @@ def stop(process: subprocess.Popen[str]) -> None:
         process.stdout.close()
 
 
-def run_generate(page: Page, prompt: str, attempts: int = 3) -> Locator:
-    """Type /generate in the composer, pick it, fill the prompt and send; return the status message.
+def card_title(message: Page | Locator) -> Locator:
+    """The title line of a status or clip card (a Components V2 text display's heading)."""
+    return message.locator(".text-display h3")
+
+
+def card_line(message: Locator, label: str) -> Locator:
+    """The card's text that carries `label` (for example "Progress" or "Asked")."""
+    return message.locator(".text-display", has_text=label)
+
+
+def status_card(page: Page, prompt: str) -> Locator:
+    # The status card is the one with a title (the clip post echoes the prompt too).
+    return page.locator("article.channel-message", has=card_title(page)).filter(has_text=prompt)
+
+
+def run_generate(page: Page, prompt: str, *, attempts: int = 3, image: Path | None = None) -> Locator:
+    """Type /generate in the composer, pick it, fill the prompt (and attach `image`) and send; return the status card.
 
     Like a click, a send made on a superseded page revision is rejected and the draft
-    stays in the composer; sending it again is what a person does.
+    stays in the composer; sending it again is what a person does. With `attempts=1`
+    the first send must be taken.
     """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -122,8 +155,13 @@ def run_generate(page: Page, prompt: str, attempts: int = 3) -> Locator:
     page.keyboard.press("Enter")
     field = page.get_by_label(re.compile(r"^prompt"))
     field.fill(prompt)
-    # The status card is the one with a title (the clip post echoes the prompt too).
-    status = page.locator("article.channel-message", has=page.locator(".text-display h3")).filter(has_text=prompt)
+    if image is not None:
+        # Optional options are added from the command's own menu, as a person does.
+        page.get_by_role("button", name="Command /generate").click()
+        page.get_by_role("option", name=re.compile(r"^image")).first.click()
+        page.locator("input.command-file-input[data-option=image]").set_input_files(str(image))
+        page.locator(".command-file-choose", has_text=image.name).wait_for()
+    status = status_card(page, prompt)
     for _ in range(attempts - 1):
         field.press("Enter")
         try:
@@ -132,8 +170,15 @@ def run_generate(page: Page, prompt: str, attempts: int = 3) -> Locator:
         except PlaywrightTimeout:
             continue
     field.press("Enter")
-    status.wait_for(timeout=4_000)
+    status.wait_for(timeout=15_000)
     return status
+
+
+def wait_until_playable(page: Page, video: Locator) -> None:
+    video.wait_for(state="attached", timeout=10_000)
+    page.wait_for_function(
+        "video => video.readyState >= 1 && video.duration > 0", arg=video.element_handle(), timeout=CLIP_TIMEOUT_MS
+    )
 
 
 def click_until(button: Locator, watched: Locator, text: str, attempts: int = 5) -> None:
@@ -169,25 +214,22 @@ def test_generate_watch_progress_play_clip_and_cancel(chromium: Browser, preview
     expect(page.get_by_placeholder("Message #footage")).to_be_visible()
 
     first = run_generate(page, "a red fox leaping over a snowy fence")
-    title = first.locator(".text-display h3")
+    title = card_title(first)
     # Without any click or refresh, the status message moves on: queued/generating, then done.
     expect(title).to_have_text(re.compile(r"Generating|Waiting|Queued|Submitting"), timeout=10_000)
-    progress = first.locator(".text-display", has_text="Progress")
+    progress = card_line(first, "Progress")
     expect(progress).to_contain_text(re.compile(r"[1-9]\d?%"), timeout=10_000)
     # The page counts from SimCord's clock and the bot stamps jobs with its own: one clock, so
     # the moment the job was asked is in the past (not "in 8 seconds").
-    expect(first.locator(".text-display", has_text="Asked")).to_contain_text(re.compile(r"ago|now"))
+    expect(card_line(first, "Asked")).to_contain_text(re.compile(r"ago|now"))
 
     # A second job from the same member waits behind the first (one running job per member).
     second = run_generate(page, "a lighthouse in a storm at night")
-    click_until(second.get_by_role("button", name="Cancel"), second.locator(".text-display h3"), "Canceled")
+    click_until(second.get_by_role("button", name="Cancel"), card_title(second), "Canceled")
 
     expect(title).to_contain_text("Done", timeout=45_000)
     clip = page.locator("article.channel-message", has_text="your clip is ready").locator("video")
-    clip.wait_for(state="attached", timeout=10_000)
-    page.wait_for_function(
-        "video => video.readyState >= 1 && video.duration > 0", arg=clip.element_handle(), timeout=CLIP_TIMEOUT_MS
-    )
+    wait_until_playable(page, clip)
     if SCREENSHOT:
         clip.scroll_into_view_if_needed()
         page.screenshot(path=SCREENSHOT)
@@ -203,3 +245,47 @@ def test_generate_watch_progress_play_clip_and_cancel(chromium: Browser, preview
     assert "static token" not in logs, logs
     assert re.search(r"job \w{8} canceled after [\d.]+ s", logs), logs
     assert re.search(r"job \w{8} delivered after [\d.]+ s", logs), logs
+
+
+def test_image_to_video_from_the_page(chromium: Browser, preview: RunningPreview, tmp_path: Path) -> None:
+    """A PNG attached to /generate in the page: the bot fetches it through Discord and the job ends with a clip."""
+    from PIL import Image
+    from playwright.sync_api import expect
+
+    picture = tmp_path / "start.png"
+    Image.new("RGB", (640, 360), (40, 120, 200)).save(picture)
+    page = chromium.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(preview.url)
+    expect(page.get_by_placeholder("Message #footage")).to_be_visible()
+
+    status = run_generate(page, "the picture slowly comes alive", image=picture)
+    expect(card_title(status)).to_contain_text("Done", timeout=60_000)
+    clip = page.locator("article.channel-message", has_text="your clip is ready").locator("video")
+    wait_until_playable(page, clip)
+    page.close()
+    logs = preview.log_path.read_text()
+    assert re.search(r"job \w{8} delivered after [\d.]+ s", logs), logs
+
+
+def test_a_channel_with_many_clips_stays_usable(chromium: Browser, busy_preview: RunningPreview) -> None:
+    """With 30 clips in the channel the page opens, plays them, and takes a send made while a job runs."""
+    from playwright.sync_api import expect
+
+    page = chromium.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(busy_preview.url)
+    expect(page.get_by_placeholder("Message #footage")).to_be_visible()
+    newest = page.locator("article.channel-message", has_text=f"example clip {BUSY_CLIPS}")
+    expect(newest.first).to_be_visible()
+    wait_until_playable(page, newest.locator("video").first)
+
+    # Each send must be taken the first time, also the one made while the first job runs.
+    first = run_generate(page, "a heron over a misty lake", attempts=1)
+    expect(card_title(first)).to_have_text(re.compile(r"Generating|Waiting|Queued|Submitting"), timeout=10_000)
+    second = run_generate(page, "a tram crossing a bridge at dusk", attempts=1)
+    expect(card_title(first)).not_to_contain_text("Done")  # the second send was made while the first job ran
+    expect(page.get_by_text("Action was not completed")).to_have_count(0)
+    expect(card_title(first)).to_contain_text("Done", timeout=60_000)
+    expect(card_title(second)).to_contain_text("Done", timeout=60_000)
+    page.close()
+    logs = busy_preview.log_path.read_text()
+    assert "Traceback" not in logs, logs
