@@ -68,6 +68,7 @@ class Lives:
     killed_at: dict[int, float] = field(default_factory=dict)
     codes: dict[int, int] = field(default_factory=dict)
     takeovers: list[tuple[float, str]] = field(default_factory=list)  # (when, the worker it came from)
+    claimed_by: dict[str, int] = field(default_factory=dict)  # job id -> the life that claimed it
     _spawned: asyncio.Queue[int] = field(default_factory=asyncio.Queue)
     _reader: asyncio.Task[None] | None = None
 
@@ -98,6 +99,8 @@ class Lives:
                     self.codes[int(pid)] = int(code)
                 case ["took", _, at, _, previous]:
                     self.takeovers.append((float(at), previous))
+                case ["claimed", pid, _, job_id]:
+                    self.claimed_by[job_id] = int(pid)
 
     async def spawn(self) -> int:
         assert self.process.stdin is not None
