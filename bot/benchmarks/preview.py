@@ -64,7 +64,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
                         videos = int(await page.evaluate(VIDEOS))
                         playable = int(await page.evaluate(PLAYABLE))
                         playable_at.setdefault(playable, time.perf_counter() - mark)
-                        if videos and playable >= videos:
+                        if playable >= max(videos, args.clips, 1):  # every clip's video is on the page and plays
                             break
                         await page.wait_for_timeout(250)
                 finally:
@@ -80,5 +80,5 @@ async def run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         "newest_clip_seconds": round(shown, 2),
         "videos_on_page": videos,
         "videos_playable": most,
-        "all_playable_seconds": round(playable_at[most], 2) if videos and most >= videos else None,
+        "all_playable_seconds": round(playable_at[most], 2) if args.clips and most >= args.clips else None,
     }
