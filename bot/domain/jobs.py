@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from operator import attrgetter
@@ -163,9 +163,6 @@ class JobRequest:
     # With sound or not: the requester's choice, or the model's when queued. None: not recorded
     # (a job from before the bot kept it), so the model's default applies.
     audio: bool | None = None
-
-    def with_seed(self, seed: int) -> JobRequest:
-        return replace(self, seed=seed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,11 +25,13 @@ provider's "not more often than" (Runway asks for 5 s).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
+from typing import cast
 
 from bot.backends.base import Backend, BackendError, BackendErrorKind, BackendJob, PollResult, StatusStream
 
@@ -90,6 +92,12 @@ class PollAim:
         return min(max(DENSE_GAP, overdue * LATE_GROWTH), MAX_DELAY)
 
 
+@functools.cache
+def _streams_status(backend_type: type[Backend]) -> bool:
+    """Whether a backend class follows jobs by a status stream (a runtime protocol check is slow: once per class)."""
+    return issubclass(backend_type, StatusStream)
+
+
 async def poll_until_done(
     backend: Backend,
     job: BackendJob,
@@ -113,8 +121,8 @@ async def poll_until_done(
     start = clock()
     deadline = start + timeout
     aim = PollAim.starting(expected_seconds, elapsed, start) if expected_seconds else None
-    if isinstance(backend, StatusStream):
-        followed = await _follow_stream(backend, job, on_update, timeout)
+    if _streams_status(type(backend)):
+        followed = await _follow_stream(cast(StatusStream, backend), job, on_update, timeout)
         if followed is not None:
             return followed
     floor = backend.capabilities.min_poll_gap

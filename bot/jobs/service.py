@@ -107,10 +107,9 @@ class JobService:
         parent_id: str | None = None,
     ) -> Enqueued:
         spec = self._validate(request)
-        if request.seed is None:
-            request = request.with_seed(new_seed())
-        # Kept with the job, so its messages say whether the clip has sound without the catalog.
-        request = replace(request, audio=spec.sound_for(request.audio))
+        seed = new_seed() if request.seed is None else request.seed
+        # Sound is kept with the job, so its messages say whether the clip has sound without the catalog.
+        request = replace(request, seed=seed, audio=spec.sound_for(request.audio))
         now = self._clock()
         virtual_time = self._queue.virtual_time
         price = spec.price_micros(request.seconds)
