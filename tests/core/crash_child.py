@@ -14,13 +14,12 @@ instead of a second of imports. Nothing is shared between lives but the modules.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import sys
 import threading
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -33,6 +32,7 @@ from bot.jobs.delivery import Clip, Delivered, DeliveryOutcome, Undeliverable
 from bot.quotas.service import Member
 from bot.settings import Settings
 from tests.backends.servers.fal import KEY
+from tests.child_process import JsonConfig, say
 
 MODEL = "crash"
 GUILD = 10
@@ -54,7 +54,7 @@ run_seconds = 0.05
 
 
 @dataclass(frozen=True, slots=True)
-class CrashConfig:
+class CrashConfig(JsonConfig):
     """Everything one life needs, written as JSON by the test."""
 
     database: str
@@ -63,13 +63,6 @@ class CrashConfig:
     prompts: str  # one prompt per line; the test appends, lives only read
     provider_url: str
     board_url: str
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self)), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: Path) -> CrashConfig:
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
 
     def settings(self) -> Settings:
         return Settings(
@@ -97,11 +90,6 @@ def seconds_of(index: int) -> int:
 
 def read_prompts(path: Path) -> list[str]:
     return [line for line in path.read_text(encoding="utf-8").splitlines() if line]
-
-
-def say(line: str) -> None:
-    """One write per line: a pipe keeps writes under PIPE_BUF whole, even when two processes share it."""
-    os.write(sys.stdout.fileno(), f"{line}\n".encode())
 
 
 class BoardDeliverer:

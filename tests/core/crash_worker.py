@@ -15,7 +15,6 @@ cleanly.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import select
@@ -24,22 +23,20 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import discord
 from pydantic import SecretStr
 
-import bot.backends.fal as fal_adapter
 from bot.commands.worker import run_worker
 from bot.settings import Settings
 from tests.backends.servers.fal import KEY
-
-POLL_SECONDS = 0.03
+from tests.child_process import JsonConfig, say
 
 
 @dataclass(frozen=True, slots=True)
-class WorkerConfig:
+class WorkerConfig(JsonConfig):
     database_url: str
     media_dir: str
     catalog: str
@@ -47,13 +44,6 @@ class WorkerConfig:
     discord_api: str
     lease_seconds: float
     max_jobs: int
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self)), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: Path) -> WorkerConfig:
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
 
     def settings(self) -> Settings:
         return Settings(  # type: ignore[call-arg]
@@ -74,11 +64,6 @@ class WorkerConfig:
         )
 
 
-def say(line: str) -> None:
-    """One write per line: whole, even when several lives share the pipe."""
-    os.write(sys.stdout.fileno(), f"{line}\n".encode())
-
-
 class ClaimReporter(logging.Handler):
     """Turns the worker's claim log (its `claimed` and `taken_over` fields) into lines for the test."""
 
@@ -91,7 +76,6 @@ class ClaimReporter(logging.Handler):
 
 
 async def live(config: WorkerConfig) -> int:
-    fal_adapter._POLL_QUEUED = fal_adapter._POLL_RUNNING = POLL_SECONDS
     discord.http.Route.BASE = config.discord_api
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)

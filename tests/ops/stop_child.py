@@ -11,12 +11,11 @@ the channel has the same id (the world is built before the bot logs in).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import simcord
@@ -31,6 +30,7 @@ from bot.lifecycle import run_until_stopped
 from bot.quotas.service import Member
 from bot.settings import Settings
 from tests.backends.servers.fal import KEY
+from tests.child_process import JsonConfig, say
 
 MODEL = "stop"
 GUILD = 4242
@@ -46,18 +46,11 @@ run_seconds = 0.05
 
 
 @dataclass(frozen=True, slots=True)
-class StopConfig:
+class StopConfig(JsonConfig):
     database: str
     media_dir: str
     catalog: str
     provider_url: str
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self)), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: Path) -> StopConfig:
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
 
     def settings(self) -> Settings:
         return Settings(
@@ -68,10 +61,6 @@ class StopConfig:
             fal_key=SecretStr(KEY),
             fal_queue_url=self.provider_url,
         )
-
-
-def say(line: str) -> None:
-    os.write(sys.stdout.fileno(), f"{line}\n".encode())
 
 
 async def life(config: StopConfig, mode: str) -> None:
