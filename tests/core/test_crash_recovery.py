@@ -39,16 +39,15 @@ from typing import NamedTuple
 
 from bot.commands.doctor import check_ledger
 from bot.settings import Settings
+from tests.child_process import ROOT, read_words, send_line, start_child
 from tests.core.crash_child import CATALOG, CrashConfig
 from tests.core.crash_servers import CrashFal, MessageBoard
 
-ROOT = Path(__file__).resolve().parents[2]
 KILLS = 50
 KILL_AFTER = (0.02, 0.3)  # seconds from a life's Core being open to its SIGKILL
 FIRST_BATCH = 12
 WAVE = 6
 LOW_WATER = 8  # while killing, keep at least this many prompts unfinished so kills land on work
-LINE_TIMEOUT = 30.0
 FINAL_TIMEOUT = 90.0
 UNFINISHED = ("not enqueued", "queued", "submitting", "running", "fetching", "delivering")
 # Every state a job holds across an await on the outside world must have been caught by some kill.
@@ -65,25 +64,18 @@ class Zygote:
 
     @classmethod
     async def start(cls, config: Path) -> Zygote:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.core.crash_child", "--zygote", str(config),
-            cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        zygote = cls(process)
+        zygote = cls(await start_child("tests.core.crash_child", "--zygote", str(config)))
         assert (await zygote.line())[0] == "zygote"
         return zygote
 
     async def line(self) -> list[str]:
-        assert self.process.stdout is not None
-        raw = await asyncio.wait_for(self.process.stdout.readline(), LINE_TIMEOUT)
-        assert raw, f"the zygote ended (code {self.process.returncode}); see its stderr"
-        return raw.decode().split()
+        words = await read_words(self.process)
+        assert words, f"the zygote ended (code {self.process.returncode}); see its stderr"
+        return words
 
     async def spawn(self) -> int:
         """Start a life and wait until its Core is open (its 'ready' may come before 'spawned')."""
-        assert self.process.stdin is not None
-        self.process.stdin.write(b"spawn\n")
-        await self.process.stdin.drain()
+        await send_line(self.process, "spawn")
         pid: int | None = None
         ready: int | None = None
         while pid is None or ready != pid:

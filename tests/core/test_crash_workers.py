@@ -26,7 +26,6 @@ import asyncio
 import os
 import random
 import signal
-import sys
 import time
 from collections import Counter, defaultdict
 from contextlib import suppress
@@ -40,13 +39,13 @@ from bot.commands.doctor import check_ledger
 from bot.core import Core
 from bot.domain.jobs import JobState
 from bot.settings import Settings
+from tests.child_process import LINE_TIMEOUT, read_words, send_line, start_child
 from tests.core.crash_child import CATALOG, CHANNEL, enqueue_missing
 from tests.core.crash_servers import CrashFal
 from tests.core.crash_worker import WorkerConfig
 from tests.core.test_crash_recovery import Batch, JobRow, expected_ledger
 from tests.discord.rest_stand_in import DiscordRestStandIn
 
-ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 3
 KILLS = 50
 KILL_EVERY = (0.05, 0.5)  # seconds between two kills
@@ -54,7 +53,6 @@ LEASE_SECONDS = 8.0
 FIRST_BATCH = 12
 WAVE = 6
 LOW_WATER = 10  # while killing, keep at least this many prompts unfinished so kills land on work
-LINE_TIMEOUT = 30.0
 FINAL_TIMEOUT = 120.0
 STATUS_MESSAGES = 5_000_000
 
@@ -74,22 +72,13 @@ class Lives:
 
     @classmethod
     async def start(cls, config: Path) -> Lives:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.core.crash_worker", str(config),
-            cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        lives = cls(process)
-        assert (await lives._line())[0] == "zygote"
+        lives = cls(await start_child("tests.core.crash_worker", str(config)))
+        assert (await read_words(lives.process))[0] == "zygote"
         lives._reader = asyncio.create_task(lives._read())
         return lives
 
-    async def _line(self) -> list[str]:
-        assert self.process.stdout is not None
-        raw = await asyncio.wait_for(self.process.stdout.readline(), LINE_TIMEOUT)
-        return raw.decode().split()
-
     async def _read(self) -> None:
-        while words := await self._line():
+        while words := await read_words(self.process):
             match words:
                 case ["spawned", pid]:
                     self.running.add(int(pid))
@@ -103,9 +92,7 @@ class Lives:
                     self.claimed_by[job_id] = int(pid)
 
     async def spawn(self) -> int:
-        assert self.process.stdin is not None
-        self.process.stdin.write(b"spawn\n")
-        await self.process.stdin.drain()
+        await send_line(self.process, "spawn")
         return await asyncio.wait_for(self._spawned.get(), LINE_TIMEOUT)
 
     def kill(self, pid: int) -> None:
