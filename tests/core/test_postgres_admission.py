@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psycopg
@@ -20,6 +22,9 @@ from bot.quotas.service import Member
 from bot.store.opening import open_store
 from bot.store.transaction import Tx
 from tests.core.conftest import GUILD, CoreHarness, origin, request
+
+LetGo = Callable[[int], Awaitable[None]]
+LOCK_WAIT_SECONDS = 30.0
 
 
 async def two_cores(postgres_url: str, tmp_path: Path, clip: Path, **overrides: object) -> list[CoreHarness]:
@@ -78,15 +83,6 @@ async def test_the_server_passes_no_spending_budget_when_two_processes_admit_two
     postgres_url: str, tmp_path: Path, small_clip: Path
 ) -> None:
     harnesses = await two_cores(postgres_url, tmp_path, small_clip, default_max_queued=10, default_daily_seconds=1000)
-    holder = await open_store(postgres_url)
-    acquired, release = threading.Event(), threading.Event()
-
-    def hold_both_members_admissions(tx: Tx) -> None:
-        for user in (31, 32):
-            tx.lock_admission(GUILD, user, whole_guild=False)
-        acquired.set()
-        release.wait(30)
-
     try:
         cores = [harness.core for harness in harnesses if harness.core is not None]
         # 5.00 a day, 4.00 of it spent; each 2 s clip costs 1.00 at the harness's 0.5 a second.
@@ -95,20 +91,15 @@ async def test_the_server_passes_no_spending_budget_when_two_processes_admit_two
         # Both members' enqueues reach their processes while their admissions are held, so the
         # two transactions are open together: only the guild's lock keeps the second from
         # reading the spending before the first's reservation is committed.
-        held = asyncio.ensure_future(holder.write(hold_both_members_admissions))
-        await asyncio.to_thread(acquired.wait, 30)
-        pairs = zip(cores, (31, 32), strict=True)
-        racing = [asyncio.ensure_future(enqueue_many(core, user, 1)) for core, user in pairs]
-        await asyncio.to_thread(_until_waiting_for_advisory_locks, postgres_url, 2)
-        release.set()
-        await held
+        async with held_admissions(postgres_url, GUILD, (31, 32)) as let_go:
+            pairs = zip(cores, (31, 32), strict=True)
+            racing = [asyncio.ensure_future(enqueue_many(core, user, 1)) for core, user in pairs]
+            await let_go(2)
         assert sum(await asyncio.gather(*racing)) == 1
         jobs = await cores[1].store.read(lambda tx: tx.jobs_in_states([JobState.QUEUED]))
         assert sum(job.cost_micros for job in jobs) == 5_000_000
         assert await cores[0].store.read(ledger.mismatches) == []
     finally:
-        release.set()
-        await holder.close()
         for harness in harnesses:
             await harness.close()
 
@@ -117,14 +108,6 @@ async def test_two_processes_retrying_one_job_at_once_make_one_retry(
     postgres_url: str, tmp_path: Path, small_clip: Path
 ) -> None:
     harnesses = await two_cores(postgres_url, tmp_path, small_clip, default_max_queued=10, default_daily_seconds=1000)
-    holder = await open_store(postgres_url)
-    acquired, release = threading.Event(), threading.Event()
-
-    def hold_the_members_admissions(tx: Tx) -> None:
-        tx.lock_admission(GUILD, 3, whole_guild=False)
-        acquired.set()
-        release.wait(30)
-
     try:
         cores = [harness.core for harness in harnesses if harness.core is not None]
         parent = (await cores[0].jobs.enqueue(origin(3), request(seconds=2), Member(3))).job
@@ -133,28 +116,53 @@ async def test_two_processes_retrying_one_job_at_once_make_one_retry(
         # wait at the lock and then run one after the other: one makes the retry, one finds it
         # (the second's insert, had it looked before the lock, meets the unique index and its
         # batch runs again, now seeing the first's retry).
-        held = asyncio.ensure_future(holder.write(hold_the_members_admissions))
-        await asyncio.to_thread(acquired.wait, 30)
-        clicks = [
-            asyncio.ensure_future(core.jobs.retry(parent.id, Member(3), channel_id=1, upload_limit=10 << 20))
-            for core in cores
-        ]
-        await asyncio.to_thread(_until_waiting_for_advisory_locks, postgres_url, 2)
-        release.set()
-        await held
+        async with held_admissions(postgres_url, GUILD, (3,)) as let_go:
+            clicks = [
+                asyncio.ensure_future(core.jobs.retry(parent.id, Member(3), channel_id=1, upload_limit=10 << 20))
+                for core in cores
+            ]
+            await let_go(2)
         retries = await asyncio.gather(*clicks)
         assert retries[0].job.id == retries[1].job.id
         assert sorted(retry.duplicate for retry in retries) == [False, True]
     finally:
-        release.set()
-        await holder.close()
         for harness in harnesses:
             await harness.close()
 
 
+@asynccontextmanager
+async def held_admissions(url: str, guild: int, users: Iterable[int]) -> AsyncIterator[LetGo]:
+    """Holds the members' admission locks in a transaction of its own until `let_go(count)` is awaited,
+    which first waits until `count` transactions wait for an advisory lock: they are then open together."""
+    holder = await open_store(url)
+    acquired, release = threading.Event(), threading.Event()
+
+    def hold(tx: Tx) -> None:
+        for user in users:
+            tx.lock_admission(guild, user, whole_guild=False)
+        acquired.set()
+        release.wait(LOCK_WAIT_SECONDS)
+
+    held = asyncio.ensure_future(holder.write(hold))
+
+    async def let_go(count: int) -> None:
+        await asyncio.to_thread(_until_waiting_for_advisory_locks, url, count)
+        release.set()
+        await held
+
+    try:
+        assert await asyncio.to_thread(acquired.wait, LOCK_WAIT_SECONDS), "the admission locks were never held"
+        yield let_go
+    finally:
+        release.set()
+        await asyncio.gather(held, return_exceptions=True)
+        await holder.close()
+
+
 def _until_waiting_for_advisory_locks(url: str, count: int) -> None:
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
     with psycopg.connect(url, autocommit=True) as connection:
-        for _ in range(3000):
+        while time.monotonic() < deadline:
             row = connection.execute(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
             ).fetchone()
