@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, TypeVar
 
@@ -29,6 +30,8 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client import Counter as PromCounter
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from bot.domain.jobs import JobState
 
 if TYPE_CHECKING:
     from bot.jobs.events import JobEvent
@@ -63,6 +66,9 @@ FIT = Histogram(
     "footage_fit_seconds", "Fitting a clip to the upload limit (probe, re-encode).", buckets=_LOCAL, registry=REGISTRY
 )
 POST = Histogram("footage_post_seconds", "Posting a clip to Discord.", buckets=_LOCAL, registry=REGISTRY)
+# The labelled series a job's events touch, looked up once per label set rather than per job.
+_jobs_finished = cache(JOBS_FINISHED.labels)
+_provider_run = cache(PROVIDER_RUN.labels)
 PROVIDER_ERRORS = PromCounter(
     "footage_provider_request_errors",
     "Provider requests that failed, by backend and kind (each attempt, retried or not).",
@@ -190,18 +196,18 @@ class JobTimings:
         if event.kind != "state":
             return
         job = event.job
-        state = job.state.value
-        if state == "submitting":
+        state = job.state
+        if state is JobState.SUBMITTING:
             QUEUE_WAIT.observe(max((job.updated_at - job.created_at).total_seconds(), 0.0))
-        elif state == "fetching" and job.started_at is not None:
-            PROVIDER_RUN.labels(job.backend).observe(max((job.updated_at - job.started_at).total_seconds(), 0.0))
-        elif state == "delivering":
+        elif state is JobState.FETCHING and job.started_at is not None:
+            _provider_run(job.backend).observe(max((job.updated_at - job.started_at).total_seconds(), 0.0))
+        elif state is JobState.DELIVERING:
             self._delivering_since[job.id] = self._clock()
-        elif job.state.finished:
+        elif state.finished:
             since = self._delivering_since.pop(job.id, None)
-            if state == "delivered" and since is not None:
+            if state is JobState.DELIVERED and since is not None:
                 POST.observe(self._clock() - since)
-            JOBS_FINISHED.labels(state, job.failure.value if job.failure is not None else "").inc()
+            _jobs_finished(state.value, job.failure.value if job.failure is not None else "").inc()
 
 
 async def timed(histogram: Histogram, step: Awaitable[T]) -> T:

@@ -11,6 +11,7 @@ import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +117,13 @@ class ModelSpec(BaseModel):
         """The estimated cost of a clip of `seconds`, in micro-units; None when the model has no price."""
         if self.cost_per_second is None:
             return None
-        return seconds * to_micros(self.cost_per_second)
+        return seconds * _micros_per_second(self.cost_per_second)
+
+
+# Asked at every enqueue; a decimal conversion of the same few catalog prices each time.
+@lru_cache(maxsize=256)
+def _micros_per_second(cost_per_second: float) -> int:
+    return to_micros(cost_per_second)
 
 
 class CatalogError(Exception):
@@ -138,11 +145,18 @@ class ModelCatalog:
         self.currency = currency
         # One provider account often caps all its models together (fal: 2-40 jobs at once).
         self._backend_limits = dict(backend_limits or {})
+        # What dispatch and every ETA ask for, worked out once: the catalog never changes.
+        totals: dict[str, int] = {}
+        for model in self._models.values():
+            totals[model.backend] = totals.get(model.backend, 0) + model.max_concurrency
+        self._limit_by_backend = {
+            backend: min(self._backend_limits.get(backend, total), total) for backend, total in totals.items()
+        }
+        self.parallel_slots = sum(self._limit_by_backend.values())
 
     def backend_limit(self, backend: str) -> int:
         """Jobs that may run at once across all models of `backend`."""
-        total = sum(model.max_concurrency for model in self if model.backend == backend)
-        return min(self._backend_limits.get(backend, total), total)
+        return self._limit_by_backend.get(backend, 0)
 
     def __iter__(self) -> Iterator[ModelSpec]:
         return iter(self._models.values())
@@ -157,7 +171,7 @@ class ModelCatalog:
         return list(self._models)
 
     def backends(self) -> set[str]:
-        return {model.backend for model in self}
+        return set(self._limit_by_backend)
 
     @property
     def backend_limits(self) -> dict[str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 from bot.domain.jobs import Job
@@ -27,15 +28,22 @@ class EventBus:
     """Synchronous fan-out. Listeners must not block: schedule work, don't do it."""
 
     def __init__(self) -> None:
-        self._listeners: list[Listener] = []
+        # A tuple, replaced on (un)subscribe: every checkpoint publishes, few ever subscribe,
+        # and a listener that unsubscribes while called leaves the loop's snapshot as it was.
+        self._listeners: tuple[Listener, ...] = ()
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        self._listeners = (*self._listeners, listener)
+        return partial(self._unsubscribe, listener)
+
+    def _unsubscribe(self, listener: Listener) -> None:
+        listeners = list(self._listeners)
+        listeners.remove(listener)
+        self._listeners = tuple(listeners)
 
     def publish(self, kind: EventKind, job: Job) -> None:
         event = JobEvent(kind, job)
-        for listener in list(self._listeners):
+        for listener in self._listeners:
             try:
                 listener(event)
             except Exception:

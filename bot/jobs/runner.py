@@ -209,13 +209,9 @@ class Runner:
         """How input images at URLs are fetched (the Discord side fetches its attachments itself)."""
         self._download_image = download
 
-    @property
-    def parallel_slots(self) -> int:
-        return sum(self._catalog.backend_limit(backend) for backend in self._catalog.backends())
-
     def place(self, job: Job) -> QueuePlace | None:
         paused = self.paused or job.guild_id in self.paused_guilds
-        return place_of(self._queue, self._run_times, job.id, self.parallel_slots, paused=paused)
+        return place_of(self._queue, self._run_times, job.id, self._catalog.parallel_slots, paused=paused)
 
     def running_jobs(self) -> list[Job]:
         return list(self._running.values())
@@ -455,12 +451,12 @@ class Runner:
                 raise error
             if current.state is JobState.RUNNING:
                 current = await self._move(current, JobState.FETCHING, result_url=result.result_url)
-        info: VideoInfo | None = None  # the clip's probe, when this run fetched it
+        fetched: tuple[Path, VideoInfo] | None = None  # the clip and its probe, when this run fetched it
         if current is not None and current.state is JobState.FETCHING:
             assert result is not None
-            current, info = await self._fetch(current, backend, result)
+            current, fetched = await self._fetch(current, backend, result)
         if current is not None and current.state is JobState.DELIVERING:
-            current = await self._deliver(current, info)
+            current = await self._deliver(current, fetched)
         return current
 
     async def _submit(self, job: Job, backend: Backend) -> Job | None:
@@ -539,7 +535,7 @@ class Runner:
         smoothing = RunTimes.SMOOTHING
         self._provider_times[model] = seconds if previous is None else previous + smoothing * (seconds - previous)
 
-    async def _fetch(self, job: Job, backend: Backend, result: PollResult) -> tuple[Job | None, VideoInfo]:
+    async def _fetch(self, job: Job, backend: Backend, result: PollResult) -> tuple[Job | None, tuple[Path, VideoInfo]]:
         handle = BackendJob(job.backend_job_id or job.id, job.backend_data)
         await self._disk.wait_for_space(job.id)
         self._media_dir.mkdir(parents=True, exist_ok=True)
@@ -574,21 +570,23 @@ class Runner:
         if fetched.path not in (fitted.path, kept):
             fetched.path.unlink(missing_ok=True)
         moved = await self._move(job, JobState.DELIVERING, result_path=str(kept), result_url=fetched.source_url)
-        return moved, fitted.info
+        return moved, (kept, fitted.info)
 
     def _show_clip_step(self, job: Job, step: ClipStep) -> None:
         job.clip_step = step
         self._events.publish("progress", job)
 
-    async def _deliver(self, job: Job, info: VideoInfo | None) -> Job | None:
-        """Post the clip; `info` is None when a restart resumed the job here, and the file is probed."""
+    async def _deliver(self, job: Job, fetched: tuple[Path, VideoInfo] | None) -> Job | None:
+        """Post the clip; `fetched` is None when a restart resumed the job here, and the stored file is probed."""
         if self._deliverer is None:
             raise RuntimeError("no deliverer attached")
-        if job.result_path is None:
+        if fetched is not None:
+            path, info = fetched
+        elif job.result_path is None:
             await self._fail(job, FailureReason.COULD_NOT_DELIVER, "the clip file is missing")
             return None
-        path = Path(job.result_path)
-        if info is None:
+        else:
+            path = Path(job.result_path)
             try:
                 info = await probe_video_async(path)
             except NotAVideo as error:
@@ -667,12 +665,12 @@ class Runner:
         """The write of one of a job's checkpoints. Alone on its database, a runner needs no fence."""
         return work
 
-    async def _current(self, job_id: str) -> Job | None:
-        return await self._durably(partial(self._store.read, lambda tx: tx.get_job(job_id)))
+    def _current(self, job_id: str) -> Awaitable[Job | None]:
+        return self._durably(partial(self._store.read, lambda tx: tx.get_job(job_id)))
 
-    async def _checkpoint(self, work: Callable[[Tx], T]) -> T:
+    def _checkpoint(self, work: Callable[[Tx], T]) -> Awaitable[T]:
         """Write a job's step however long the store stays busy: the job waits, it does not fail."""
-        return await self._durably(partial(self._store.write, work))
+        return self._durably(partial(self._store.write, work))
 
     async def _durably(self, call: Callable[[], Awaitable[T]]) -> T:
         """`call()` again after `StoreBusy` (the store already retried for a while), with backoff.

@@ -118,15 +118,19 @@ class GroupCommit(ABC, Generic[C]):
     def _label(self) -> str:
         """The database as a message names it (a file path, a server without its password)."""
 
-    async def run(self, work: Callable[[C], T], *, writes: bool) -> T:
-        """Run `work` in the next batch. A write that raises is rolled back alone."""
+    def run(self, work: Callable[[C], T], *, writes: bool) -> asyncio.Future[T]:
+        """Run `work` in the next batch; the future of its outcome. A write that raises is rolled back alone.
+
+        A plain function, not a coroutine: every store call of a job passes through here,
+        and the caller awaits the future itself, one frame fewer at each step.
+        """
         if self._closed:
             raise RuntimeError("the database is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._pending.append(Item(work, writes, future))
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush(), name="footage-db-batches")
-        return await future
+        return future
 
     async def _finish_batches(self) -> None:
         """Refuse new work and wait until every batch already handed over has run."""

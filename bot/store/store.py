@@ -52,7 +52,8 @@ class Store(ABC):
     def _run(self, work: Callable[[Tx], T], *, writes: bool) -> Awaitable[T]:
         """Run `work` in the next transaction; a write that raises is rolled back alone."""
 
-    async def write(self, work: Callable[[Tx], T]) -> T:
+    # Plain functions returning the awaitable (not coroutines): one frame fewer per store call.
+    def write(self, work: Callable[[Tx], T]) -> Awaitable[T]:
         def write_or_forget(tx: Tx) -> T:
             try:
                 return work(tx)
@@ -60,10 +61,10 @@ class Store(ABC):
                 self._guild_cache.clear()  # it may hold what the rollback is about to undo
                 raise
 
-        return await self._run(write_or_forget, writes=True)
+        return self._run(write_or_forget, writes=True)
 
-    async def read(self, work: Callable[[Tx], T]) -> T:
-        return await self._run(work, writes=False)
+    def read(self, work: Callable[[Tx], T]) -> Awaitable[T]:
+        return self._run(work, writes=False)
 
     @abstractmethod
     async def listen(self, channels: Sequence[str], on_notice: Callable[[str, str], None]) -> None:

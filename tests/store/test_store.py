@@ -111,8 +111,7 @@ async def test_writes_waiting_together_share_one_commit_and_fail_alone(store: St
 async def test_a_write_whose_caller_gave_up_before_its_batch_never_runs(store: Store) -> None:
     job = a_job()
     write = asyncio.ensure_future(store.write(lambda tx: tx.insert_job(job)))
-    await asyncio.sleep(0)  # queued for the next batch, which has not left yet
-    write.cancel()
+    write.cancel()  # queued for the next batch, which has not left yet (the loop has not run since)
     with pytest.raises(asyncio.CancelledError):
         await write
     assert await store.read(lambda tx: tx.get_job(job.id)) is None

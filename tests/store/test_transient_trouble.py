@@ -36,7 +36,7 @@ async def _full_database(tmp_path: Path) -> Database:
 async def test_a_write_on_a_full_disk_waits_until_there_is_room(tmp_path: Path) -> None:
     database = await _full_database(tmp_path)
     try:
-        write = asyncio.create_task(database.run(_fill, writes=True))
+        write = asyncio.ensure_future(database.run(_fill, writes=True))
         await asyncio.sleep(0.5)
         assert not write.done()  # still being tried, not failed
         await database.run(_pragma("PRAGMA max_page_count = 1000000"), writes=False)
