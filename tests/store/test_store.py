@@ -16,11 +16,12 @@ from bot.domain.tiers import Tier
 from bot.store.group_commit_store import GroupCommitStore
 from bot.store.opening import open_store, pending_migrations
 from bot.store.postgres.queries import STATEMENTS
+from bot.store.sqlite.queries import STATEMENTS as SQLITE_STATEMENTS
 from bot.store.sqlite.transaction import SqliteTx
 from bot.store.statement_tx import StatementTx
 from bot.store.store import Store
 from bot.store.transaction import InvalidTransition, LeaseLost, StaleState, Tx
-from bot.store.urls import sqlite_url
+from bot.store.urls import sqlite_path, sqlite_url, store_kind
 from tests.core.conftest import origin, request
 
 TIER = Tier("gold", 600, 6000, max_running=2, max_queued=5, max_clip_seconds=10, weight=2.0)
@@ -290,6 +291,58 @@ def _numbered(sql: str) -> str:
     """psycopg's %s marks as the $1, $2, ... a PREPARE takes."""
     parts = sql.split("%s")
     return "".join(part + (f"${index}" if index < len(parts) else "") for index, part in enumerate(parts, start=1))
+
+
+async def test_the_virtual_time_at_start_is_the_largest_tag_of_the_normal_lane_jobs_that_left_the_queue(
+    store: Store,
+) -> None:
+    assert await store.read(lambda tx: tx.highest_started_tag()) is None
+    started = datetime(2026, 11, 25, 1, tzinfo=UTC)
+    waiting = a_job("WAITING1").evolve(sched_tag=30.0)
+    await store.write(lambda tx: tx.insert_job(waiting))
+    assert await store.read(lambda tx: tx.highest_started_tag()) is None  # nothing has left the queue
+    left = [
+        a_job("DELIVER1").evolve(state=JobState.DELIVERED, sched_tag=10.0, started_at=started),
+        a_job("FAILED01").evolve(state=JobState.FAILED, sched_tag=12.0, started_at=started),
+        a_job("RUNNING1").evolve(state=JobState.RUNNING, sched_tag=14.0, started_at=started),
+        a_job("CANCELED").evolve(state=JobState.CANCELED, sched_tag=20.0),  # canceled while it waited: it left too
+        a_job("RELAXED1").evolve(state=JobState.DELIVERED, lane=1, sched_tag=40.0, started_at=started),
+        a_job("WAITING2").evolve(sched_tag=50.0),
+    ]
+    await store.write(lambda tx: [tx.insert_job(job) for job in left])
+    assert await store.read(lambda tx: tx.highest_started_tag()) == 20.0
+
+
+FINISHED_JOBS, WAITING_JOBS = 5000, 50
+# Finished normal-lane jobs with tags 1..5000, then waiting ones above them; one text for both dialects.
+_HISTORY = (
+    f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {FINISHED_JOBS + WAITING_JOBS})"
+    " INSERT INTO jobs (id, guild_id, channel_id, user_id, upload_limit, prompt, model, seconds, aspect,"
+    " state, lane, sched_tag, cost_seconds, backend, created_at, updated_at)"
+    f" SELECT 'J' || i, 1, 1, i % 500, 1, 'p', 'm', 4, '16:9', CASE WHEN i > {FINISHED_JOBS} THEN 'queued'"
+    " ELSE 'delivered' END, 0, i, 4, 'b', i, i FROM n"
+)
+
+
+async def test_the_virtual_time_at_start_is_read_past_the_waiting_jobs_not_the_history(store_url: str) -> None:
+    # A runner and a gateway read it as they start: a MAX over every job ever stored made
+    # each start cost more as the history grew (docs/operations.md, 2026-12-01).
+    await (await open_store(store_url)).close()  # migrated
+    if store_kind(store_url) == "sqlite":
+        with sqlite3.connect(sqlite_path(store_url)) as connection:
+            connection.execute(_HISTORY)
+            statement = SQLITE_STATEMENTS["highest_started_tag"]
+            assert connection.execute(statement).fetchone() == (FINISHED_JOBS,)
+            plan = " ".join(row[3] for row in connection.execute(f"EXPLAIN QUERY PLAN {statement}"))
+        assert plan == "SEARCH jobs USING INDEX jobs_normal_lane_by_tag", plan
+        return
+    with psycopg.connect(store_url, autocommit=True) as connection:
+        connection.execute("ALTER TABLE jobs SET (autovacuum_enabled = false)")  # planned before any statistics
+        connection.execute(_HISTORY)
+        analyzed = connection.execute(f"EXPLAIN (ANALYZE, COSTS OFF) {STATEMENTS['highest_started_tag']}")
+        plan = " ".join(row[0] for row in analyzed.fetchall())
+    assert "Index Scan Backward using jobs_normal_lane_by_tag" in plan, plan
+    assert f"Rows Removed by Filter: {WAITING_JOBS} " in plan, plan  # it passed the waiting jobs, and only them
 
 
 async def test_a_read_whose_statement_fails_leaves_the_batchs_writes(store: Store) -> None:

@@ -64,7 +64,7 @@ SELECT seq, id, guild_id, user_id, lane, sched_tag, model, backend, max_running 
 WHERE state = 'queued' AND id IN ({marks}) ORDER BY seq
 
 -- name: highest_started_tag
--- The largest fair-queue tag among normal-lane jobs that left the queue (the virtual time at start).
+-- The largest fair-queue tag among normal-lane jobs that left the queue (the virtual time at start), from the top of jobs_normal_lane_by_tag.
 SELECT MAX(sched_tag) FROM jobs WHERE lane = 0 AND state != 'queued'
 
 -- name: latest_share

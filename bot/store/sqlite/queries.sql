@@ -54,7 +54,7 @@ SELECT rowid, id, guild_id, user_id, lane, sched_tag, model, backend, max_runnin
 WHERE state = 'queued' AND id IN ({marks}) ORDER BY rowid
 
 -- name: highest_started_tag
--- The largest fair-queue tag among normal-lane jobs that left the queue (the virtual time at start).
+-- The largest fair-queue tag among normal-lane jobs that left the queue (the virtual time at start), from the top of jobs_normal_lane_by_tag.
 SELECT MAX(sched_tag) FROM jobs WHERE lane = 0 AND state != 'queued'
 
 -- name: latest_share
