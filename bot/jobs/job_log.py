@@ -22,6 +22,9 @@ def log_job_end(event: JobEvent) -> None:
     job = event.job
     if event.kind != "state" or not job.state.finished:
         return
+    level = logging.WARNING if job.state is JobState.FAILED else logging.INFO
+    if not log.isEnabledFor(level):
+        return
     end = job.finished_at or job.updated_at
     seconds = (end - job.created_at).total_seconds()
     reason = ""
@@ -30,6 +33,5 @@ def log_job_end(event: JobEvent) -> None:
         if len(detail) > DETAIL_LIMIT:
             detail = detail[: DETAIL_LIMIT - 1] + "…"
         reason = f" ({job.failure.value}: {detail})" if detail else f" ({job.failure.value})"
-    level = logging.WARNING if job.state is JobState.FAILED else logging.INFO
     log.log(level, "job %s %s%s after %.1f s (%s, %s s)", job.id, job.state.value, reason, seconds,
             job.request.model, job.request.seconds)  # fmt: skip
