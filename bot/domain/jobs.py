@@ -42,7 +42,8 @@ ACTIVE_STATES = frozenset({JobState.SUBMITTING, JobState.RUNNING, JobState.FETCH
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset({JobState.SUBMITTING, JobState.CANCELED, JobState.FAILED}),
     JobState.SUBMITTING: frozenset({JobState.RUNNING, JobState.CANCELED, JobState.FAILED}),
-    JobState.RUNNING: frozenset({JobState.FETCHING, JobState.CANCELED, JobState.FAILED}),
+    # Straight to delivering where `fetching` is kept in memory only (bot/jobs/runner.py).
+    JobState.RUNNING: frozenset({JobState.FETCHING, JobState.DELIVERING, JobState.CANCELED, JobState.FAILED}),
     JobState.FETCHING: frozenset({JobState.DELIVERING, JobState.CANCELED, JobState.FAILED}),
     JobState.DELIVERING: frozenset({JobState.DELIVERED, JobState.FAILED}),
     JobState.DELIVERED: frozenset(),

@@ -133,6 +133,8 @@ def claim_jobs(
 class LeasedRunner(Runner):
     """Claims from the database instead of a queue of its own; holds each job under a lease."""
 
+    stores_fetching = True
+
     def __init__(
         self,
         *args: object,

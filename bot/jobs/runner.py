@@ -1,7 +1,8 @@
 """The runner: starts queued jobs when limits allow and drives each to the end.
 
 A job's life: submitting → running → fetching → delivering → delivered, with
-each step checkpointed in the store. After a restart `recover()` picks every job
+each step a restart needs checkpointed in the store (fetching only where other
+processes read it: see `stores_fetching`). After a restart `recover()` picks every job
 up from its stored state: a job with a backend id is polled again, never
 resubmitted; a job caught inside submit without one is resubmitted only when the
 backend takes an idempotency key.
@@ -16,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from bot import metrics
 from bot.backends.base import (
@@ -151,6 +152,12 @@ class DispatchStats:
 
 
 class Runner:
+    # Whether the step into `fetching` is written to the store. Alone on its database the
+    # runner keeps that step in memory and shows it from there (`live`): the write would buy
+    # nothing on restart, where a running job is polled again either way. Workers write it,
+    # because the gateways answering /show and /queue read their jobs from the store.
+    stores_fetching: ClassVar[bool] = False
+
     def __init__(
         self,
         store: Store,
@@ -442,6 +449,7 @@ class Runner:
         result: PollResult | None = None
         if current is not None and current.state is JobState.SUBMITTING:
             current = await self._submit(current, backend)
+        fetched: tuple[Path, VideoInfo] | None = None  # the clip and its probe, when this run fetched it
         if current is not None and current.state in (JobState.RUNNING, JobState.FETCHING):
             result = await self._poll(current, backend)
             if result.state != "succeeded":
@@ -449,12 +457,10 @@ class Runner:
                     BackendErrorKind.GENERATION_FAILED, f"provider says {result.state}"
                 )
                 raise error
-            if current.state is JobState.RUNNING:
+            if current.state is JobState.RUNNING and self.stores_fetching:
                 current = await self._move(current, JobState.FETCHING, result_url=result.result_url)
-        fetched: tuple[Path, VideoInfo] | None = None  # the clip and its probe, when this run fetched it
-        if current is not None and current.state is JobState.FETCHING:
-            assert result is not None
-            current, fetched = await self._fetch(current, backend, result)
+            if current is not None:
+                current, fetched = await self._fetch(current, backend, result)
         if current is not None and current.state is JobState.DELIVERING:
             current = await self._deliver(current, fetched)
         return current
@@ -536,6 +542,8 @@ class Runner:
         self._provider_times[model] = seconds if previous is None else previous + smoothing * (seconds - previous)
 
     async def _fetch(self, job: Job, backend: Backend, result: PollResult) -> tuple[Job | None, tuple[Path, VideoInfo]]:
+        """Download and fit the clip; `job` as stored (running, or fetching where that step is written)."""
+        shown = job if job.state is JobState.FETCHING else self._show_fetching(job, result.result_url)
         handle = BackendJob(job.backend_job_id or job.id, job.backend_data)
         await self._disk.wait_for_space(job.id)
         self._media_dir.mkdir(parents=True, exist_ok=True)
@@ -546,7 +554,7 @@ class Runner:
         part_file = final.with_name(f"{final.name}.part")
         fetched = await metrics.timed(metrics.FETCH, backend.fetch(handle, result, part_file, MAX_DOWNLOAD_BYTES))
         if fetched.info.size_bytes > upload_budget(job.origin.upload_limit):
-            self._show_clip_step(job, ClipStep.REENCODING)
+            self._show_clip_step(shown, ClipStep.REENCODING)
         try:
             fitted = await metrics.timed(
                 metrics.FIT,
@@ -557,11 +565,11 @@ class Runner:
                     self._encode_slots,
                     info=fetched.info,
                     wait=self._wait,
-                    on_wait=lambda: self._show_clip_step(job, ClipStep.WAITING_FOR_ENCODER),
+                    on_wait=lambda: self._show_clip_step(shown, ClipStep.WAITING_FOR_ENCODER),
                 ),
             )
         finally:
-            job.clip_step = None
+            shown.clip_step = None
         if not fitted.fitted:
             log.info("job %s: clip stays over the upload limit (%s); a link will be posted", job.id, fitted.detail)
         # Named for what it is: a WebM kept as fetched is posted as .webm, so players recognise it.
@@ -571,6 +579,21 @@ class Runner:
             fetched.path.unlink(missing_ok=True)
         moved = await self._move(job, JobState.DELIVERING, result_path=str(kept), result_url=fetched.source_url)
         return moved, (kept, fitted.info)
+
+    def _show_fetching(self, job: Job, result_url: str | None) -> Job:
+        """The job as its members see it while the clip downloads, kept in memory only (see `stores_fetching`)."""
+        shown = job.evolve(state=JobState.FETCHING, result_url=result_url, updated_at=self._clock())
+        if job.id in self._running:
+            self._running[job.id] = shown
+        self._events.publish("state", shown)
+        return shown
+
+    def live(self, job: Job) -> Job:
+        """`job` as stored, with the step this process's task for it has reached where only memory holds it."""
+        driven = self._running.get(job.id)
+        if driven is None or driven.state is not JobState.FETCHING or job.state is not JobState.RUNNING:
+            return job
+        return job.evolve(state=JobState.FETCHING, result_url=driven.result_url, clip_step=driven.clip_step)
 
     def _show_clip_step(self, job: Job, step: ClipStep) -> None:
         job.clip_step = step

@@ -63,6 +63,10 @@ class Dispatcher(Protocol):
 
     def place(self, job: Job) -> QueuePlace | None: ...
 
+    def live(self, job: Job) -> Job:
+        """`job` as stored, with the step its driving task reached where only memory holds it."""
+        ...
+
 
 class JobService:
     def __init__(
@@ -214,7 +218,8 @@ class JobService:
     # Looking up
 
     async def get(self, job_id: str) -> Job | None:
-        return await self._store.read(lambda tx: tx.get_job(normalize_job_id(job_id)))
+        job = await self._store.read(lambda tx: tx.get_job(normalize_job_id(job_id)))
+        return None if job is None else self.dispatcher.live(job)
 
     def place(self, job: Job) -> QueuePlace | None:
         return self.dispatcher.place(job)
@@ -222,11 +227,13 @@ class JobService:
     async def open_jobs(self, guild_id: int, user_id: int) -> list[Job]:
         """A member's unfinished jobs in queue order: running first, then waiting, next to start first."""
         jobs = await self._store.read(lambda tx: tx.user_jobs(guild_id, user_id, unfinished=True, limit=_OPEN_LIMIT))
-        return self._in_queue_order(jobs)
+        return self._in_queue_order(self._live(jobs))
 
     async def guild_open_jobs(self, guild_id: int) -> list[Job]:
         """A server's unfinished jobs in queue order, as /queue, status messages and first answers number them."""
-        return self._in_queue_order(await self._store.read(lambda tx: tx.guild_open_jobs(guild_id, _OPEN_LIMIT)))
+        return self._in_queue_order(
+            self._live(await self._store.read(lambda tx: tx.guild_open_jobs(guild_id, _OPEN_LIMIT)))
+        )
 
     def _in_queue_order(self, jobs: list[Job]) -> list[Job]:
         def order(job: Job) -> tuple[int, float]:
@@ -238,7 +245,12 @@ class JobService:
         return sorted(jobs, key=order)
 
     async def history(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
-        return await self._store.read(lambda tx: tx.user_jobs(guild_id, user_id, unfinished=False, limit=limit))
+        return self._live(
+            await self._store.read(lambda tx: tx.user_jobs(guild_id, user_id, unfinished=False, limit=limit))
+        )
+
+    def _live(self, jobs: list[Job]) -> list[Job]:
+        return [self.dispatcher.live(job) for job in jobs]
 
     async def attach_status(self, job_id: str, channel_id: int, message_id: int) -> None:
         now = to_epoch(self._clock())

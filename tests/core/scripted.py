@@ -35,6 +35,8 @@ class Script:
     rate_limited_submits: int = 0
     poll_hangs: bool = False  # a status request that never answers
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set to hold the download until it is set too.
+    fetch_release: asyncio.Event | None = None
 
 
 class ScriptedBackend:
@@ -81,6 +83,9 @@ class ScriptedBackend:
         self.canceled.append(job.id)
 
     async def fetch(self, job: BackendJob, result: PollResult, dest: Path, max_bytes: int) -> FetchedClip:
+        held = self.script(job.id.removeprefix("remote-")).fetch_release
+        if held is not None:
+            await held.wait()
         shutil.copyfile(self.clip, dest)
         return FetchedClip(dest, await probe_video_async(dest), result.result_url)
 

@@ -166,6 +166,22 @@ async def test_a_dead_workers_job_is_polled_again_by_another_never_resubmitted(w
     assert await workers.core.reports.ledger_check() == []
 
 
+async def test_a_worker_stores_the_download_step_for_the_gateways_to_read(workers: Workers) -> None:
+    (job,) = await enqueue(workers, 1)
+    script = workers.backend.script(job.id)
+    script.fetch_release = asyncio.Event()
+    await workers.start("a")
+    script.release.set()
+
+    async def stored_fetching() -> bool:
+        stored = await workers.core.store.read(lambda tx: tx.get_job(job.id))
+        return stored is not None and stored.state is JobState.FETCHING
+
+    await until(stored_fetching, "the worker has stored that it downloads the clip")
+    script.fetch_release.set()
+    await until(lambda: _in_state(workers, job.id, JobState.DELIVERED), "the job is delivered")
+
+
 async def test_a_full_worker_still_takes_a_dead_workers_job_over(workers: Workers) -> None:
     (first,) = await enqueue(workers, 1)
     await workers.start("a", max_jobs=1)

@@ -196,6 +196,12 @@ async def test_a_clip_waiting_for_a_reencode_slot_says_so(world: World, small_up
         assert job.state is JobState.FETCHING
         said = layout_text(status_of(world, job.status_message_id or 0))
         assert f"**Progress**\n{ClipStep.WAITING_FOR_ENCODER.plain}" in said
+        # The step is kept in memory alone (the store says running); /show reads it from there.
+        stored = await services.core.store.read(lambda tx: tx.get_job(job_id))
+        assert stored is not None and stored.state is JobState.RUNNING
+        shown = await world.alice.slash(world.channel, "show", job=job_id)
+        assert shown.response is not None
+        assert ClipStep.WAITING_FOR_ENCODER.plain in layout_text(shown.response)
 
     job = await world.finished(job_id)
     assert job.state is JobState.DELIVERED

@@ -126,7 +126,7 @@ async def test_sigterm_mid_download_stops_in_time_and_the_next_start_resumes(tmp
         assert "exited" in out and "Traceback" not in err
         assert took < ORCHESTRATOR_GRACE and STOP_SECONDS < ORCHESTRATOR_GRACE
         assert not (media / f"{job_id}.mp4").exists(), "a half-downloaded clip under its final name"
-        assert stored_state(tmp_path / "footage.db", job_id) == "fetching"
+        assert stored_state(tmp_path / "footage.db", job_id) == "running"  # polled again at the next start
         assert fal.received["cancel"] == 0  # the provider job was left alone
         assert fal.accepted_submits == 1
 
