@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
+
 SERVER_USER = "postgres"
 SUPERUSER = "footage"
 # Settings for a test server: durability is not wanted (the folder is deleted afterwards),
@@ -258,3 +260,13 @@ def running_cluster() -> Iterator[PostgresCluster]:
         shutil.rmtree(folder, ignore_errors=True)
         os.close(write_end)
         watchdog.wait(timeout=30)
+
+
+def bench_leftovers(url: str) -> tuple[int, int]:
+    """(scratch schemas, tables in `public`) on the database: a bench run on it must leave (0, 0)."""
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'footage_scratch_%%' "
+            "UNION ALL SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchall()
+    return int(rows[0][0]), int(rows[1][0])

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from bot import cli
+from tests.postgres_cluster import bench_leftovers
 
 
 def _figures(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
@@ -44,12 +44,7 @@ def test_bench_ack_times_a_gateway_on_postgresql_and_leaves_nothing(
     figures = _figures(capsys)
     _sane(figures)
     assert (figures["store"], figures["process"]) == ("postgresql", "gateway")
-    with psycopg.connect(postgres_url) as connection:
-        left = connection.execute(
-            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'footage_scratch_%%' "
-            "UNION ALL SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
-        ).fetchall()
-    assert left == [(0,), (0,)]  # the scratch schema is gone, and nothing was made beside it
+    assert bench_leftovers(postgres_url) == (0, 0)  # the scratch schema is gone, and nothing was made beside it
 
 
 def test_bench_ack_times_the_all_in_one_bot_on_postgresql_when_asked(

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from bot import cli
+from tests.postgres_cluster import bench_leftovers
 
 
 def test_bench_queue_runs_every_job_to_delivery_and_prints_its_figures(
@@ -85,12 +85,7 @@ def test_bench_queue_on_postgresql_leaves_nothing_and_never_uses_database_url(
     )
     out = capsys.readouterr().out.strip().splitlines()
     assert json.loads(out[-1])["store"] == "postgresql" and "database (postgresql)" in out[-2]
-    with psycopg.connect(postgres_url) as connection:
-        left = connection.execute(
-            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'footage_scratch_%%' "
-            "UNION ALL SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
-        ).fetchall()
-    assert left == [(0,), (0,)]  # the scratch schema is gone, and nothing was made beside it
+    assert bench_leftovers(postgres_url) == (0, 0)  # the scratch schema is gone, and nothing was made beside it
 
 
 def test_bench_queue_with_worker_processes_loses_and_doubles_nothing(
