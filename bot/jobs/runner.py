@@ -186,6 +186,7 @@ class Runner:
         self._provider_times: dict[str, float] = {}
         self._clock = clock
         self._media_dir = media_dir
+        self._media_dir_made = False
         self._guild_max_running = guild_max_running
         self._job_timeout = job_timeout
         self._image_max_bytes = image_max_bytes
@@ -546,7 +547,11 @@ class Runner:
         shown = job if job.state is JobState.FETCHING else self._show_fetching(job, result.result_url)
         handle = BackendJob(job.backend_job_id or job.id, job.backend_data)
         await self._disk.wait_for_space(job.id)
-        self._media_dir.mkdir(parents=True, exist_ok=True)
+        if not self._media_dir_made:
+            # Once per run, not per job (a failed mkdir costs an exception): nothing of the bot
+            # removes the folder, and a backend's download makes it again where someone did.
+            self._media_dir.mkdir(parents=True, exist_ok=True)
+            self._media_dir_made = True
         # Fetched under a partial name and renamed once whole and fitted: a file under the
         # final name is always complete. Only the DELIVERING checkpoint below makes it
         # count, so a download cut by a stop or a crash is simply fetched again.
