@@ -160,8 +160,7 @@ class GroupCommit(ABC, Generic[C]):
                 # The callers just answered take their next steps before the next batch
                 # leaves, so the writes they make at once join it. And the database thread
                 # does not work while the loop runs them: the two would trade the GIL at
-                # every statement (bench queue: 174,000 futex calls for 20,000 lifecycles
-                # with no yield, 6,600 now).
+                # every statement (docs/operations.md has the count of futex calls).
                 for _ in range(_FOLLOW_UP_STEPS):
                     await asyncio.sleep(0)
         except BaseException:  # the batches are being torn down: no caller waits forever
